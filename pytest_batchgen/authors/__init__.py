@@ -1,0 +1,89 @@
+"""Who writes a lesson: the interface every author implements.
+
+An author turns one SOW entry (plus its context) into a validated
+`LessonTemplate`, or raises `AuthoringError`. It never touches the store:
+the item writes the lesson only after the author succeeded, so a failed
+authoring can never overwrite a good row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from pytest_batchgen.lesson import LessonTemplate
+from pytest_batchgen.sow import SowEntry, SowRecord
+
+
+@dataclass
+class AuthorMetrics:
+    """What one authoring cost; partial figures are kept when it fails."""
+
+    cost_usd: float = 0.0
+    tokens: int = 0
+    turns: int = 0
+    model: str = ""
+    requests: int = 0
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AuthorRequest:
+    """Everything an author may read to write one lesson."""
+
+    course_id: str
+    entry: SowEntry
+    sow: SowRecord
+    outcomes: list[dict[str, Any]]
+    # A directory the author may use as its working directory; created by
+    # the item, kept or removed according to --batch-no-persist-workspace.
+    workspace: Path
+
+    def neighbours(self) -> tuple[SowEntry | None, SowEntry | None]:
+        """The entries just before and after this one, by order."""
+        entries = self.sow.entries
+        index = next(i for i, e in enumerate(entries) if e.order == self.entry.order)
+        before = entries[index - 1] if index > 0 else None
+        after = entries[index + 1] if index + 1 < len(entries) else None
+        return before, after
+
+
+@dataclass(frozen=True)
+class AuthoredLesson:
+    template: LessonTemplate
+    metrics: AuthorMetrics
+
+
+class AuthoringError(Exception):
+    """The author could not produce a valid lesson; fails that lesson only."""
+
+    def __init__(self, message: str, metrics: AuthorMetrics | None = None) -> None:
+        super().__init__(message)
+        self.metrics = metrics or AuthorMetrics()
+
+
+class AuthorUnavailable(Exception):
+    """The author cannot run at all (no key, no CLI); a batch-level error."""
+
+
+class LessonAuthor(Protocol):
+    #: Name used on the command line (`--batch-author`).
+    name: str
+    #: Written to `model_version`; the skip marker for this author's lessons.
+    model_version: str
+    #: True for drafting authors that must never replace a lesson they did not
+    #: write: any existing row counts as existing for them.
+    any_row_counts: bool
+
+    def check_ready(self) -> None:
+        """Raise AuthorUnavailable before the batch if authoring cannot work."""
+        ...
+
+    async def author(self, request: AuthorRequest) -> AuthoredLesson:
+        """Write one lesson; raise AuthoringError when no valid lesson results."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release anything held across lessons (processes, connections)."""
+        ...

@@ -1,0 +1,146 @@
+"""Which SOW entries to generate, skip or overwrite: a pure function.
+
+No I/O here, and the output order is the SOW's order, so every xdist worker
+that receives the same inputs builds the same items.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from pytest_batchgen.sow import SowEntry
+from pytest_batchgen.store import ExistingLesson
+
+# The spec's fallback figures, used only when no history exists.
+DEFAULT_MINUTES_PER_LESSON = 7.0
+DEFAULT_COST_PER_LESSON_USD = 0.17
+
+
+class Action(StrEnum):
+    GENERATE = "generate"
+    SKIP = "skip"
+    OVERWRITE = "overwrite"
+
+
+class Reason(StrEnum):
+    NOT_FOUND = "not_found"
+    ALREADY_EXISTS = "already_exists"
+    OTHER_MODEL_VERSION = "other_model_version"
+    FORCE = "force"
+
+
+@dataclass(frozen=True)
+class PlannedLesson:
+    order: int
+    label: str
+    action: Action
+    reason: Reason
+    # The row that makes it skip, or that the write will replace.
+    existing: ExistingLesson | None = None
+    # Further rows for the same lesson (left by older generators).
+    duplicates: tuple[str, ...] = ()
+
+    @property
+    def runs_author(self) -> bool:
+        return self.action is not Action.SKIP
+
+    def describe(self) -> str:
+        """The human reason, as the spec words it."""
+        doc = self.existing.doc_id if self.existing else ""
+        if self.reason is Reason.ALREADY_EXISTS:
+            return f"Already exists (doc: {doc})"
+        if self.reason is Reason.OTHER_MODEL_VERSION:
+            assert self.existing is not None
+            return f"Replaces {doc} (model_version {self.existing.model_version or 'unset'})"
+        if self.reason is Reason.FORCE:
+            return f"Force mode, was: {doc}"
+        return "Not found in database"
+
+
+def plan_lessons(
+    entries: Sequence[SowEntry],
+    existing: Iterable[ExistingLesson],
+    *,
+    model_version: str,
+    any_row_counts: bool = False,
+    force: bool = False,
+) -> list[PlannedLesson]:
+    """Classify every entry (spec §2.1 to 2.3).
+
+    A lesson exists when a row for its order carries `model_version`; for a
+    drafting author (`any_row_counts`) any row does, so drafts never replace
+    real lessons. Without force, a row of another model_version is replaced
+    (generate); with force, every entry that has a row is overwritten.
+    """
+    rows_by_order: dict[int, list[ExistingLesson]] = {}
+    for row in existing:
+        rows_by_order.setdefault(row.sow_order, []).append(row)
+
+    plan = []
+    for entry in entries:
+        rows = sorted(rows_by_order.get(entry.order, []), key=lambda r: (r.created_at, r.doc_id))
+        ours = [r for r in rows if r.model_version == model_version]
+        blocking = rows if any_row_counts else ours
+        chosen = (ours or rows or [None])[0]
+        duplicates = tuple(r.doc_id for r in rows if r is not chosen)
+        if chosen is None:
+            action, reason = Action.GENERATE, Reason.NOT_FOUND
+        elif force:
+            action, reason = Action.OVERWRITE, Reason.FORCE
+        elif blocking:
+            action, reason = Action.SKIP, Reason.ALREADY_EXISTS
+        else:
+            action, reason = Action.GENERATE, Reason.OTHER_MODEL_VERSION
+        plan.append(
+            PlannedLesson(
+                order=entry.order,
+                label=entry.label,
+                action=action,
+                reason=reason,
+                existing=chosen,
+                duplicates=duplicates,
+            )
+        )
+    return plan
+
+
+def count_actions(plan: Iterable[PlannedLesson]) -> dict[Action, int]:
+    counts = dict.fromkeys(Action, 0)
+    for lesson in plan:
+        counts[lesson.action] += 1
+    return counts
+
+
+@dataclass(frozen=True)
+class Estimate:
+    lessons: int
+    minutes_per_lesson: float
+    cost_per_lesson_usd: float
+    # How many past lessons the averages rest on; 0 means the spec's defaults.
+    data_points: int = 0
+
+    @property
+    def minutes(self) -> int:
+        return math.ceil(self.lessons * self.minutes_per_lesson)
+
+    @property
+    def cost_usd(self) -> float:
+        return round(self.lessons * self.cost_per_lesson_usd, 2)
+
+    @property
+    def basis(self) -> str:
+        if not self.data_points:
+            return "spec defaults, no history yet"
+        return f"average of {self.data_points} earlier lessons"
+
+
+def estimate(lessons: int, history: Sequence[tuple[float, float]] = ()) -> Estimate:
+    """Duration and cost for `lessons`, from (seconds, cost) of earlier lessons."""
+    if not history:
+        return Estimate(lessons, DEFAULT_MINUTES_PER_LESSON, DEFAULT_COST_PER_LESSON_USD)
+    seconds = sum(s for s, _ in history) / len(history)
+    cost = sum(c for _, c in history) / len(history)
+    return Estimate(lessons, seconds / 60, cost, data_points=len(history))

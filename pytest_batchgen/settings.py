@@ -1,0 +1,197 @@
+"""The batchgen options, declared once, resolved once into a frozen record.
+
+Precedence, from low to high: built-in default, ini key (`[tool.pytest.ini_options]`),
+command line. Relative paths from an ini file are taken from the rootdir,
+those on the command line from the current directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+DEFAULT_STORE = "sqlite:///logs/batchgen.sqlite3"
+DEFAULT_LOG_DIR = "logs/batch_runs"
+
+
+@dataclass(frozen=True)
+class Option:
+    """One row of the option table: a CLI flag and, where useful, its ini key."""
+
+    flag: str
+    help: str
+    kind: str = "string"  # string | bool | int | float | list
+    default: Any = None
+    metavar: str | None = None
+    choices: tuple[str, ...] | None = None
+    ini: bool = True
+
+    @property
+    def dest(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+
+# Help style (as pytest-xdist): capitalised, one phrase without a final period.
+OPTIONS = (
+    Option("--batch-course", "Generate the lessons of this course (repeat for several)",
+           kind="list", metavar="ID", ini=False),
+    Option("--batch-dry-run", "Show and save the generation plan without running any lesson",
+           kind="bool", default=False, ini=False),
+    Option("--batch-force", "Overwrite existing lessons (asks first unless --batch-yes)",
+           kind="bool", default=False, ini=False),
+    Option("--batch-yes", "Answer yes to confirmation prompts (for automation)",
+           kind="bool", default=False, ini=False),
+    Option("--batch-store", f"Lesson store: sqlite:///PATH or appwrite (default {DEFAULT_STORE})",
+           default=DEFAULT_STORE, metavar="URL"),
+    Option("--batch-author", "Lesson author: claude (the agent) or outline (offline drafts)",
+           default="claude", metavar="NAME"),
+    Option("--batch-log-dir", f"Directory for batch run logs (default {DEFAULT_LOG_DIR})",
+           default=DEFAULT_LOG_DIR, metavar="DIR"),
+    Option("--batch-max-retries", "Maximum critic/validation rounds per lesson (default 10)",
+           kind="int", default=10, metavar="N"),
+    Option("--batch-mcp-config", "MCP config holding the Appwrite settings (default .mcp.json)",
+           default=".mcp.json", metavar="PATH"),
+    Option("--batch-no-persist-workspace", "Delete each lesson's workspace when it finishes",
+           kind="bool", default=False),
+    Option("--batch-sow-status", "Which SOW to use: published (default) or draft",
+           default="published", choices=("published", "draft"), metavar="STATUS"),
+    Option("--batch-model", "Model for the Claude author (default: the CLI's default)",
+           default="", metavar="MODEL"),
+    Option("--batch-max-cost-per-lesson", "Stop one lesson's agent once it has spent this much",
+           kind="float", metavar="USD"),
+    Option("--batch-research", "Let the Claude author research with WebSearch/WebFetch",
+           kind="bool", default=False),
+    Option("--batch-appwrite-database", "Appwrite database id (default 'default')",
+           default="default", metavar="ID"),
+)
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("batchgen", "batch lesson generation (pytest-batchgen)")
+    for option in OPTIONS:
+        kwargs: dict[str, Any] = {"dest": option.dest, "help": option.help}
+        if option.kind == "bool":
+            kwargs["action"] = "store_true"
+            kwargs["default"] = None if option.ini else False
+        else:
+            kwargs["default"] = None
+            kwargs["metavar"] = option.metavar
+            if option.kind == "list":
+                kwargs["action"] = "append"
+            if option.kind == "int":
+                kwargs["type"] = int
+            if option.kind == "float":
+                kwargs["type"] = float
+            if option.choices:
+                kwargs["choices"] = option.choices
+        group.addoption(option.flag, **kwargs)
+        if option.ini:
+            ini_type = "bool" if option.kind == "bool" else "string"
+            parser.addini(option.dest, option.help, type=ini_type, default=option.default)
+
+
+@dataclass(frozen=True)
+class Settings:
+    courses: tuple[str, ...]
+    dry_run: bool
+    force: bool
+    yes: bool
+    store_url: str
+    author: str
+    log_dir: Path
+    max_retries: int
+    mcp_config: Path
+    persist_workspace: bool
+    sow_status: str
+    model: str
+    max_cost_per_lesson: float | None
+    research: bool
+    appwrite_database: str
+
+
+def _value(config: pytest.Config, option: Option) -> tuple[Any, str]:
+    """The option's value and where it came from (for error messages)."""
+    cli = config.getoption(option.dest)
+    if cli not in (None, []):
+        return cli, option.flag
+    if option.ini:
+        return config.getini(option.dest), f"ini key {option.dest}"
+    return option.default, option.flag
+
+
+def _convert(option: Option, value: Any, source: str) -> Any:
+    if value is None or option.kind in ("bool", "list"):
+        return value
+    if value == "" and option.kind != "string":
+        return option.default  # an unset ini key reads as ""
+    try:
+        converted = {"int": int, "float": float, "string": str}[option.kind](value)
+    except ValueError:
+        raise pytest.UsageError(f"{source}: expected a number, got {value!r}") from None
+    if option.choices and converted not in option.choices:
+        raise pytest.UsageError(f"{source}: expected one of {', '.join(option.choices)}")
+    return converted
+
+
+CLAUDE_ONLY = ("batch_model", "batch_max_cost_per_lesson", "batch_research")
+
+
+def check_combinations(config: pytest.Config, values: dict[str, Any], courses: tuple) -> None:
+    """Reject flags that would silently do nothing, naming the one at fault."""
+    if not courses:
+        given = [o.flag for o in OPTIONS if config.getoption(o.dest) not in (None, False, [])]
+        if given:
+            raise pytest.UsageError(f"{given[0]} needs --batch-course")
+        return
+    if values["batch_author"] != "claude":
+        for option in OPTIONS:
+            if option.dest in CLAUDE_ONLY and config.getoption(option.dest) not in (None, False):
+                raise pytest.UsageError(
+                    f"{option.flag} applies to the claude author only,"
+                    f" not --batch-author={values['batch_author']}"
+                )
+
+
+def resolve(config: pytest.Config) -> Settings:
+    """Read every option once; UsageError names the option or ini key at fault."""
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        value, source = _value(config, option)
+        value = _convert(option, value, source)
+        if option.kind == "string" and source.startswith("ini") and option.dest.endswith(
+            ("_dir", "_config")
+        ):
+            value = str(config.rootpath / value)
+        values[option.dest] = value
+    courses = tuple(dict.fromkeys(values["batch_course"] or ()))
+    for course in courses:
+        if not course.startswith("course_") or not course[len("course_"):].isalnum():
+            raise pytest.UsageError(
+                f"--batch-course: {course!r} is not a course id (course_ + letters and digits)"
+            )
+    if values["batch_max_retries"] < 1:
+        raise pytest.UsageError("--batch-max-retries: must be at least 1")
+    cost_cap = values["batch_max_cost_per_lesson"]
+    if cost_cap is not None and cost_cap <= 0:
+        raise pytest.UsageError("--batch-max-cost-per-lesson: must be more than 0")
+    check_combinations(config, values, courses)
+    return Settings(
+        courses=courses,
+        dry_run=bool(values["batch_dry_run"]) or bool(config.getoption("collectonly")),
+        force=bool(values["batch_force"]),
+        yes=bool(values["batch_yes"]),
+        store_url=values["batch_store"],
+        author=values["batch_author"],
+        log_dir=Path(values["batch_log_dir"]),
+        max_retries=values["batch_max_retries"],
+        mcp_config=Path(values["batch_mcp_config"]),
+        persist_workspace=not values["batch_no_persist_workspace"],
+        sow_status=values["batch_sow_status"],
+        model=values["batch_model"],
+        max_cost_per_lesson=cost_cap,
+        research=bool(values["batch_research"]),
+        appwrite_database=values["batch_appwrite_database"],
+    )

@@ -1,0 +1,166 @@
+"""Schemes of work: the entries we author lessons for, and their encodings."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import gzip
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+STORAGE_BUCKET = "authored_sow_entries"
+
+
+class SowError(Exception):
+    """A scheme of work that cannot be used; a batch-level error."""
+
+
+class SowEntry(BaseModel):
+    """The part of an entry the batch itself relies on; the rest rides along.
+
+    Entries are authored by people and other generators, so only what
+    planning needs is strict; the author reads the full entry.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    order: int = Field(ge=1)
+    label: str = Field(min_length=1)
+    lesson_type: str = "teach"
+
+    @field_validator("label")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        return " ".join(value.split())
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+@dataclass(frozen=True)
+class SowRecord:
+    """One `Authored_SOW` row, entries decoded and sorted by order."""
+
+    doc_id: str
+    course_id: str
+    version: str
+    status: str
+    entries: tuple[SowEntry, ...]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    accessibility_notes: str = ""
+
+
+def _gunzip_json(blob: bytes) -> Any:
+    return json.loads(gzip.decompress(blob).decode("utf-8"))
+
+
+def decode_entries_field(
+    raw: Any, *, download: Callable[[str], bytes] | None = None
+) -> list[dict[str, Any]]:
+    """Decode the `entries` column in any of its four real-world encodings.
+
+    1. plain JSON text (or an already-parsed list, as JSON exports have it)
+    2. ``gzip:`` + base64(gzip(json))
+    3. ``storage:<fileId>`` in the `authored_sow_entries` bucket (plain or gzip)
+    4. bare base64 gzip, recognisable by its ``H4sI`` magic
+    """
+    try:
+        if isinstance(raw, list):
+            value: Any = raw
+        elif not isinstance(raw, str):
+            raise SowError(f"entries has type {type(raw).__name__}, expected text or a list")
+        elif raw.startswith("storage:"):
+            if download is None:
+                raise SowError("entries are in Storage but this store has no file storage")
+            blob = download(raw[len("storage:") :])
+            value = _gunzip_json(blob) if blob[:2] == b"\x1f\x8b" else json.loads(blob)
+        elif raw.startswith("gzip:"):
+            value = _gunzip_json(base64.b64decode(raw[len("gzip:") :]))
+        elif raw.startswith("H4sI"):
+            value = _gunzip_json(base64.b64decode(raw))
+        else:
+            value = json.loads(raw)
+    except (ValueError, OSError, EOFError, binascii.Error) as exc:
+        # json, gzip and base64 each raise their own subclass of these.
+        raise SowError(f"entries cannot be decoded: {exc}") from exc
+    if not isinstance(value, list):
+        raise SowError(f"entries decode to {type(value).__name__}, expected a list")
+    return value
+
+
+def parse_entries(raw_entries: list[Any]) -> tuple[SowEntry, ...]:
+    """Validate the entries the batch relies on; sorted by order, orders unique."""
+    if not raw_entries:
+        raise SowError("the SOW has no entries")
+    entries = []
+    for index, raw in enumerate(raw_entries):
+        if not isinstance(raw, dict):
+            raise SowError(f"entry #{index + 1} is {type(raw).__name__}, expected an object")
+        try:
+            entries.append(SowEntry.model_validate(raw))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, p['loc']))}: {p['msg']}" for p in exc.errors()
+            )
+            raise SowError(f"entry #{index + 1} is malformed ({problems})") from exc
+    orders = [entry.order for entry in entries]
+    duplicates = sorted({order for order in orders if orders.count(order) > 1})
+    if duplicates:
+        raise SowError(f"entry orders repeat: {duplicates}")
+    return tuple(sorted(entries, key=lambda entry: entry.order))
+
+
+def parse_metadata(raw: Any) -> dict[str, Any]:
+    if raw in (None, ""):
+        return {}
+    if isinstance(raw, dict):
+        return raw
+    try:
+        value = json.loads(raw)
+    except (TypeError, ValueError) as exc:
+        raise SowError(f"metadata is not JSON: {exc}") from exc
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def version_key(version: str) -> tuple[int, str]:
+    """Versions are strings ("1", "10"); compare numerically where they are numbers."""
+    text = str(version)
+    return (int(text), "") if text.isdigit() else (-1, text)
+
+
+def select_sow(rows: list[dict[str, Any]], course_id: str, status: str) -> dict[str, Any]:
+    """The row to use: the highest version with the wanted status.
+
+    Raising here names the statuses that do exist, so "no published SOW"
+    tells the user whether a draft is waiting.
+    """
+    if not rows:
+        raise SowError(f"no SOW found for course '{course_id}'")
+    wanted = [row for row in rows if row.get("status") == status]
+    if not wanted:
+        found = sorted({str(row.get("status")) for row in rows})
+        raise SowError(
+            f"no {status} SOW for course '{course_id}' (statuses found: {', '.join(found)})"
+        )
+    return max(wanted, key=lambda row: version_key(str(row.get("version", ""))))
+
+
+def record_from_row(
+    row: dict[str, Any], *, download: Callable[[str], bytes] | None = None
+) -> SowRecord:
+    """Build a SowRecord from an `Authored_SOW` row as either store returns it."""
+    entries = parse_entries(decode_entries_field(row.get("entries"), download=download))
+    return SowRecord(
+        doc_id=str(row["$id"]),
+        course_id=str(row["courseId"]),
+        version=str(row.get("version", "1")),
+        status=str(row.get("status", "")),
+        entries=entries,
+        metadata=parse_metadata(row.get("metadata")),
+        accessibility_notes=str(row.get("accessibility_notes") or ""),
+    )

@@ -1,0 +1,88 @@
+"""Where schemes of work are read and lessons are written.
+
+One small protocol, two implementations: an embedded SQLite store (the
+zero-setup default) and Appwrite (production). Both pass the same contract
+tests (tests/test_store_contract.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pytest_batchgen.lesson import LessonRow
+from pytest_batchgen.sow import SowRecord
+
+
+class StoreError(Exception):
+    """The store cannot be used at all (unreachable, rejected key, bad config).
+
+    Raised before the batch starts it is a batch-level error (exit 2);
+    raised by a write it fails only that lesson.
+    """
+
+
+class CourseNotFound(StoreError):
+    """No usable SOW for the course: unknown course, wrong status, bad entries."""
+
+
+@dataclass(frozen=True)
+class ExistingLesson:
+    """A `lesson_templates` row, as much of it as planning needs."""
+
+    doc_id: str
+    course_id: str
+    sow_order: int
+    model_version: str
+    title: str = ""
+    created_at: str = ""
+    updated_at: str = ""
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    doc_id: str
+    created: bool
+    # Other rows for the same (courseId, sow_order) the old generator left
+    # behind: reported, never deleted, never multiplied.
+    duplicates: tuple[str, ...] = field(default_factory=tuple)
+    replaced_model_version: str | None = None
+
+
+class LessonStore(Protocol):
+    """What the batch needs from a store; nothing more."""
+
+    #: Shown in the plan and logs, never containing a secret.
+    description: str
+
+    def fetch_sow(self, course_id: str, *, status: str = "published") -> SowRecord:
+        """The course's SOW with that status, highest version; CourseNotFound if none."""
+        ...
+
+    def fetch_outcomes(self, course_id: str) -> list[dict[str, Any]]:
+        """The course's `course_outcomes` rows (context for the author)."""
+        ...
+
+    def list_lessons(self, course_id: str) -> list[ExistingLesson]:
+        """Every `lesson_templates` row of the course, in one paged pass."""
+        ...
+
+    def write_lesson(self, row: LessonRow) -> WriteResult:
+        """Create or replace the one row for (courseId, sow_order)."""
+        ...
+
+    def read_lesson(self, course_id: str, sow_order: int) -> LessonRow | None:
+        """The row for (courseId, sow_order), or None."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def choose_row_to_update(rows: list[ExistingLesson], model_version: str) -> ExistingLesson:
+    """Of several rows for one lesson, update ours if there is one, else the oldest.
+
+    Deterministic, so a re-run updates the same row it updated before.
+    """
+    ours = [row for row in rows if row.model_version == model_version]
+    pool = ours or rows
+    return min(pool, key=lambda row: (row.created_at, row.doc_id))

@@ -1,0 +1,247 @@
+"""The embedded store: the platform's three tables in one SQLite file.
+
+Columns match Appwrite's (`$id`, `$createdAt`, the 15 lesson columns, the
+`Authored_SOW` columns), and values are stored encoded as the platform
+stores them, so a lesson written here is byte-for-byte what Appwrite would
+hold.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pytest_batchgen.lesson import LESSON_COLUMNS, LessonRow
+from pytest_batchgen.sow import SowError, SowRecord, record_from_row, select_sow
+from pytest_batchgen.store import (
+    CourseNotFound,
+    ExistingLesson,
+    StoreError,
+    WriteResult,
+    choose_row_to_update,
+)
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS Authored_SOW (
+    "$id" TEXT PRIMARY KEY,
+    "$createdAt" TEXT NOT NULL,
+    "$updatedAt" TEXT NOT NULL,
+    courseId TEXT NOT NULL,
+    version TEXT NOT NULL,
+    status TEXT NOT NULL,
+    entries TEXT NOT NULL,
+    metadata TEXT,
+    accessibility_notes TEXT
+);
+CREATE INDEX IF NOT EXISTS sow_course ON Authored_SOW (courseId);
+CREATE TABLE IF NOT EXISTS course_outcomes (
+    "$id" TEXT PRIMARY KEY,
+    courseId TEXT NOT NULL,
+    outcomeId TEXT,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outcomes_course ON course_outcomes (courseId);
+CREATE TABLE IF NOT EXISTS lesson_templates (
+    "$id" TEXT PRIMARY KEY,
+    "$createdAt" TEXT NOT NULL,
+    "$updatedAt" TEXT NOT NULL,
+    {", ".join(LESSON_COLUMNS)}
+);
+CREATE INDEX IF NOT EXISTS lessons_course ON lesson_templates (courseId, sow_order);
+"""
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def new_id() -> str:
+    """Appwrite-style row id: 20 lowercase hex characters."""
+    return uuid.uuid4().hex[:20]
+
+
+def path_from_url(url: str) -> Path:
+    """`sqlite:///relative/path` or `sqlite:////absolute/path`."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or len(url) == len(prefix):
+        raise StoreError(f"not a SQLite store URL: {url!r} (expected sqlite:///PATH)")
+    return Path(url[len(prefix) :])
+
+
+class SqliteStore:
+    """The `LessonStore` on one SQLite file; safe for several processes at once."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.description = f"sqlite:///{path}"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # autocommit mode: transactions are explicit (BEGIN IMMEDIATE) where
+            # read-then-write must be atomic across xdist workers.
+            self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
+            self._db.row_factory = sqlite3.Row
+            self._db.executescript(SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open SQLite store {path}: {exc}") from exc
+
+    @classmethod
+    def from_url(cls, url: str) -> SqliteStore:
+        return cls(path_from_url(url))
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _query(self, sql: str, *params: Any) -> list[dict[str, Any]]:
+        try:
+            return [dict(row) for row in self._db.execute(sql, params)]
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite store {self.path}: {exc}") from exc
+
+    # --- reads ---------------------------------------------------------------
+
+    def fetch_sow(self, course_id: str, *, status: str = "published") -> SowRecord:
+        rows = self._query('SELECT * FROM Authored_SOW WHERE courseId = ?', course_id)
+        try:
+            return record_from_row(select_sow(rows, course_id, status))
+        except SowError as exc:
+            raise CourseNotFound(str(exc)) from exc
+
+    def fetch_outcomes(self, course_id: str) -> list[dict[str, Any]]:
+        rows = self._query(
+            'SELECT data FROM course_outcomes WHERE courseId = ? ORDER BY outcomeId, "$id"',
+            course_id,
+        )
+        return [json.loads(row["data"]) for row in rows]
+
+    def list_lessons(self, course_id: str) -> list[ExistingLesson]:
+        rows = self._query(
+            'SELECT "$id", "$createdAt", "$updatedAt", courseId, sow_order, model_version, title'
+            ' FROM lesson_templates WHERE courseId = ? ORDER BY sow_order, "$createdAt"',
+            course_id,
+        )
+        return [_existing(row) for row in rows]
+
+    def read_lesson(self, course_id: str, sow_order: int) -> LessonRow | None:
+        rows = self._query(
+            'SELECT * FROM lesson_templates WHERE courseId = ? AND sow_order = ?'
+            # The most recently written row is the lesson readers see.
+            ' ORDER BY "$updatedAt" DESC, "$id" LIMIT 1',
+            course_id,
+            sow_order,
+        )
+        if not rows:
+            return None
+        return LessonRow.model_validate({name: rows[0][name] for name in LESSON_COLUMNS})
+
+    # --- writes --------------------------------------------------------------
+
+    def write_lesson(self, row: LessonRow) -> WriteResult:
+        columns = row.columns()
+        stamp = now_iso()
+        try:
+            with self._transaction() as db:
+                found = [
+                    _existing(dict(r))
+                    for r in db.execute(
+                        'SELECT "$id", "$createdAt", "$updatedAt", courseId, sow_order,'
+                        " model_version, title FROM lesson_templates"
+                        " WHERE courseId = ? AND sow_order = ?",
+                        (row.courseId, row.sow_order),
+                    )
+                ]
+                if not found:
+                    doc_id = new_id()
+                    names = ['"$id"', '"$createdAt"', '"$updatedAt"', *LESSON_COLUMNS]
+                    db.execute(
+                        f"INSERT INTO lesson_templates ({', '.join(names)})"
+                        f" VALUES ({', '.join('?' * len(names))})",
+                        (doc_id, stamp, stamp, *columns.values()),
+                    )
+                    return WriteResult(doc_id=doc_id, created=True)
+                target = choose_row_to_update(found, row.model_version)
+                assignments = ", ".join(f"{name} = ?" for name in LESSON_COLUMNS)
+                db.execute(
+                    f'UPDATE lesson_templates SET "$updatedAt" = ?, {assignments}'
+                    ' WHERE "$id" = ?',
+                    (stamp, *columns.values(), target.doc_id),
+                )
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite store {self.path}: {exc}") from exc
+        return WriteResult(
+            doc_id=target.doc_id,
+            created=False,
+            duplicates=tuple(r.doc_id for r in found if r.doc_id != target.doc_id),
+            replaced_model_version=target.model_version,
+        )
+
+    # --- loading (the embedded store's own setup path) ------------------------
+
+    def save_sow(self, row: dict[str, Any]) -> str:
+        """Insert or replace one `Authored_SOW` row; entries stored as given."""
+        doc_id = str(row.get("$id") or new_id())
+        entries = row["entries"]
+        metadata = row.get("metadata") or {}
+        stamp = now_iso()
+        with self._transaction() as db:
+            db.execute('DELETE FROM Authored_SOW WHERE "$id" = ?', (doc_id,))
+            db.execute(
+                'INSERT INTO Authored_SOW ("$id", "$createdAt", "$updatedAt", courseId, version,'
+                " status, entries, metadata, accessibility_notes) VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    doc_id,
+                    stamp,
+                    stamp,
+                    row["courseId"],
+                    str(row.get("version", "1")),
+                    row.get("status", "published"),
+                    entries if isinstance(entries, str) else json.dumps(entries),
+                    metadata if isinstance(metadata, str) else json.dumps(metadata),
+                    row.get("accessibility_notes") or "",
+                ),
+            )
+        return doc_id
+
+    def save_outcomes(self, course_id: str, outcomes: list[dict[str, Any]]) -> int:
+        """Replace the course's outcomes."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM course_outcomes WHERE courseId = ?", (course_id,))
+            for outcome in outcomes:
+                db.execute(
+                    'INSERT INTO course_outcomes ("$id", courseId, outcomeId, data)'
+                    " VALUES (?, ?, ?, ?)",
+                    (
+                        str(outcome.get("$id") or new_id()),
+                        course_id,
+                        str(outcome.get("outcomeId", "")),
+                        json.dumps({**outcome, "courseId": course_id}, ensure_ascii=False),
+                    ),
+                )
+        return len(outcomes)
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _existing(row: dict[str, Any]) -> ExistingLesson:
+    return ExistingLesson(
+        doc_id=row["$id"],
+        course_id=row["courseId"],
+        sow_order=int(row["sow_order"]),
+        model_version=row["model_version"] or "",
+        title=row["title"] or "",
+        created_at=row["$createdAt"],
+        updated_at=row["$updatedAt"],
+    )
