@@ -36,9 +36,9 @@ class AuthorRequest:
     entry: SowEntry
     sow: SowRecord
     outcomes: list[dict[str, Any]]
-    # A directory the author may use as its working directory; created by
-    # the item, kept or removed according to --batch-no-persist-workspace.
-    workspace: Path
+    # The author's working directory (None when it uses none): created by
+    # the runner, kept or removed according to --batch-no-persist-workspace.
+    workspace: Path | None
 
     def neighbours(self) -> tuple[SowEntry | None, SowEntry | None]:
         """The entries just before and after this one, by order."""
@@ -75,6 +75,8 @@ class LessonAuthor(Protocol):
     #: True for drafting authors that must never replace a lesson they did not
     #: write: any existing row counts as existing for them.
     any_row_counts: bool
+    #: False for authors that need no working directory (none is created).
+    uses_workspace: bool
 
     def check_ready(self) -> None:
         """Raise AuthorUnavailable before the batch if authoring cannot work."""
@@ -87,3 +89,16 @@ class LessonAuthor(Protocol):
     async def aclose(self) -> None:
         """Release anything held across lessons (processes, connections)."""
         ...
+
+
+def open_default_author(name: str, settings: Any) -> LessonAuthor:
+    """The author `--batch-author` names."""
+    if name == "claude":
+        from pytest_batchgen.authors.claude import ClaudeAuthor
+
+        return ClaudeAuthor.from_settings(settings)
+    if name == "outline":
+        from pytest_batchgen.authors.outline import OutlineAuthor
+
+        return OutlineAuthor()
+    raise AuthorUnavailable(f"unknown --batch-author {name!r} (use claude or outline)")

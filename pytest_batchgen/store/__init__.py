@@ -86,3 +86,16 @@ def choose_row_to_update(rows: list[ExistingLesson], model_version: str) -> Exis
     ours = [row for row in rows if row.model_version == model_version]
     pool = ours or rows
     return min(pool, key=lambda row: (row.created_at, row.doc_id))
+
+
+def open_default_store(url: str, settings: Any) -> LessonStore:
+    """The store `--batch-store` names: `sqlite:///PATH` or `appwrite`."""
+    if url == "appwrite":
+        from pytest_batchgen.store.appwrite import open_appwrite_store
+
+        return open_appwrite_store(settings)
+    if url.startswith("sqlite:"):
+        from pytest_batchgen.store.sqlite import SqliteStore
+
+        return SqliteStore.from_url(url)
+    raise StoreError(f"unknown --batch-store {url!r} (use sqlite:///PATH or appwrite)")

@@ -1,0 +1,95 @@
+"""One course's batch: its SOW, outcomes, plan and run directory.
+
+Built once on the controller; under xdist it travels to the workers as
+JSON (`to_wire` / `from_wire`) so every worker collects identical items
+without reading the store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pytest_batchgen.planning import Action, PlannedLesson, Reason
+from pytest_batchgen.sow import SowRecord, parse_entries
+from pytest_batchgen.store import ExistingLesson
+
+
+def batch_id_for(course_id: str, started: datetime) -> str:
+    """`batch_{courseId}_{YYYYMMDD_HHMMSS}`, local time (spec §3.2)."""
+    return f"batch_{course_id}_{started.astimezone().strftime('%Y%m%d_%H%M%S')}"
+
+
+@dataclass(frozen=True)
+class CourseBatch:
+    course_id: str
+    sow: SowRecord
+    outcomes: list[dict[str, Any]]
+    plan: tuple[PlannedLesson, ...]
+    started: datetime
+    batch_id: str
+    # Absolute; created only once the whole batch has validated.
+    directory: Path
+    store_description: str
+
+    @property
+    def total(self) -> int:
+        return len(self.plan)
+
+    def position(self, order: int) -> int:
+        """1-based index of the lesson among the SOW's entries ("[6/12]")."""
+        return next(i for i, lesson in enumerate(self.plan, 1) if lesson.order == order)
+
+    def entry(self, order: int) -> Any:
+        return next(e for e in self.sow.entries if e.order == order)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "course_id": self.course_id,
+            "sow": {
+                **{f.name: getattr(self.sow, f.name) for f in dataclasses.fields(self.sow)},
+                "entries": [entry.data for entry in self.sow.entries],
+            },
+            "outcomes": self.outcomes,
+            "plan": [
+                {
+                    **dataclasses.asdict(lesson),
+                    "action": str(lesson.action),
+                    "reason": str(lesson.reason),
+                }
+                for lesson in self.plan
+            ],
+            "started": self.started.isoformat(),
+            "batch_id": self.batch_id,
+            "directory": str(self.directory),
+            "store_description": self.store_description,
+        }
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> CourseBatch:
+        sow = dict(data["sow"])
+        sow["entries"] = parse_entries(sow["entries"])
+        plan = tuple(
+            PlannedLesson(
+                order=item["order"],
+                label=item["label"],
+                action=Action(item["action"]),
+                reason=Reason(item["reason"]),
+                existing=ExistingLesson(**item["existing"]) if item["existing"] else None,
+                duplicates=tuple(item["duplicates"]),
+            )
+            for item in data["plan"]
+        )
+        return cls(
+            course_id=data["course_id"],
+            sow=SowRecord(**sow),
+            outcomes=data["outcomes"],
+            plan=plan,
+            started=datetime.fromisoformat(data["started"]),
+            batch_id=data["batch_id"],
+            directory=Path(data["directory"]),
+            store_description=data["store_description"],
+        )

@@ -1,0 +1,84 @@
+"""The collection tree of a batch: one collector per course, one item per SOW entry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_batchgen.batch import CourseBatch
+from pytest_batchgen.planning import PlannedLesson
+from pytest_batchgen.reporting import LessonResult
+
+if TYPE_CHECKING:
+    from pytest_batchgen.runner import LessonRunner
+
+
+def lesson_node_name(order: int) -> str:
+    return f"lesson_{order:03d}"
+
+
+class LessonFailed(Exception):
+    """A lesson's authoring, validation or write failed; carries its result."""
+
+    def __init__(self, result: LessonResult) -> None:
+        super().__init__(result.error)
+        self.result = result
+
+
+class CourseCollector(pytest.Collector):
+    def __init__(self, *, batch: CourseBatch, runner: LessonRunner, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.batch = batch
+        self.runner = runner
+
+    def collect(self) -> list[LessonItem]:
+        return [
+            LessonItem.from_parent(
+                self, name=lesson_node_name(lesson.order), batch=self.batch,
+                lesson=lesson, runner=self.runner,
+            )
+            for lesson in self.batch.plan
+        ]
+
+
+class LessonItem(pytest.Item):
+    """Authors one lesson; a skip when the plan says it already exists."""
+
+    def __init__(
+        self, *, batch: CourseBatch, lesson: PlannedLesson, runner: LessonRunner, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.batch = batch
+        self.lesson = lesson
+        self.runner = runner
+        # `-k Fractions` selects lessons by title words.
+        self.extra_keyword_matches.add(lesson.label)
+
+    def runtest(self) -> None:
+        try:
+            result = self.runner.run(self.batch, self.lesson)
+        except LessonFailed as failure:
+            self._record(failure.result)
+            raise
+        self._record(result)
+        if result.status == "skipped":
+            pytest.skip(self.lesson.describe())
+
+    def _record(self, result: LessonResult) -> None:
+        """user_properties carry the result to the controller and into JUnit."""
+        self.user_properties.extend(result.to_properties(self.batch.course_id))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> str:  # type: ignore[override]
+        if isinstance(excinfo.value, LessonFailed):
+            result = excinfo.value.result
+            log = self.batch.directory / result.log_file if result.log_file else "no log"
+            return (
+                f"{self.batch.course_id} order {self.lesson.order} ({self.lesson.label}):"
+                f" {result.error}\nlesson log: {log}"
+            )
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"{self.batch.course_id}::{self.lesson.label}"

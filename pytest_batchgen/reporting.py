@@ -1,0 +1,337 @@
+"""What a batch leaves behind: the plan, the batch log, the summary.
+
+All of it is written on the controller (never by xdist workers), from the
+plan and the test reports. JSON files are replaced atomically so an
+interrupted run never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pytest_batchgen.batch import CourseBatch
+from pytest_batchgen.lessonlog import LOG_FORMAT
+from pytest_batchgen.planning import Action, Estimate, count_actions
+
+RULE = "─" * 59
+BANNER = "═" * 59
+SUMMARY_FILE = "batch_summary.json"
+PLAN_FILE = "dry_run_plan.json"
+BATCH_LOG_FILE = "batch_execution.log"
+
+
+def lesson_log_name(order: int) -> str:
+    return f"lesson_order_{order:03d}.log"
+
+
+def utc_iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def format_duration(seconds: float) -> str:
+    """8066 → '2h 14m 26s', 682 → '11m 22s', 45 → '45s' (spec §5.1)."""
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes}m {secs}s"
+    if minutes:
+        return f"{minutes}m {secs}s"
+    return f"{secs}s"
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write to a temporary file beside `path`, then rename over it."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(data, out, indent=2, ensure_ascii=False)
+            out.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def reserve_directory(log_dir: Path, batch_id: str, taken: set[str]) -> Path:
+    """The batch's directory path; `_2`, `_3`… if one run per second is not enough."""
+    candidate = (log_dir / batch_id).absolute()
+    suffix = 2
+    while candidate.exists() or str(candidate) in taken:
+        candidate = (log_dir / f"{batch_id}_{suffix}").absolute()
+        suffix += 1
+    return candidate
+
+
+HISTORY_FILES = 20
+
+
+def load_history(log_dir: Path, author: str) -> list[tuple[float, float]]:
+    """(seconds, cost) of successful lessons by `author` in the newest earlier summaries.
+
+    Estimates rest on what lessons really took here; unreadable files are
+    passed over (a summary being written by a concurrent run, say).
+    """
+    paths = sorted(log_dir.glob(f"batch_*/{SUMMARY_FILE}"),
+                   key=lambda p: p.stat().st_mtime)[-HISTORY_FILES:]
+    history = []
+    for path in paths:
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(document, dict) or document.get("author") != author:
+            continue
+        history += [
+            (float(r.get("duration_seconds", 0)), float(r.get("cost_usd", 0)))
+            for r in document.get("results", [])
+            if isinstance(r, dict) and r.get("status") == "success"
+        ]
+    return history
+
+
+# --- the plan (dry run and force prompt) -------------------------------------
+
+
+def plan_document(batch: CourseBatch, force: bool, estimate: Estimate) -> dict[str, Any]:
+    """`dry_run_plan.json` (spec §2.1)."""
+    lists: dict[str, list[dict[str, Any]]] = {action.value: [] for action in Action}
+    for lesson in batch.plan:
+        item: dict[str, Any] = {
+            "order": lesson.order,
+            "label": lesson.label,
+            "reason": lesson.reason.value,
+        }
+        if lesson.existing:
+            item.update(
+                doc_id=lesson.existing.doc_id,
+                model_version=lesson.existing.model_version,
+                created_at=lesson.existing.created_at,
+            )
+        if lesson.duplicates:
+            item["duplicate_doc_ids"] = list(lesson.duplicates)
+        lists[lesson.action.value].append(item)
+    counts = count_actions(batch.plan)
+    return {
+        "batch_id": batch.batch_id,
+        "courseId": batch.course_id,
+        "dry_run": True,
+        "force_mode": force,
+        "timestamp": utc_iso(batch.started),
+        "store": batch.store_description,
+        "sow": {"doc_id": batch.sow.doc_id, "version": batch.sow.version,
+                "status": batch.sow.status},
+        "total_sow_entries": batch.total,
+        "plan": lists,
+        "summary": {f"will_{action.value}": counts[action] for action in Action},
+        "estimates": estimate_document(estimate),
+    }
+
+
+def estimate_document(estimate: Estimate) -> dict[str, Any]:
+    return {
+        "duration_minutes": estimate.minutes,
+        "duration_human": f"{estimate.minutes} minutes",
+        "cost_usd": estimate.cost_usd,
+        "avg_duration_per_lesson_minutes": round(estimate.minutes_per_lesson, 2),
+        "avg_cost_per_lesson_usd": round(estimate.cost_per_lesson_usd, 4),
+        "based_on_lessons": estimate.data_points,
+        "basis": estimate.basis,
+    }
+
+
+def plan_table(batch: CourseBatch, force: bool, estimate: Estimate) -> list[str]:
+    """The spec's console plan: header, one row per entry, totals, estimates."""
+    width = max([len(lesson.label) for lesson in batch.plan] + [27])
+    width = min(width, 48)
+    reasons = [lesson.describe() for lesson in batch.plan]
+    rwidth = min(max([len(r) for r in reasons] + [15]), 44)
+
+    def row(*cells: str) -> str:
+        return f"│ {cells[0]:^5} │ {cells[1]:<{width}} │ {cells[2]:<12} │ {cells[3]:<{rwidth}} │"
+
+    def border(left: str, mid: str, right: str) -> str:
+        segments = ("─" * 7, "─" * (width + 2), "─" * 14, "─" * (rwidth + 2))
+        return left + mid.join(segments) + right
+
+    counts = count_actions(batch.plan)
+    lines = [
+        f"Course ID: {batch.course_id}",
+        f"SOW: {batch.sow.doc_id} (version {batch.sow.version}, {batch.sow.status})",
+        f"Total SOW Entries: {batch.total}",
+        f"Force Mode: {'Yes' if force else 'No'}",
+        "",
+        border("┌", "┬", "┐"),
+        row("Order", "Label", "Status", "Reason"),
+        border("├", "┼", "┤"),
+    ]
+    for lesson, reason in zip(batch.plan, reasons, strict=True):
+        label = lesson.label if len(lesson.label) <= width else lesson.label[: width - 1] + "…"
+        reason = reason if len(reason) <= rwidth else reason[: rwidth - 1] + "…"
+        lines.append(row(str(lesson.order), label, lesson.action.name, reason))
+    lines += [
+        border("└", "┴", "┘"),
+        "",
+        "Summary:",
+        f"  Will skip (already exist):  {counts[Action.SKIP]} lessons",
+        f"  Will generate (new):        {counts[Action.GENERATE]} lessons",
+        f"  Will overwrite:             {counts[Action.OVERWRITE]} lessons",
+        "",
+        *estimate_lines(estimate),
+    ]
+    return lines
+
+
+def estimate_lines(estimate: Estimate) -> list[str]:
+    return [
+        f"Estimated Duration: ~{estimate.minutes} minutes"
+        f" ({estimate.minutes_per_lesson:.1f} min/lesson average)",
+        f"Estimated Cost: ~${estimate.cost_usd:.2f} USD"
+        f" (${estimate.cost_per_lesson_usd:.2f}/lesson average; {estimate.basis})",
+    ]
+
+
+# --- the batch log --------------------------------------------------------------
+
+
+def open_batch_log(batch: CourseBatch) -> logging.Logger:
+    """A logger for `batch_execution.log` that stays out of lesson logs.
+
+    It does not propagate, so the per-lesson root handler never sees the
+    orchestration lines and pytest's own log capture is not flooded.
+    """
+    logger = logging.getLogger(f"pytest_batchgen.batch.{batch.batch_id}")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    handler = logging.FileHandler(batch.directory / BATCH_LOG_FILE, encoding="utf-8")
+    handler.setFormatter(logging.Formatter(LOG_FORMAT.replace(" - %(name)s", "")))
+    logger.addHandler(handler)
+    return logger
+
+
+def close_batch_log(logger: logging.Logger) -> None:
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+
+
+# --- results and the summary -------------------------------------------------------
+
+
+@dataclass
+class LessonResult:
+    """One lesson's outcome, as carried by its test report's user_properties."""
+
+    order: int
+    label: str
+    status: str  # skipped | success | failed | not_run
+    action: str = ""
+    doc_id: str | None = None
+    existing_doc_id: str | None = None
+    error: str | None = None
+    duration_seconds: float = 0.0
+    cost_usd: float = 0.0
+    tokens: int = 0
+    log_file: str | None = None
+    model: str | None = None
+    turns: int | None = None
+    duplicate_doc_ids: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        generated = self.status in ("success", "failed")
+        data["duration_seconds"] = round(self.duration_seconds)
+        if not generated:
+            for name in ("duration_seconds", "cost_usd", "tokens", "model", "turns"):
+                data.pop(name)
+        return {k: v for k, v in data.items() if v not in (None, []) or k == "log_file"}
+
+    def to_properties(self, course_id: str) -> list[tuple[str, object]]:
+        """As test-report user_properties: the controller's input and JUnit's <property>s."""
+        return [("course", course_id)] + [
+            (PROPERTY_NAMES.get(name, name), value) for name, value in self.to_json().items()
+        ]
+
+    @classmethod
+    def from_properties(cls, properties: list[tuple[str, object]]) -> LessonResult | None:
+        fields = {FIELD_NAMES.get(name, name): value for name, value in properties}
+        if "status" not in fields:
+            return None  # a report from before the lesson recorded anything
+        fields.pop("course", None)
+        return cls(**{k: v for k, v in fields.items() if k in cls.__dataclass_fields__})
+
+
+# JUnit dashboards call the written row's id "row_id".
+PROPERTY_NAMES = {"doc_id": "row_id"}
+FIELD_NAMES = {v: k for k, v in PROPERTY_NAMES.items()}
+
+
+class BatchSummary:
+    """`batch_summary.json` for one course, rewritten after every lesson."""
+
+    def __init__(self, batch: CourseBatch, force: bool, author: str) -> None:
+        self.batch = batch
+        self.force = force
+        self.author = author
+        self.results: dict[int, LessonResult] = {}
+        self.path = batch.directory / SUMMARY_FILE
+
+    def record(self, result: LessonResult) -> None:
+        self.results[result.order] = result
+
+    def counts(self) -> dict[str, int]:
+        counts = {"skipped": 0, "success": 0, "failed": 0}
+        for result in self.results.values():
+            if result.status in counts:
+                counts[result.status] += 1
+        return counts
+
+    def document(self, *, finished: bool, interrupted: bool = False) -> dict[str, Any]:
+        now = datetime.now(UTC)
+        generated = [r for r in self.results.values() if r.status in ("success", "failed")]
+        total_cost = round(sum(r.cost_usd for r in generated), 4)
+        total_tokens = sum(r.tokens for r in generated)
+        done = [self.results.get(lesson.order) for lesson in self.batch.plan]
+        counts = self.counts()
+        return {
+            "batch_id": self.batch.batch_id,
+            "courseId": self.batch.course_id,
+            "start_time": utc_iso(self.batch.started),
+            "end_time": utc_iso(now),
+            "duration_seconds": round((now - self.batch.started).total_seconds()),
+            "duration_human": format_duration((now - self.batch.started).total_seconds()),
+            "force_mode": self.force,
+            "dry_run": False,
+            "author": self.author,
+            "complete": finished and not interrupted and all(done),
+            "interrupted": interrupted,
+            "store": self.batch.store_description,
+            "sow": {"doc_id": self.batch.sow.doc_id, "version": self.batch.sow.version},
+            "total_sow_entries": self.batch.total,
+            "skipped": counts["skipped"],
+            "generated": counts["success"],
+            "failed": counts["failed"],
+            "not_run": [lesson.order for lesson, result in zip(self.batch.plan, done,
+                                                                strict=True) if result is None],
+            "results": [r.to_json() for r in sorted(self.results.values(),
+                                                    key=lambda r: r.order)],
+            "total_cost_usd": total_cost,
+            "total_tokens": total_tokens,
+            "avg_cost_per_lesson_usd": round(total_cost / len(generated), 4) if generated else 0,
+            "avg_duration_per_lesson_seconds": round(
+                sum(r.duration_seconds for r in generated) / len(generated)
+            ) if generated else 0,
+            "log_directory": str(self.batch.directory),
+        }
+
+    def write(self, *, finished: bool = False, interrupted: bool = False) -> dict[str, Any]:
+        document = self.document(finished=finished, interrupted=interrupted)
+        write_json_atomic(self.path, document)
+        return document

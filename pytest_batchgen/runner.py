@@ -1,0 +1,217 @@
+"""Running one lesson: author, validate, write — in the process that runs the item.
+
+Under xdist every worker has its own runner (its own store connection, author
+and event loop); nothing here writes batch-level files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from pytest_batchgen.authors import (
+    AuthoredLesson,
+    AuthoringError,
+    AuthorMetrics,
+    AuthorRequest,
+    LessonAuthor,
+)
+from pytest_batchgen.batch import CourseBatch
+from pytest_batchgen.items import LessonFailed
+from pytest_batchgen.lesson import LessonRow, LessonTemplate, validation_messages
+from pytest_batchgen.planning import Action, PlannedLesson
+from pytest_batchgen.reporting import BANNER, LessonResult, format_duration, lesson_log_name
+from pytest_batchgen.store import LessonStore, StoreError, WriteResult
+
+log = logging.getLogger(__name__)
+
+
+class LessonRunner:
+    """Per-process state for running lessons: opened lazily, closed at session end."""
+
+    def __init__(
+        self,
+        make_store: Callable[[], LessonStore],
+        make_author: Callable[[], LessonAuthor],
+        *,
+        persist_workspace: bool,
+    ) -> None:
+        self._make_store = make_store
+        self._make_author = make_author
+        self.persist_workspace = persist_workspace
+        self._store: LessonStore | None = None
+        self._author: LessonAuthor | None = None
+        # One loop per process, reused across lessons: clients that outlive a
+        # lesson (and the SDK's subprocess transport) need a stable loop.
+        self._loop: asyncio.Runner | None = None
+
+    @property
+    def store(self) -> LessonStore:
+        if self._store is None:
+            self._store = self._make_store()
+        return self._store
+
+    @property
+    def author(self) -> LessonAuthor:
+        if self._author is None:
+            self._author = self._make_author()
+        return self._author
+
+    def close(self) -> None:
+        if self._author is not None and self._loop is not None:
+            self._loop.run(self._author.aclose())
+        if self._loop is not None:
+            self._loop.close()
+        if self._store is not None:
+            self._store.close()
+
+    def run(self, batch: CourseBatch, lesson: PlannedLesson) -> LessonResult:
+        """The lesson's result; raises LessonFailed (with the result) on failure."""
+        result = LessonResult(order=lesson.order, label=lesson.label, status="skipped",
+                              action=lesson.action.value,
+                              duplicate_doc_ids=list(lesson.duplicates))
+        if lesson.action is Action.SKIP:
+            result.existing_doc_id = lesson.existing.doc_id if lesson.existing else None
+            return result
+        result.log_file = lesson_log_name(lesson.order)
+        started = time.monotonic()
+        metrics = AuthorMetrics()
+        log.info(BANNER)
+        log.info("Lesson %d of %s: %s (%s)", lesson.order, batch.course_id, lesson.label,
+                 lesson.describe())
+        log.info(BANNER)
+        try:
+            with self._workspace(batch, lesson) as workspace:
+                authored = self._author_lesson(batch, lesson, workspace)
+            metrics = authored.metrics
+            row = self._build_row(batch, lesson, authored)
+            written = self._write(row)
+        except (AuthoringError, StoreError, ValueError) as exc:
+            metrics = getattr(exc, "metrics", metrics)
+            result.status = "failed"
+            result.error = str(exc)
+            self._fill_metrics(result, metrics, started)
+            self._log_end(result)
+            raise LessonFailed(result) from exc
+        except Exception as exc:
+            # An author bug must fail this lesson only, with the evidence kept.
+            log.error("Unexpected error:\n%s", traceback.format_exc())
+            result.status = "failed"
+            result.error = f"{type(exc).__name__}: {exc}"
+            self._fill_metrics(result, metrics, started)
+            self._log_end(result)
+            raise LessonFailed(result) from exc
+        result.status = "success"
+        result.doc_id = written.doc_id
+        result.duplicate_doc_ids = list(written.duplicates)
+        self._fill_metrics(result, metrics, started)
+        self._log_end(result)
+        return result
+
+    def _workspace(self, batch: CourseBatch, lesson: PlannedLesson) -> _Workspace:
+        if not self.author.uses_workspace:
+            return _Workspace(None, remove=False)
+        if self.persist_workspace:
+            path = batch.directory / "workspaces" / f"lesson_{lesson.order:03d}"
+            path.mkdir(parents=True, exist_ok=True)
+            return _Workspace(path, remove=False)
+        return _Workspace(Path(tempfile.mkdtemp(prefix=f"batchgen_{lesson.order:03d}_")),
+                          remove=True)
+
+    def _author_lesson(
+        self, batch: CourseBatch, lesson: PlannedLesson, workspace: Path | None
+    ) -> AuthoredLesson:
+        request = AuthorRequest(
+            course_id=batch.course_id,
+            entry=batch.entry(lesson.order),
+            sow=batch.sow,
+            outcomes=batch.outcomes,
+            workspace=workspace,
+        )
+        log.info("Author: %s (model_version %s); workspace: %s",
+                 self.author.name, self.author.model_version, workspace or "none")
+        if self._loop is None:
+            self._loop = asyncio.Runner()
+        return self._loop.run(self.author.author(request))
+
+    def _build_row(
+        self, batch: CourseBatch, lesson: PlannedLesson, authored: AuthoredLesson
+    ) -> LessonRow:
+        # Validate again whatever the author returned: an author may have
+        # built its template without validation (model_construct).
+        try:
+            template = LessonTemplate.model_validate(
+                authored.template.model_dump(mode="json", exclude_none=True)
+            )
+            return LessonRow.build(
+                template,
+                course_id=batch.course_id,
+                sow_order=lesson.order,
+                model_version=self.author.model_version,
+                sow_id=batch.sow.doc_id,
+                sow_version=batch.sow.version,
+            )
+        except ValidationError as exc:
+            problems = validation_messages(exc)
+            for problem in problems:
+                log.error("Schema gate: %s", problem)
+            raise AuthoringError(
+                f"schema gate failed: {problems[0]}"
+                + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""),
+                authored.metrics,
+            ) from exc
+
+    def _write(self, row: LessonRow) -> WriteResult:
+        log.info("Writing lesson: courseId=%s sow_order=%d (%d bytes of cards)",
+                 row.courseId, row.sow_order, len(row.cards))
+        written = self.store.write_lesson(row)
+        if written.created:
+            log.info("Created lesson row %s", written.doc_id)
+        else:
+            log.info("Updated lesson row %s (was model_version %s)", written.doc_id,
+                     written.replaced_model_version)
+        if written.duplicates:
+            log.warning("Other rows exist for this lesson and were left untouched: %s",
+                        ", ".join(written.duplicates))
+        return written
+
+    @staticmethod
+    def _fill_metrics(result: LessonResult, metrics: AuthorMetrics, started: float) -> None:
+        result.duration_seconds = time.monotonic() - started
+        result.cost_usd = round(metrics.cost_usd, 6)
+        result.tokens = metrics.tokens
+        result.model = metrics.model or None
+        result.turns = metrics.turns or None
+
+    @staticmethod
+    def _log_end(result: LessonResult) -> None:
+        if result.status == "success":
+            log.info("Lesson written: %s", result.doc_id)
+        else:
+            log.error("Lesson failed: %s", result.error)
+        log.info("Duration: %s; Cost: $%.4f USD; Tokens: %d",
+                 format_duration(result.duration_seconds), result.cost_usd, result.tokens)
+        log.info(BANNER)
+
+
+class _Workspace:
+    """A lesson's working directory; a temporary one leaves nothing behind."""
+
+    def __init__(self, path: Path | None, *, remove: bool) -> None:
+        self.path = path
+        self.remove = remove
+
+    def __enter__(self) -> Path | None:
+        return self.path
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.remove and self.path is not None:
+            shutil.rmtree(self.path, ignore_errors=True)

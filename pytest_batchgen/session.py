@@ -1,0 +1,367 @@
+"""BatchSession: the plugin object registered when `--batch-course` is given.
+
+On the controller it reads the store once, plans, asks for confirmation,
+creates the batch directories and writes the batch log and summaries from
+the test reports. On an xdist worker it only rebuilds the items from the
+shipped plan and runs them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Generator
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from pytest_batchgen.authors import AuthorUnavailable, LessonAuthor
+from pytest_batchgen.batch import CourseBatch, batch_id_for
+from pytest_batchgen.items import CourseCollector, LessonItem
+from pytest_batchgen.lessonlog import capture_lesson_log
+from pytest_batchgen.planning import Action, Estimate, count_actions, estimate, plan_lessons
+from pytest_batchgen.reporting import (
+    BANNER,
+    PLAN_FILE,
+    RULE,
+    BatchSummary,
+    LessonResult,
+    close_batch_log,
+    estimate_lines,
+    format_duration,
+    lesson_log_name,
+    load_history,
+    open_batch_log,
+    plan_document,
+    plan_table,
+    reserve_directory,
+    write_json_atomic,
+)
+from pytest_batchgen.runner import LessonRunner
+from pytest_batchgen.settings import Settings
+from pytest_batchgen.store import LessonStore, StoreError
+
+WORKERINPUT_KEY = "batchgen_batches"
+
+
+class BatchError(Exception):
+    """A batch-level problem: one readable line, exit 2, nothing written."""
+
+
+def is_xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+class BatchSession:
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.batches: list[CourseBatch] = []
+        self.summaries: dict[str, BatchSummary] = {}
+        self.batch_logs: dict[str, logging.Logger] = {}
+        self.history: list[tuple[float, float]] = []
+        self.runner = LessonRunner(self._make_store, self._make_author,
+                                   persist_workspace=settings.persist_workspace)
+        level = config.getoption("log_level") or config.getini("log_level") or "INFO"
+        self.log_level = logging.getLevelName(str(level).upper())
+        if not isinstance(self.log_level, int):
+            raise pytest.UsageError(f"--log-level: unknown level {level!r}")
+
+    # --- factories (through our own hooks, so conftests can swap them) ----------
+
+    def _make_store(self) -> LessonStore:
+        store: LessonStore = self.config.hook.pytest_batchgen_make_store(
+            config=self.config, settings=self.settings
+        )
+        return store
+
+    def _make_author(self) -> LessonAuthor:
+        author: LessonAuthor = self.config.hook.pytest_batchgen_make_author(
+            config=self.config, settings=self.settings
+        )
+        return author
+
+    # --- start: plan on the controller, receive it on workers ---------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        if is_xdist_worker(self.config):
+            wire = self.config.workerinput[WORKERINPUT_KEY]  # type: ignore[attr-defined]
+            self.batches = [CourseBatch.from_wire(data) for data in wire]
+            return
+        try:
+            batches = self._plan_batches()
+            self._confirm_force(batches)
+        except (BatchError, StoreError, AuthorUnavailable) as exc:
+            pytest.exit(f"batchgen: {exc}", returncode=2)
+        self.batches = batches
+        for batch in batches:
+            batch.directory.mkdir(parents=True)
+            if not self.settings.dry_run:
+                self._start_batch_log(batch)
+
+    def _plan_batches(self) -> list[CourseBatch]:
+        settings = self.settings
+        store = self.runner.store
+        author = self.runner.author
+        if not settings.dry_run:
+            author.check_ready()
+        self.history = load_history(settings.log_dir, author.name)
+        batches = []
+        taken: set[str] = set()
+        for course_id in settings.courses:
+            sow = store.fetch_sow(course_id, status=settings.sow_status)
+            plan = plan_lessons(
+                sow.entries,
+                store.list_lessons(course_id),
+                model_version=author.model_version,
+                any_row_counts=author.any_row_counts,
+                force=settings.force,
+            )
+            started = datetime.now().astimezone()
+            batch_id = batch_id_for(course_id, started)
+            directory = reserve_directory(settings.log_dir, batch_id, taken)
+            taken.add(str(directory))
+            batches.append(CourseBatch(
+                course_id=course_id,
+                sow=sow,
+                outcomes=[] if settings.dry_run else store.fetch_outcomes(course_id),
+                plan=tuple(plan),
+                started=started,
+                batch_id=directory.name,
+                directory=directory,
+                store_description=store.description,
+            ))
+        return batches
+
+    def _estimate(self, lessons: int) -> Estimate:
+        return estimate(lessons, self.history)
+
+    def _confirm_force(self, batches: list[CourseBatch]) -> None:
+        """Spec §2.3: list what will be overwritten and ask, unless --batch-yes."""
+        if not self.settings.force or self.settings.dry_run or self.settings.yes:
+            return
+        overwrites = [(b, [p for p in b.plan if p.action is Action.OVERWRITE]) for b in batches]
+        if not any(lessons for _, lessons in overwrites):
+            return
+        lines = ["", "⚠️  WARNING: Force mode will OVERWRITE existing lessons", ""]
+        for batch, lessons in overwrites:
+            runs = sum(1 for p in batch.plan if p.runs_author)
+            lines += [
+                f"Course ID: {batch.course_id}",
+                f"Total SOW entries: {batch.total}",
+                f"Existing lessons found: {len(lessons)}"
+                f" (orders: {', '.join(str(p.order) for p in lessons)})",
+                f"Will overwrite: {runs} lessons (including {len(lessons)} existing)",
+                *estimate_lines(self._estimate(runs)),
+                "",
+            ]
+        if not sys.stdin.isatty() or os.environ.get("CI"):
+            raise BatchError(
+                "--batch-force would overwrite existing lessons and there is no terminal to"
+                " confirm on; pass --batch-yes to confirm"
+            )
+        capture = self.config.pluginmanager.getplugin("capturemanager")
+        capture.suspend_global_capture(in_=True)
+        try:
+            print("\n".join(lines))
+            answer = input("Are you ABSOLUTELY SURE you want to proceed? [y/N]: ")
+        except EOFError:
+            answer = ""
+        finally:
+            capture.resume_global_capture()
+        if answer.strip().lower() not in ("y", "yes"):
+            pytest.exit("Cancelled: nothing was written", returncode=0)
+
+    def _start_batch_log(self, batch: CourseBatch) -> None:
+        logger = open_batch_log(batch)
+        self.batch_logs[batch.course_id] = logger
+        self.summaries[batch.course_id] = BatchSummary(batch, self.settings.force,
+                                                       self.runner.author.name)
+        counts = count_actions(batch.plan)
+        existing = [p.order for p in batch.plan if p.existing]
+        for line in [
+            BANNER, "Batch Lesson Generation Starting", BANNER,
+            f"Batch ID: {batch.batch_id}",
+            f"Course ID: {batch.course_id}",
+            f"Force Mode: {'Yes' if self.settings.force else 'No'}",
+            "Dry Run: No",
+            f"Store: {batch.store_description}",
+            f"Author: {self.runner.author.name}",
+            f"MCP Config: {self.settings.mcp_config}",
+            f"Max Retries: {self.settings.max_retries}",
+            f"Log Directory: {batch.directory}/",
+            RULE,
+            f"Using SOW {batch.sow.doc_id} (version {batch.sow.version}, {batch.sow.status})",
+            f"Found {batch.total} SOW entries for {batch.course_id}",
+            f"Found {len(existing)} existing lessons"
+            + (f" (orders: {', '.join(map(str, existing))})" if existing else ""),
+            f"Generation Plan: Skip {counts[Action.SKIP]}, Generate {counts[Action.GENERATE]},"
+            f" Overwrite {counts[Action.OVERWRITE]}",
+            RULE,
+        ]:
+            logger.info(line)
+        if self.settings.force:
+            logger.warning("Force mode enabled - will overwrite all lessons")
+        self.summaries[batch.course_id].write()
+
+    # --- collection: the plan becomes items ---------------------------------------
+
+    def pytest_collection(self, session: pytest.Session) -> bool:
+        hook = session.config.hook
+        items: list[pytest.Item] = []
+        for batch in self.batches:
+            collector = CourseCollector.from_parent(
+                session, name=batch.course_id, nodeid=batch.course_id,
+                batch=batch, runner=self.runner,
+            )
+            items.extend(session.genitems(collector))  # type: ignore[arg-type]
+        hook.pytest_collection_modifyitems(session=session, config=session.config, items=items)
+        session.items = items
+        session.testscollected = len(items)
+        hook.pytest_collection_finish(session=session)
+        return True
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        if not self.settings.dry_run or is_xdist_worker(self.config):
+            return
+        for batch in self.batches:
+            runs = sum(1 for p in batch.plan if p.runs_author)
+            write_json_atomic(batch.directory / PLAN_FILE,
+                              plan_document(batch, self.settings.force, self._estimate(runs)))
+
+    def pytest_report_collectionfinish(self, config: pytest.Config) -> list[str]:
+        if not self.settings.dry_run:
+            return []
+        lines = []
+        for batch in self.batches:
+            runs = sum(1 for p in batch.plan if p.runs_author)
+            lines += [
+                "",
+                "╔" + "═" * 64 + "╗",
+                "║" + "Batch Generation Plan - DRY RUN".center(64) + "║",
+                "╚" + "═" * 64 + "╝",
+                "",
+                *plan_table(batch, self.settings.force, self._estimate(runs)),
+                "",
+                f"✓ Dry-run plan saved to: {batch.directory / PLAN_FILE}",
+            ]
+        lines += ["", "No lessons were generated (dry-run mode)."]
+        return lines
+
+    # --- running: per-lesson log capture -----------------------------------------
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(
+        self, item: pytest.Item, nextitem: pytest.Item | None
+    ) -> Generator[None, object, object]:
+        if not isinstance(item, LessonItem) or not item.lesson.runs_author:
+            return (yield)
+        path = item.batch.directory / lesson_log_name(item.lesson.order)
+        with capture_lesson_log(path, self.log_level):
+            return (yield)
+
+    # --- reporting on the controller, from the reports ---------------------------
+
+    def _batch_of(self, nodeid: str) -> tuple[CourseBatch, int] | None:
+        course, _, name = nodeid.partition("::")
+        batch = next((b for b in self.batches if b.course_id == course), None)
+        if batch is None or not name.startswith("lesson_"):
+            return None
+        return batch, int(name[len("lesson_"):])
+
+    def pytest_runtest_logstart(self, nodeid: str, location: object) -> None:
+        found = self._batch_of(nodeid)
+        if found is None or found[0].course_id not in self.batch_logs:
+            return
+        batch, order = found
+        lesson = next(p for p in batch.plan if p.order == order)
+        if lesson.runs_author:
+            logger = self.batch_logs[batch.course_id]
+            logger.info(RULE)
+            logger.info("[%d/%d] Order %d (%s): GENERATING%s", batch.position(order), batch.total,
+                        order, lesson.label,
+                        f" ({lesson.describe()})" if lesson.existing else "")
+            logger.info("Log file: %s", lesson_log_name(order))
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "teardown" or (report.when == "setup" and report.passed):
+            return
+        found = self._batch_of(report.nodeid)
+        if found is None or found[0].course_id not in self.summaries:
+            return
+        batch, order = found
+        result = LessonResult.from_properties(report.user_properties)
+        if result is None:  # failed before the lesson could record (e.g. setup error)
+            lesson = next(p for p in batch.plan if p.order == order)
+            result = LessonResult(order=order, label=lesson.label, status="failed",
+                                  action=lesson.action.value, error=str(report.longrepr))
+        self.summaries[batch.course_id].record(result)
+        self._log_result(batch, result)
+        self.summaries[batch.course_id].write()
+
+    def _log_result(self, batch: CourseBatch, result: LessonResult) -> None:
+        logger = self.batch_logs[batch.course_id]
+        where = f"[{batch.position(result.order)}/{batch.total}] Order {result.order}"
+        if result.status == "skipped":
+            logger.info("%s (%s): SKIP - Already exists (doc: %s)", where, result.label,
+                        result.existing_doc_id)
+            return
+        say = logger.info if result.status == "success" else logger.error
+        if result.status == "success":
+            say("%s - ✅ SUCCESS", where)
+            say("  Document ID: %s", result.doc_id)
+        else:
+            say("%s - ❌ FAILED", where)
+            say("  Error: %s", result.error)
+        say("  Duration: %s", format_duration(result.duration_seconds))
+        say("  Cost: $%.4f USD", result.cost_usd)
+        say("  Tokens: %d", result.tokens)
+        if result.duplicate_doc_ids:
+            logger.warning("  Duplicate rows left untouched: %s",
+                           ", ".join(result.duplicate_doc_ids))
+
+    # --- the end ---------------------------------------------------------------------
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+        for course_id, summary in self.summaries.items():
+            document = summary.write(finished=True, interrupted=interrupted)
+            logger = self.batch_logs[course_id]
+            for line in [
+                BANNER,
+                "Batch Generation Interrupted" if interrupted else "Batch Generation Complete",
+                BANNER,
+                "Summary:",
+                f"  Total SOW entries: {document['total_sow_entries']}",
+                f"  Skipped: {document['skipped']}",
+                f"  Generated (success): {document['generated']}",
+                f"  Failed: {document['failed']}",
+                f"  Not run: {len(document['not_run'])}",
+                f"  Total Duration: {document['duration_human']}",
+                f"  Total Cost: ${document['total_cost_usd']:.4f} USD",
+                f"  Total Tokens: {document['total_tokens']}",
+                f"Summary saved to: {summary.path.name}",
+                f"Log directory: {summary.batch.directory}/",
+            ]:
+                logger.info(line)
+            close_batch_log(logger)
+        self.runner.close()
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.summaries:
+            return
+        terminalreporter.section("batchgen")
+        for summary in self.summaries.values():
+            counts = summary.counts()
+            generated = [r for r in summary.results.values() if r.status != "skipped"]
+            terminalreporter.write_line(
+                f"{summary.batch.course_id}: generated {counts['success']},"
+                f" skipped {counts['skipped']}, failed {counts['failed']}"
+                f" | cost ${sum(r.cost_usd for r in generated):.4f},"
+                f" tokens {sum(r.tokens for r in generated)}"
+            )
+            terminalreporter.write_line(f"  summary: {summary.path}")
