@@ -281,6 +281,8 @@ class BatchSummary:
         self.force = force
         self.author = author
         self.results: dict[int, LessonResult] = {}
+        # Left out of this run on purpose (-k, --lf): neither done nor missing.
+        self.deselected: set[int] = set()
         self.path = batch.directory / SUMMARY_FILE
 
     def record(self, result: LessonResult) -> None:
@@ -298,7 +300,8 @@ class BatchSummary:
         generated = [r for r in self.results.values() if r.status in ("success", "failed")]
         total_cost = round(sum(r.cost_usd for r in generated), 4)
         total_tokens = sum(r.tokens for r in generated)
-        done = [self.results.get(lesson.order) for lesson in self.batch.plan]
+        not_run = [lesson.order for lesson in self.batch.plan
+                   if lesson.order not in self.results and lesson.order not in self.deselected]
         counts = self.counts()
         return {
             "batch_id": self.batch.batch_id,
@@ -310,7 +313,7 @@ class BatchSummary:
             "force_mode": self.force,
             "dry_run": False,
             "author": self.author,
-            "complete": finished and not interrupted and all(done),
+            "complete": finished and not interrupted and not not_run,
             "interrupted": interrupted,
             "store": self.batch.store_description,
             "sow": {"doc_id": self.batch.sow.doc_id, "version": self.batch.sow.version},
@@ -318,8 +321,8 @@ class BatchSummary:
             "skipped": counts["skipped"],
             "generated": counts["success"],
             "failed": counts["failed"],
-            "not_run": [lesson.order for lesson, result in zip(self.batch.plan, done,
-                                                                strict=True) if result is None],
+            "not_run": not_run,
+            "deselected": sorted(self.deselected),
             "results": [r.to_json() for r in sorted(self.results.values(),
                                                     key=lambda r: r.order)],
             "total_cost_usd": total_cost,

@@ -149,7 +149,7 @@ class LessonRunner:
         # built its template without validation (model_construct).
         try:
             template = LessonTemplate.model_validate(
-                authored.template.model_dump(mode="json", exclude_none=True)
+                authored.template.model_dump(mode="json", exclude_none=True, warnings=False)
             )
             return LessonRow.build(
                 template,

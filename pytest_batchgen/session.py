@@ -232,6 +232,11 @@ class BatchSession:
             write_json_atomic(batch.directory / PLAN_FILE,
                               plan_document(batch, self.settings.force, self._estimate(runs)))
 
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            if isinstance(item, LessonItem) and item.batch.course_id in self.summaries:
+                self.summaries[item.batch.course_id].deselected.add(item.lesson.order)
+
     def pytest_report_collectionfinish(self, config: pytest.Config) -> list[str]:
         if not self.settings.dry_run:
             return []

@@ -1,0 +1,151 @@
+"""Fixtures for driving real pytest runs of the plugin against a SQLite store."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_batchgen.__main__ import sow_row_from_document
+from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION, LESSON_COLUMNS, LessonRow
+from pytest_batchgen.store.sqlite import SqliteStore, new_id, now_iso
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SUPPORT = Path(__file__).parent / "support"
+COURSE = "course_c84874"
+
+
+@dataclass
+class BatchRun:
+    result: pytest.RunResult
+    log_dir: Path
+    # Batch dirs of earlier runs in the same project, not this run's.
+    earlier: frozenset[Path] = frozenset()
+
+    @property
+    def ret(self) -> int:
+        return int(self.result.ret)
+
+    def batch_dirs(self) -> list[Path]:
+        found = self.log_dir.glob("batch_*") if self.log_dir.exists() else []
+        return sorted(set(found) - self.earlier)
+
+    @property
+    def batch_dir(self) -> Path:
+        dirs = self.batch_dirs()
+        assert len(dirs) == 1, f"expected one batch dir, found {dirs}"
+        return dirs[0]
+
+    def summary(self, directory: Path | None = None) -> dict[str, Any]:
+        return json.loads(((directory or self.batch_dir) / "batch_summary.json").read_text())
+
+    def plan(self) -> dict[str, Any]:
+        return json.loads((self.batch_dir / "dry_run_plan.json").read_text())
+
+    def output(self) -> str:
+        return self.result.stdout.str() + "\n" + self.result.stderr.str()
+
+
+def existing_row(course: str, order: int, model_version: str = CLAUDE_MODEL_VERSION) -> LessonRow:
+    """A stored lesson as another run would have left it."""
+    return LessonRow(
+        courseId=course, sow_order=order, title=f"Existing lesson number {order} for the course",
+        model_version=model_version, lesson_type="teach", estMinutes=50, outcomeRefs="[]",
+        engagement_tags="[]", policy="{}", cards="[]", authored_sow_id="sow_old",
+        authored_sow_version="1",
+    )
+
+
+class BatchProject:
+    """A pytester directory with a SQLite store and the scripted author plugin."""
+
+    def __init__(self, pytester: pytest.Pytester) -> None:
+        self.pytester = pytester
+        self.store_path = pytester.path / "store.sqlite3"
+        self.log_dir = pytester.path / "logs" / "batch_runs"
+        pytester.makepyfile(fake_plugin=(SUPPORT / "fake_plugin.py").read_text())
+        pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+        pytester.syspathinsert()
+
+    def store(self) -> SqliteStore:
+        return SqliteStore(self.store_path)
+
+    def load(self, document: dict[str, Any] | str, course: str | None = COURSE,
+             status: str | None = "published", outcomes: list[dict[str, Any]] | None = None
+             ) -> None:
+        if isinstance(document, str):
+            document = json.loads((FIXTURES / document).read_text())
+        store = self.store()
+        store.save_sow(sow_row_from_document(document, course, status))
+        if outcomes:
+            store.save_outcomes(course or document["courseId"], outcomes)
+        store.close()
+
+    def add_lessons(self, course: str, orders: list[int],
+                    model_version: str = CLAUDE_MODEL_VERSION) -> list[str]:
+        store = self.store()
+        ids = [store.write_lesson(existing_row(course, o, model_version)).doc_id for o in orders]
+        store.close()
+        return ids
+
+    def add_duplicate(self, course: str, order: int, model_version: str = "legacy_v1") -> str:
+        """A second row for a lesson, as the old generator left them (bypasses the store)."""
+        doc_id = new_id()
+        columns = existing_row(course, order, model_version).columns()
+        names = ['"$id"', '"$createdAt"', '"$updatedAt"', *LESSON_COLUMNS]
+        with sqlite3.connect(self.store_path) as db:
+            db.execute(f"INSERT INTO lesson_templates ({', '.join(names)}) VALUES"
+                       f" ({', '.join('?' * len(names))})",
+                       (doc_id, now_iso(), now_iso(), *columns.values()))
+        return doc_id
+
+    def rows(self, course: str = COURSE) -> list[dict[str, Any]]:
+        with sqlite3.connect(self.store_path) as db:
+            db.row_factory = sqlite3.Row
+            return [dict(r) for r in db.execute(
+                "SELECT * FROM lesson_templates WHERE courseId = ? ORDER BY sow_order", (course,))]
+
+    def args(self, *args: str, author: str = "scripted") -> list[str]:
+        base = [f"--batch-store=sqlite:///{self.store_path}", f"--batch-log-dir={self.log_dir}"]
+        if author == "scripted":
+            base.append("-pfake_plugin")
+        else:
+            base.append(f"--batch-author={author}")
+        return [*base, *args]
+
+    def run(self, *args: str, author: str = "scripted", subprocess: bool = False) -> BatchRun:
+        full = self.args(*args, author=author)
+        earlier = frozenset(self.log_dir.glob("batch_*")) if self.log_dir.exists() else frozenset()
+        if subprocess:
+            result = self.pytester.runpytest_subprocess(*full)
+        else:
+            result = self.pytester.runpytest_inprocess(*full)
+        return BatchRun(result, self.log_dir, earlier)
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> BatchProject:
+    # CI sets CI=true; tests decide about prompts themselves.
+    monkeypatch.delenv("CI", raising=False)
+    for name in ("BATCHGEN_FAKE_FAIL", "BATCHGEN_FAKE_CRASH", "BATCHGEN_FAKE_INVALID",
+                 "BATCHGEN_FAKE_INTERRUPT", "BATCHGEN_FAKE_RESET_LOGGING",
+                 "BATCHGEN_FAKE_WRITE_FAIL"):
+        monkeypatch.delenv(name, raising=False)
+    return BatchProject(pytester)
+
+
+def legacy_sow(entries: int, course: str = "course_c84774") -> dict[str, Any]:
+    """An `Authored_SOW` row export in the legacy shape, `entries` long."""
+    template = json.loads((FIXTURES / "sow_legacy_row.json").read_text())
+    base = template["entries"]
+    rows = []
+    for order in range(1, entries + 1):
+        entry = dict(base[(order - 1) % len(base)])
+        entry.update(order=order, label=f"{entry['label']} (part {order})",
+                     lessonTemplateRef=f"AUTO_TBD_{order}")
+        rows.append(entry)
+    return {**template, "courseId": course, "entries": rows}

@@ -1,0 +1,96 @@
+"""A pytest plugin for the plugin's own tests: a scripted author and store faults.
+
+Loaded into pytester runs with `-p fake_plugin` (the file is copied into the
+pytester directory). It swaps the author through pytest-batchgen's own hook
+(`pytest_batchgen_make_author`), exactly as a user's conftest could. The
+author drafts real lessons with the outline author but writes the Claude
+author's `model_version`, so the skip rules under test are the production ones.
+
+Behaviour is chosen with environment variables (orders are comma-separated):
+- BATCHGEN_FAKE_FAIL: orders whose authoring raises AuthoringError
+- BATCHGEN_FAKE_CRASH: orders whose author raises an unexpected RuntimeError
+- BATCHGEN_FAKE_INVALID: orders whose lesson breaks the schema
+- BATCHGEN_FAKE_INTERRUPT: order at which the process receives SIGINT (Ctrl-C)
+- BATCHGEN_FAKE_RESET_LOGGING: orders that call logging.basicConfig(force=True)
+- BATCHGEN_FAKE_WRITE_FAIL: orders whose store write raises StoreError
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from typing import Any
+
+import pytest
+
+from pytest_batchgen.authors import AuthoredLesson, AuthoringError, AuthorMetrics, AuthorRequest
+from pytest_batchgen.authors.outline import OutlineAuthor
+from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION, LessonRow, LessonTemplate
+from pytest_batchgen.settings import Settings
+from pytest_batchgen.store import LessonStore, StoreError, WriteResult, open_default_store
+
+# A module other than the author, to prove lesson logs catch every logger.
+helper_log = logging.getLogger("fake_plugin.helper")
+
+
+def _orders(name: str) -> set[int]:
+    return {int(part) for part in os.environ.get(name, "").split(",") if part.strip()}
+
+
+class ScriptedAuthor(OutlineAuthor):
+    name = "scripted"
+    model_version = CLAUDE_MODEL_VERSION
+    any_row_counts = False
+
+    async def author(self, request: AuthorRequest) -> AuthoredLesson:
+        order = request.entry.order
+        if order in _orders("BATCHGEN_FAKE_RESET_LOGGING"):
+            logging.basicConfig(force=True, level=logging.WARNING)
+        helper_log.debug("DEBUG-MARK helper working on order %d", order)
+        helper_log.info("INFO-MARK helper working on order %d", order)
+        if order in _orders("BATCHGEN_FAKE_INTERRUPT"):
+            os.kill(os.getpid(), signal.SIGINT)
+            await asyncio.sleep(30)
+        if order in _orders("BATCHGEN_FAKE_FAIL"):
+            raise AuthoringError(f"scripted failure for order {order}",
+                                 AuthorMetrics(cost_usd=0.05, tokens=1234))
+        if order in _orders("BATCHGEN_FAKE_CRASH"):
+            raise RuntimeError(f"scripted crash for order {order}")
+        authored = await super().author(request)
+        metrics = AuthorMetrics(cost_usd=0.1 * order, tokens=1000 * order, turns=3,
+                                model="scripted-model")
+        if order in _orders("BATCHGEN_FAKE_INVALID"):
+            broken = authored.template.model_dump()
+            broken["cards"][0]["cfu"]["stem"] = "short"
+            # model_construct skips validation, as a careless author might.
+            template = LessonTemplate.model_construct(**broken)
+            return AuthoredLesson(template=template, metrics=metrics)
+        return AuthoredLesson(template=authored.template, metrics=metrics)
+
+
+class FaultyStore:
+    """Delegates to the real store; fails the writes of chosen orders."""
+
+    def __init__(self, inner: LessonStore) -> None:
+        self.inner = inner
+        self.description = inner.description
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def write_lesson(self, row: LessonRow) -> WriteResult:
+        if row.sow_order in _orders("BATCHGEN_FAKE_WRITE_FAIL"):
+            raise StoreError(f"scripted write failure for order {row.sow_order}")
+        return self.inner.write_lesson(row)
+
+
+def pytest_batchgen_make_author(config: pytest.Config, settings: Settings) -> ScriptedAuthor:
+    return ScriptedAuthor()
+
+
+def pytest_batchgen_make_store(config: pytest.Config, settings: Settings) -> LessonStore | None:
+    if not os.environ.get("BATCHGEN_FAKE_WRITE_FAIL"):
+        return None
+    return FaultyStore(open_default_store(settings.store_url, settings))  # type: ignore[return-value]
