@@ -47,7 +47,8 @@ class LessonFileHandler(logging.FileHandler):
 @contextmanager
 def capture_lesson_log(path: Path, level: int) -> Iterator[LessonFileHandler]:
     """Send every record at `level` or above, from any logger, to `path`."""
-    handler = LessonFileHandler(path, mode="w", encoding="utf-8", delay=True)
+    # Not delayed: a generated lesson always has its file, even when quiet.
+    handler = LessonFileHandler(path, mode="w", encoding="utf-8")
     handler.setLevel(level)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     root = logging.getLogger()

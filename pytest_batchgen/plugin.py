@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import pytest
 
 from pytest_batchgen import hooks
 from pytest_batchgen.authors import LessonAuthor, open_default_author
-from pytest_batchgen.session import WORKERINPUT_KEY, BatchSession, is_xdist_worker
+from pytest_batchgen.session import WORKERINPUT_KEY, BatchSession, BatchStop, is_xdist_worker
 from pytest_batchgen.settings import Settings, add_options, resolve
 from pytest_batchgen.store import LessonStore, open_default_store
 
@@ -25,28 +26,40 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_cmdline_main(config: pytest.Config) -> None:
-    # --batch-dry-run is --co for a batch; set it before xdist decides whether
-    # to distribute (it does not for --collect-only).
-    if config.getoption("batch_dry_run") and config.getoption("batch_course"):
-        config.option.collectonly = True
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """Validate, plan and confirm before pytest starts a session.
 
-
-@pytest.hookimpl(trylast=True)
-def pytest_configure(config: pytest.Config) -> None:
+    Deciding here lets a batch-level error end the run with one line on
+    stderr and exit 2, before any session output or batch directory exists
+    (spec §6.2); `pytest.exit` later on would print it twice with a banner.
+    """
+    if config.option.help or config.option.version:
+        return None
     try:
         settings = resolve(config)
     except pytest.UsageError as exc:
-        # A bad combination is a batch-level error: exit 2 (spec §6.3).
-        if config.getoption("batch_course"):
-            pytest.exit(f"batchgen: {exc}", returncode=2)
-        raise
+        if not config.getoption("batch_course"):
+            raise  # e.g. a --batch-* flag without a course: pytest's usage error
+        print(f"batchgen: {exc}", file=sys.stderr)  # a bad batch: exit 2 (spec §6.3)
+        return 2
     config.stash[SETTINGS_KEY] = settings
     if not settings.courses:
-        return
-    config.pluginmanager.register(BatchSession(config, settings), SESSION_PLUGIN_NAME)
-    if config.pluginmanager.hasplugin("xdist") and not is_xdist_worker(config):
+        return None
+    # --batch-dry-run is --co for a batch; set before xdist decides whether
+    # to distribute (it does not for --collect-only).
+    config.option.collectonly = settings.dry_run
+    session = BatchSession(config, settings)
+    config.pluginmanager.register(session, SESSION_PLUGIN_NAME)
+    if is_xdist_worker(config):
+        return None
+    if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(), "batchgen-xdist")
+    try:
+        session.prepare()
+    except BatchStop as stop:
+        print(stop.message, file=sys.stderr if stop.code else sys.stdout)
+        return stop.code
+    return None
 
 
 class XdistHooks:

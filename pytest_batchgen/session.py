@@ -50,6 +50,15 @@ class BatchError(Exception):
     """A batch-level problem: one readable line, exit 2, nothing written."""
 
 
+class BatchStop(Exception):
+    """End the run before the session starts, with this line and exit code."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
 def is_xdist_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
@@ -85,19 +94,23 @@ class BatchSession:
 
     # --- start: plan on the controller, receive it on workers ---------------------
 
+    def prepare(self) -> None:
+        """On the controller: read the store once, plan, confirm; BatchStop ends the run."""
+        try:
+            batches = self._plan_batches()
+            self._confirm_force(batches)
+        except (BatchError, StoreError, AuthorUnavailable) as exc:
+            raise BatchStop(f"batchgen: {exc}", 2) from exc
+        self.batches = batches
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         if is_xdist_worker(self.config):
             wire = self.config.workerinput[WORKERINPUT_KEY]  # type: ignore[attr-defined]
             self.batches = [CourseBatch.from_wire(data) for data in wire]
             return
-        try:
-            batches = self._plan_batches()
-            self._confirm_force(batches)
-        except (BatchError, StoreError, AuthorUnavailable) as exc:
-            pytest.exit(f"batchgen: {exc}", returncode=2)
-        self.batches = batches
-        for batch in batches:
+        # Only now, with everything validated and confirmed, does anything get written.
+        for batch in self.batches:
             batch.directory.mkdir(parents=True)
             if not self.settings.dry_run:
                 self._start_batch_log(batch)
@@ -158,14 +171,15 @@ class BatchSession:
                 *estimate_lines(self._estimate(runs)),
                 "",
             ]
-        if not sys.stdin.isatty() or os.environ.get("CI"):
-            raise BatchError(
-                "--batch-force would overwrite existing lessons and there is no terminal to"
-                " confirm on; pass --batch-yes to confirm"
-            )
         capture = self.config.pluginmanager.getplugin("capturemanager")
+        # Capture replaces stdin (down to fd 0): look at the real one.
         capture.suspend_global_capture(in_=True)
         try:
+            if not sys.stdin.isatty() or os.environ.get("CI"):
+                raise BatchError(
+                    "--batch-force would overwrite existing lessons and there is no terminal"
+                    " to confirm on; pass --batch-yes to confirm"
+                )
             print("\n".join(lines))
             answer = input("Are you ABSOLUTELY SURE you want to proceed? [y/N]: ")
         except EOFError:
@@ -173,7 +187,7 @@ class BatchSession:
         finally:
             capture.resume_global_capture()
         if answer.strip().lower() not in ("y", "yes"):
-            pytest.exit("Cancelled: nothing was written", returncode=0)
+            raise BatchStop("Cancelled: nothing was written", 0)
 
     def _start_batch_log(self, batch: CourseBatch) -> None:
         logger = open_batch_log(batch)

@@ -267,8 +267,9 @@ def test_batch_level_errors_exit_2_with_one_line(project: BatchProject, setup: s
     # The outline author, so that --batch-author and author checks are the real ones.
     run = project.run(*args, author="outline", subprocess=True)
     assert run.ret == 2
+    assert run.result.stdout.lines == []
     [line] = run.result.stderr.lines  # one readable line
-    assert line.startswith(f"Exit: batchgen: {message}")
+    assert line.startswith(f"batchgen: {message}")
     assert "Traceback" not in run.output()
     assert run.batch_dirs() == []
 
@@ -293,7 +294,7 @@ def test_unreadable_store_exits_2(project: BatchProject) -> None:
     project.store_path.write_text("this is not a database")
     run = project.run(f"--batch-course={COURSE}", subprocess=True)
     assert run.ret == 2
-    run.result.stderr.fnmatch_lines(["Exit: batchgen: cannot open SQLite store *store.sqlite3:"
+    run.result.stderr.fnmatch_lines(["batchgen: cannot open SQLite store *store.sqlite3:"
                                      " file is not a database"])
     assert "Traceback" not in run.output()
 

@@ -1,0 +1,108 @@
+"""Both real SOW shapes load and plan; the `python -m pytest_batchgen` commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pytest_batchgen.__main__ import main
+from tests.conftest import COURSE, FIXTURES, BatchProject, legacy_sow
+
+
+def test_legacy_105_entry_row_export_loads_and_dry_runs(project: BatchProject) -> None:
+    document = legacy_sow(105)
+    project.load(document, course=None, status=None)  # the file's own status: draft
+    project.add_lessons("course_c84774", list(range(1, 41)))
+    run = project.run("--batch-course=course_c84774", "--batch-sow-status=draft",
+                      "--batch-dry-run")
+    assert run.ret == 0
+    plan = run.plan()
+    assert plan["total_sow_entries"] == 105
+    assert plan["summary"] == {"will_generate": 65, "will_skip": 40, "will_overwrite": 0}
+    assert plan["sow"] == {"doc_id": "sow-legacy-v3", "version": "3", "status": "draft"}
+    assert plan["estimates"]["duration_minutes"] == 65 * 7
+
+
+def test_legacy_entries_author_with_platform_lesson_types(project: BatchProject) -> None:
+    project.load("sow_legacy_row.json", course=None)
+    run = project.run("--batch-course=course_c84774", author="outline")
+    run.result.assert_outcomes(passed=3)
+    rows = project.rows("course_c84774")
+    assert [r["lesson_type"] for r in rows] == ["teach", "independent_practice", "mock_exam"]
+    text = (run.batch_dir / "lesson_order_003.log").read_text()
+    assert "lesson_type 'mock_assessment' is not accepted by the platform frontend;" \
+           " writing 'mock_exam'" in text
+
+
+def test_current_format_lesson_follows_the_card_plan(project: BatchProject) -> None:
+    project.load("sow_current.json")
+    project.run(f"--batch-course={COURSE}", author="outline").result.assert_outcomes(passed=3)
+    store = project.store()
+    row = store.read_lesson(COURSE, 1)
+    store.close()
+    assert row is not None
+    lesson = row.decoded()
+    assert [card["id"] for card in lesson["cards"]] == ["card_001", "card_002"]
+    assert "30% of £120" in lesson["cards"][1]["explainer"]  # the worked example
+    assert lesson["cards"][1]["cfu"]["stem"] == "Find 20% of £80."  # the practice problem
+    assert lesson["cards"][1]["misconceptions"][0]["id"] == "MISC_DRAFT_MODELLING_002"
+    assert lesson["policy"] == {"calculator_section": "non_calc", "calculator_allowed": False}
+    assert lesson["outcomeRefs"] == ["O1", "AS1.2"]
+    assert lesson["createdBy"] == "lesson_author_agent" and lesson["status"] == "draft"
+    assert not row.cards.startswith(("gzip:", "["))  # base64 gzip, no prefix
+
+
+# --- the command line ---------------------------------------------------------------
+
+
+def store_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'store.sqlite3'}"
+
+
+def test_load_sow_both_shapes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = store_url(tmp_path)
+    assert main(["--store", url, "load-sow", str(FIXTURES / "sow_current.json"),
+                 "--course", COURSE]) == 0
+    assert main(["--store", url, "load-sow", str(FIXTURES / "sow_legacy_row.json")]) == 0
+    out = capsys.readouterr().out
+    assert f"Loaded SOW sow_{COURSE} for {COURSE}: 3 entries, status published" in out
+    assert "Loaded SOW sow-legacy-v3 for course_c84774: 3 entries, status draft, version 3" in out
+
+
+@pytest.mark.parametrize(
+    ("content", "args", "message"),
+    [
+        ("{not json", [], "is not valid JSON"),
+        ('{"entries": []}', ["--course", COURSE], "the SOW has no entries"),
+        ('{"metadata": {}, "entries": [{"order": 1, "label": "x"}]}', [],
+         "the file names no courseId: pass --course ID"),
+        ('{"courseId": "course_x1", "entries": [{"label": "no order"}]}', [],
+         "entry #1 is malformed (order: Field required)"),
+        ('[1, 2]', [], "expected an object with 'entries'"),
+    ],
+)
+def test_load_sow_rejects_bad_files_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, args: list[str],
+    message: str,
+) -> None:
+    source = tmp_path / "sow.json"
+    source.write_text(content)
+    assert main(["--store", store_url(tmp_path), "load-sow", str(source), *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+
+
+def test_demo_then_show_lesson(project: BatchProject, tmp_path: Path,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{project.store_path}"
+    assert main(["--store", url, "load-demo"]) == 0
+    project.run("--batch-course=course_demo1", author="outline").result.assert_outcomes(passed=6)
+    capsys.readouterr()
+    assert main(["--store", url, "show-lesson", "course_demo1", "3"]) == 0
+    lesson = json.loads(capsys.readouterr().out)
+    assert lesson["sow_order"] == 3 and lesson["model_version"] == "batchgen_outline"
+    assert isinstance(lesson["cards"], list) and lesson["cards"][0]["id"] == "card_001"
+    assert main(["--store", url, "show-lesson", "course_demo1", "99"]) == 2
+    assert "no lesson for course_demo1 order 99" in capsys.readouterr().err
