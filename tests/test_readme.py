@@ -1,0 +1,22 @@
+"""The README's first lines are the two commands a newcomer needs; CI runs them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_readme_opens_with_the_demo_and_test_commands() -> None:
+    head = (ROOT / "README.md").read_text().splitlines()[:12]
+    blocks = [line for line in head if line.startswith("python3 -m venv .venv")]
+    assert len(blocks) == 2
+    demo, tests = blocks
+    assert "pip install ." in demo and "load-demo" in demo
+    assert "pytest --batch-course=course_demo1 --batch-author=outline" in demo
+    assert tests.endswith("&& pytest")
+
+
+def test_ci_runs_the_readme_blocks() -> None:
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert 'bash -c "$test_command"' in ci and 'bash -c "$demo_command"' in ci
