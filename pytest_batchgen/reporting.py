@@ -281,12 +281,15 @@ class BatchSummary:
         self.force = force
         self.author = author
         self.results: dict[int, LessonResult] = {}
+        # Each result's JSON, made once: the summary is rewritten after every lesson.
+        self._documents: dict[int, dict[str, Any]] = {}
         # Left out of this run on purpose (-k, --lf): neither done nor missing.
         self.deselected: set[int] = set()
         self.path = batch.directory / SUMMARY_FILE
 
     def record(self, result: LessonResult) -> None:
         self.results[result.order] = result
+        self._documents[result.order] = result.to_json()
 
     def counts(self) -> dict[str, int]:
         counts = {"skipped": 0, "success": 0, "failed": 0}
@@ -323,8 +326,7 @@ class BatchSummary:
             "failed": counts["failed"],
             "not_run": not_run,
             "deselected": sorted(self.deselected),
-            "results": [r.to_json() for r in sorted(self.results.values(),
-                                                    key=lambda r: r.order)],
+            "results": [self._documents[order] for order in sorted(self._documents)],
             "total_cost_usd": total_cost,
             "total_tokens": total_tokens,
             "avg_cost_per_lesson_usd": round(total_cost / len(generated), 4) if generated else 0,

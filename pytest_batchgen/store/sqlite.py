@@ -86,6 +86,10 @@ class SqliteStore:
             # read-then-write must be atomic across xdist workers.
             self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
             self._db.row_factory = sqlite3.Row
+            # WAL: readers never block the one writer (xdist workers share the
+            # file), and a commit needs no fsync of the whole database.
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open SQLite store {path}: {exc}") from exc
