@@ -1,0 +1,107 @@
+"""Fixtures for the Appwrite store: a live test server and stores pointed at it.
+
+Registered with `pytest_plugins = ["tests.support.appwrite_fixtures"]`; import
+nothing from here in test modules (the plugin must be imported by pytest first,
+for assertion rewriting).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_batchgen.settings import Settings
+from pytest_batchgen.store.appwrite import AppwriteStore
+from tests.support.appwrite_server import AppwriteTestServer
+
+
+@pytest.fixture
+def appwrite_server() -> Iterator[AppwriteTestServer]:
+    """A fresh server on a free 127.0.0.1 port; stopped (threads joined) afterwards."""
+    with AppwriteTestServer() as server:
+        yield server
+
+
+@dataclasses.dataclass
+class Sleeps:
+    """Backoff delays the store asked for, recorded instead of slept: tests never wait."""
+
+    delays: list[float] = dataclasses.field(default_factory=list)
+
+    def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+
+@pytest.fixture
+def appwrite_sleeps() -> Sleeps:
+    return Sleeps()
+
+
+@pytest.fixture
+def make_appwrite_store(
+    appwrite_server: AppwriteTestServer, appwrite_sleeps: Sleeps
+) -> Iterator[Callable[..., AppwriteStore]]:
+    """`make_appwrite_store(**options)`: a store on the server, closed at teardown."""
+    stores: list[AppwriteStore] = []
+
+    def make(**options: Any) -> AppwriteStore:
+        options.setdefault("sleep", appwrite_sleeps)
+        options.setdefault("timeout", 10.0)
+        store = AppwriteStore(
+            options.pop("endpoint", appwrite_server.url),
+            options.pop("project_id", appwrite_server.project),
+            options.pop("api_key", appwrite_server.api_key),
+            **options,
+        )
+        stores.append(store)
+        return store
+
+    yield make
+    for store in stores:
+        store.close()
+
+
+@pytest.fixture
+def appwrite_store(make_appwrite_store: Callable[..., AppwriteStore]) -> AppwriteStore:
+    return make_appwrite_store()
+
+
+@pytest.fixture
+def appwrite_env(
+    appwrite_server: AppwriteTestServer, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """APPWRITE_* env vars pointing at the server (seen by pytester subprocess runs too)."""
+    env = appwrite_server.env()
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    """`make_settings(**changes)`: resolved plugin settings, for calling store openers."""
+
+    def make(**changes: Any) -> Settings:
+        return dataclasses.replace(default_settings(tmp_path), **changes)
+
+    return make
+
+
+def default_settings(tmp_path: Path) -> Settings:
+    """Plugin defaults for what a store opener reads; None for the rest.
+
+    Built field by field so new Settings fields (the plugin grows) do not
+    break the store tests; the store reads only mcp_config and appwrite_database.
+    """
+    known: dict[str, Any] = {
+        "courses": (), "dry_run": False, "force": False, "yes": False, "store_url": "appwrite",
+        "author": "outline", "log_dir": tmp_path / "logs", "max_retries": 10,
+        "mcp_config": tmp_path / ".mcp.json", "persist_workspace": True,
+        "sow_status": "published", "model": "", "research": False,
+        "appwrite_database": "default",
+    }
+    return Settings(**{f.name: known.get(f.name) for f in dataclasses.fields(Settings)})

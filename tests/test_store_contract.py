@@ -1,0 +1,346 @@
+"""The store contract: SQLite and Appwrite behave the same for everything the batch does.
+
+Each test runs against both stores. A backend adapter seeds data the way
+that backend really holds it (SQLite tables; Appwrite rows over REST) and
+reads rows back behind the store's back, so the checks are on the data,
+not only on what the store says it did.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+import pytest
+
+from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION, LESSON_COLUMNS, LessonRow, encode_cards
+from pytest_batchgen.store import CourseNotFound, LessonStore
+from pytest_batchgen.store.appwrite import AppwriteStore
+from pytest_batchgen.store.sqlite import SqliteStore, new_id
+from tests.support.appwrite_server import AppwriteTestServer, encode_entries
+
+pytest_plugins = ["tests.support.appwrite_fixtures"]
+
+COURSE = "course_c84874"
+OTHER = "course_other1"
+
+
+class Backend(Protocol):
+    name: str
+    store: LessonStore
+
+    def add_sow(self, course: str, entries: list[dict[str, Any]], *, version: str = "1",
+                status: str = "published", encoding: str = "json",
+                row_id: str | None = None) -> str: ...
+
+    def add_outcomes(self, course: str, outcomes: list[dict[str, Any]]) -> None: ...
+
+    def add_lesson(self, row: LessonRow, *, created_at: str) -> str: ...
+
+    def lesson_rows(self, course: str, order: int | None = None) -> list[dict[str, Any]]: ...
+
+
+class SqliteBackend:
+    name = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.store = SqliteStore(path)
+
+    def add_sow(self, course: str, entries: list[dict[str, Any]], *, version: str = "1",
+                status: str = "published", encoding: str = "json",
+                row_id: str | None = None) -> str:
+        if encoding.startswith("storage"):
+            pytest.skip("the SQLite store has no file storage")
+        return self.store.save_sow({  # type: ignore[attr-defined]
+            "$id": row_id or f"sow_{course}_v{version}_{status}", "courseId": course,
+            "version": version, "status": status, "entries": encode_entries(entries, encoding),
+        })
+
+    def add_outcomes(self, course: str, outcomes: list[dict[str, Any]]) -> None:
+        self.store.save_outcomes(course, outcomes)  # type: ignore[attr-defined]
+
+    def add_lesson(self, row: LessonRow, *, created_at: str) -> str:
+        # Raw insert, as an older tool would have: duplicates are possible here.
+        doc_id = new_id()
+        names = ['"$id"', '"$createdAt"', '"$updatedAt"', *LESSON_COLUMNS]
+        with sqlite3.connect(self.path) as db:
+            db.execute(f"INSERT INTO lesson_templates ({', '.join(names)})"
+                       f" VALUES ({', '.join('?' * len(names))})",
+                       (doc_id, created_at, created_at, *row.columns().values()))
+        db.close()
+        return doc_id
+
+    def lesson_rows(self, course: str, order: int | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM lesson_templates WHERE courseId = ?"
+        params: list[Any] = [course]
+        if order is not None:
+            sql += " AND sow_order = ?"
+            params.append(order)
+        with sqlite3.connect(self.path) as db:
+            db.row_factory = sqlite3.Row
+            rows = [dict(r) for r in db.execute(sql, params)]
+        db.close()
+        return rows
+
+
+class AppwriteBackend:
+    name = "appwrite"
+
+    def __init__(self, server: AppwriteTestServer, store: AppwriteStore) -> None:
+        self.server = server
+        self.store = store
+
+    def add_sow(self, course: str, entries: list[dict[str, Any]], *, version: str = "1",
+                status: str = "published", encoding: str = "json",
+                row_id: str | None = None) -> str:
+        return self.server.add_sow(course, entries, version=version, status=status,
+                                   encoding=encoding, row_id=row_id)
+
+    def add_outcomes(self, course: str, outcomes: list[dict[str, Any]]) -> None:
+        self.server.add_outcomes(course, outcomes)
+
+    def add_lesson(self, row: LessonRow, *, created_at: str) -> str:
+        return self.server.add_lesson(row, created_at=created_at)
+
+    def lesson_rows(self, course: str, order: int | None = None) -> list[dict[str, Any]]:
+        where: dict[str, Any] = {"courseId": course}
+        if order is not None:
+            where["sow_order"] = order
+        return self.server.rows("lesson_templates", **where)
+
+
+@pytest.fixture(params=["sqlite", "appwrite"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    if request.param == "sqlite":
+        sqlite_backend = SqliteBackend(tmp_path / "store.sqlite3")
+        yield sqlite_backend
+        sqlite_backend.store.close()
+    else:
+        server: AppwriteTestServer = request.getfixturevalue("appwrite_server")
+        make: Callable[..., AppwriteStore] = request.getfixturevalue("make_appwrite_store")
+        yield AppwriteBackend(server, make())
+
+
+def entries(count: int) -> list[dict[str, Any]]:
+    return [
+        {"order": order, "label": f"Lesson {order}: fractions — part {order}",
+         "lesson_type": "teach", "outcomeRefs": ["O1"], "estMinutes": 50}
+        for order in range(1, count + 1)
+    ]
+
+
+def lesson(order: int, model_version: str = CLAUDE_MODEL_VERSION, course: str = COURSE,
+           title: str = "") -> LessonRow:
+    cards = [{"id": "card_001", "title": "Équivalent fractions — a first look",
+              "explainer": "x" * 60, "explainer_plain": "y" * 40}]
+    return LessonRow(
+        courseId=course, sow_order=order,
+        title=title or f"Fractions lesson number {order} for the whole course",
+        model_version=model_version, lesson_type="teach", estMinutes=45,
+        outcomeRefs=json.dumps(["O1", "AS1.2"]), engagement_tags=json.dumps(["shopping"]),
+        policy=json.dumps({"calculator_section": "non_calc"}), cards=encode_cards(cards),
+        authored_sow_id="sow_course_c84874_v1", authored_sow_version="1",
+    )
+
+
+# --- fetch_sow -------------------------------------------------------------------------
+
+
+def test_fetch_sow_takes_the_highest_published_version(backend: Backend) -> None:
+    backend.add_sow(COURSE, entries(3), version="2", row_id="sow_v2")
+    backend.add_sow(COURSE, entries(4), version="10", row_id="sow_v10")  # 10 > 2, not "10" < "2"
+    backend.add_sow(COURSE, entries(5), version="11", status="draft", row_id="sow_v11_draft")
+    backend.add_sow(OTHER, entries(6), version="99", row_id="sow_other")
+
+    sow = backend.store.fetch_sow(COURSE)
+
+    assert (sow.doc_id, sow.version, sow.status) == ("sow_v10", "10", "published")
+    assert sow.course_id == COURSE
+    assert [e.order for e in sow.entries] == [1, 2, 3, 4]
+
+
+def test_fetch_sow_can_use_a_draft(backend: Backend) -> None:
+    backend.add_sow(COURSE, entries(3), row_id="sow_pub")
+    backend.add_sow(COURSE, entries(2), version="2", status="draft", row_id="sow_draft")
+
+    sow = backend.store.fetch_sow(COURSE, status="draft")
+
+    assert (sow.doc_id, sow.status, len(sow.entries)) == ("sow_draft", "draft", 2)
+
+
+def test_no_published_sow_names_the_statuses_found(backend: Backend) -> None:
+    backend.add_sow(COURSE, entries(3), status="draft", row_id="sow_d")
+    backend.add_sow(COURSE, entries(3), version="2", status="archived", row_id="sow_a")
+
+    with pytest.raises(CourseNotFound) as raised:
+        backend.store.fetch_sow(COURSE)
+
+    message = str(raised.value)
+    assert COURSE in message and "statuses found: archived, draft" in message
+    assert "\n" not in message
+
+
+def test_unknown_course_is_course_not_found(backend: Backend) -> None:
+    backend.add_sow(OTHER, entries(3))
+
+    with pytest.raises(CourseNotFound, match="no SOW found for course 'course_c84874'"):
+        backend.store.fetch_sow(COURSE)
+
+
+@pytest.mark.parametrize("encoding", ["json", "gzip", "legacy", "storage", "storage-gzip"])
+def test_entries_in_every_encoding(backend: Backend, encoding: str) -> None:
+    expected = entries(7)
+    expected[2]["lesson_plan"] = {"summary": "Añadir fracciones", "card_structure": []}
+    backend.add_sow(COURSE, expected, encoding=encoding)
+
+    sow = backend.store.fetch_sow(COURSE)
+
+    assert [entry.data for entry in sow.entries] == expected
+
+
+def test_undecodable_entries_are_course_not_found(backend: Backend) -> None:
+    backend.add_sow(COURSE, entries(1))
+    # Corrupt the stored column behind the store's back.
+    if isinstance(backend, AppwriteBackend):
+        backend.server.state.tables[("default", "Authored_SOW")][
+            f"sow_{COURSE}_v1_published"]["entries"] = "gzip:not-base64!"
+    else:
+        with sqlite3.connect(backend.path) as db:  # type: ignore[attr-defined]
+            db.execute("UPDATE Authored_SOW SET entries = 'gzip:not-base64!'")
+        db.close()
+
+    with pytest.raises(CourseNotFound, match="entries cannot be decoded"):
+        backend.store.fetch_sow(COURSE)
+
+
+# --- list_lessons -------------------------------------------------------------------------
+
+
+def test_list_lessons_returns_every_row_past_the_first_pages(backend: Backend) -> None:
+    for order in range(1, 131):
+        backend.add_lesson(lesson(order), created_at=f"2024-01-01T00:00:{order % 60:02d}.000+00:00")
+    backend.add_lesson(lesson(1, course=OTHER), created_at="2024-01-01T00:00:00.000+00:00")
+
+    found = backend.store.list_lessons(COURSE)
+
+    assert [row.sow_order for row in found] == list(range(1, 131))
+    assert {row.course_id for row in found} == {COURSE}
+    assert {row.model_version for row in found} == {CLAUDE_MODEL_VERSION}
+    assert len({row.doc_id for row in found}) == 130
+    assert all(row.created_at and row.updated_at and row.title for row in found)
+
+
+def test_list_lessons_of_a_course_without_lessons_is_empty(backend: Backend) -> None:
+    assert backend.store.list_lessons(COURSE) == []
+
+
+# --- write_lesson / read_lesson ----------------------------------------------------------
+
+
+def test_write_creates_then_updates_the_same_row(backend: Backend) -> None:
+    first = backend.store.write_lesson(lesson(3))
+    better = "A better title for lesson three, rewritten"
+    second = backend.store.write_lesson(lesson(3, title=better))
+
+    assert first.created and not second.created
+    assert second.doc_id == first.doc_id
+    assert second.duplicates == ()
+    assert second.replaced_model_version == CLAUDE_MODEL_VERSION
+    rows = backend.lesson_rows(COURSE, 3)
+    assert len(rows) == 1
+    assert rows[0]["title"] == better
+
+
+def test_write_replaces_a_row_of_another_generator(backend: Backend) -> None:
+    old_id = backend.add_lesson(lesson(4, model_version="legacy_v1"),
+                                created_at="2024-01-01T00:00:00.000+00:00")
+
+    result = backend.store.write_lesson(lesson(4))
+
+    assert (result.doc_id, result.created) == (old_id, False)
+    assert result.replaced_model_version == "legacy_v1"
+    rows = backend.lesson_rows(COURSE, 4)
+    assert [(r["$id"], r["model_version"]) for r in rows] == [(old_id, CLAUDE_MODEL_VERSION)]
+
+
+def test_duplicates_are_reported_and_never_multiplied(backend: Backend) -> None:
+    legacy = backend.add_lesson(lesson(5, model_version="legacy_v1"),
+                                created_at="2024-01-01T00:00:00.000+00:00")
+    ours = backend.add_lesson(lesson(5), created_at="2024-02-01T00:00:00.000+00:00")
+
+    for _ in range(2):
+        result = backend.store.write_lesson(lesson(5))
+        assert (result.doc_id, result.created, result.duplicates) == (ours, False, (legacy,))
+
+    rows = {r["$id"]: r["model_version"] for r in backend.lesson_rows(COURSE, 5)}
+    assert rows == {legacy: "legacy_v1", ours: CLAUDE_MODEL_VERSION}
+
+
+def test_of_two_foreign_rows_the_oldest_is_updated(backend: Backend) -> None:
+    newer = backend.add_lesson(lesson(6, model_version="v2"),
+                               created_at="2024-03-01T00:00:00.000+00:00")
+    older = backend.add_lesson(lesson(6, model_version="v1"),
+                               created_at="2024-01-01T00:00:00.000+00:00")
+
+    result = backend.store.write_lesson(lesson(6))
+
+    assert (result.doc_id, result.duplicates, result.replaced_model_version) == (
+        older, (newer,), "v1")
+
+
+def test_read_lesson_round_trips_the_written_row(backend: Backend) -> None:
+    written = lesson(7)
+    backend.store.write_lesson(written)
+    backend.store.write_lesson(lesson(8))
+
+    read = backend.store.read_lesson(COURSE, 7)
+
+    assert read == written
+    assert read is not None and read.decoded()["cards"][0]["title"].startswith("Équivalent")
+    assert set(backend.lesson_rows(COURSE, 7)[0]) >= set(LESSON_COLUMNS)
+
+
+def test_read_lesson_of_a_missing_lesson_is_none(backend: Backend) -> None:
+    backend.store.write_lesson(lesson(1))
+
+    assert backend.store.read_lesson(COURSE, 2) is None
+    assert backend.store.read_lesson(OTHER, 1) is None
+
+
+def test_written_rows_hold_exactly_the_platform_columns(backend: Backend) -> None:
+    backend.store.write_lesson(lesson(9))
+
+    row = backend.lesson_rows(COURSE, 9)[0]
+
+    assert {k: v for k, v in row.items() if not k.startswith("$")} == lesson(9).columns()
+
+
+# --- outcomes ----------------------------------------------------------------------------
+
+
+def test_fetch_outcomes_returns_the_course_outcomes(backend: Backend) -> None:
+    outcomes = [
+        {"outcomeId": "O2", "outcomeTitle": "Use geometric skills",
+         "assessmentStandards": json.dumps([{"code": "AS2.1"}]), "teacherGuidance": "",
+         "keywords": "[]"},
+        {"outcomeId": "O1", "outcomeTitle": "Use operational skills",
+         "assessmentStandards": json.dumps([{"code": "AS1.1"}]), "teacherGuidance": "notes",
+         "keywords": '["fractions"]'},
+    ]
+    backend.add_outcomes(COURSE, outcomes)
+    backend.add_outcomes(OTHER, [{"outcomeId": "O9", "outcomeTitle": "Elsewhere"}])
+
+    found = backend.store.fetch_outcomes(COURSE)
+
+    assert [o["outcomeId"] for o in found] == ["O1", "O2"]
+    for got, want in zip(found, sorted(outcomes, key=lambda o: o["outcomeId"]), strict=True):
+        assert {k: v for k, v in got.items() if not k.startswith("$")} == {
+            **want, "courseId": COURSE}
+
+
+def test_description_names_the_store(backend: Backend) -> None:
+    assert backend.store.description.startswith(backend.name)
