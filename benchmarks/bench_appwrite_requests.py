@@ -1,0 +1,90 @@
+"""How many HTTP requests the Appwrite store makes: a dry-run read and a written lesson.
+
+Run from the repo root: `python benchmarks/bench_appwrite_requests.py`.
+Counts come from the in-repo Appwrite test server, driven by the real SDK;
+they are properties of the code, not of a machine, so no timings are shown.
+
+Target: a dry-run read (fetch_sow + list_lessons) of an N-entry course with
+N existing lessons takes ceil(N/100) + a small constant requests; a write
+takes a constant number per lesson.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION, LessonRow
+from pytest_batchgen.store.appwrite import AppwriteStore
+from tests.support.appwrite_server import AppwriteTestServer
+
+COURSE = "course_bench1"
+
+
+def lesson(order: int) -> LessonRow:
+    return LessonRow(
+        courseId=COURSE, sow_order=order, title=f"Benchmark lesson number {order} of the course",
+        model_version=CLAUDE_MODEL_VERSION, lesson_type="teach", estMinutes=45,
+        outcomeRefs="[]", engagement_tags="[]", policy="{}", cards="[]",
+        authored_sow_id="sow_bench", authored_sow_version="1",
+    )
+
+
+def dry_run_read(entries: int, encoding: str) -> tuple[int, int]:
+    """(requests for fetch_sow, requests for list_lessons) with every lesson present."""
+    with AppwriteTestServer() as server:
+        sow = [{"order": n, "label": f"Lesson {n}"} for n in range(1, entries + 1)]
+        server.add_sow(COURSE, sow, encoding=encoding)
+        for order in range(1, entries + 1):
+            server.add_lesson(lesson(order))
+        store = AppwriteStore(server.url, server.project, server.api_key)
+        try:
+            store.fetch_sow(COURSE)
+            sow_requests = server.count()
+            assert len(store.list_lessons(COURSE)) == entries
+            return sow_requests, server.count() - sow_requests
+        finally:
+            store.close()
+
+
+def writes(lessons: int) -> tuple[int, int]:
+    """Requests to write `lessons` new lessons, then to rewrite them all."""
+    with AppwriteTestServer() as server:
+        store = AppwriteStore(server.url, server.project, server.api_key)
+        try:
+            for order in range(1, lessons + 1):
+                store.write_lesson(lesson(order))
+            created = server.count()
+            for order in range(1, lessons + 1):
+                store.write_lesson(lesson(order))
+            return created, server.count() - created
+        finally:
+            store.close()
+
+
+def main() -> None:
+    print("Dry-run read: fetch_sow + list_lessons, every lesson already stored")
+    print(f"{'N':>6} {'entries':>13} {'fetch_sow':>10} {'list':>6} {'total':>6}"
+          f" {'ceil(N/100)':>12} {'overhead':>9}")
+    for entries in (10, 105, 1000):
+        for encoding in ("json", "storage"):
+            sow, listing = dry_run_read(entries, encoding)
+            pages = math.ceil(entries / 100)
+            total = sow + listing
+            print(f"{entries:>6} {encoding:>13} {sow:>10} {listing:>6} {total:>6}"
+                  f" {pages:>12} {total - pages:>+9}")
+    lessons = 50
+    created, rewritten = writes(lessons)
+    print()
+    print(f"Writes: {lessons} lessons")
+    print(f"  new lessons:       {created} requests = {created / lessons:.2f} per lesson"
+          " (list the pair + create)")
+    print(f"  rewritten lessons: {rewritten} requests = {rewritten / lessons:.2f} per lesson"
+          " (list the pair + update)")
+
+
+if __name__ == "__main__":
+    main()
