@@ -64,7 +64,7 @@ class LessonItem(pytest.Item):
             raise
         self._record(result)
         if result.status == "skipped":
-            pytest.skip(self.lesson.describe())
+            pytest.skip(result.error or self.lesson.describe())
 
     def _record(self, result: LessonResult) -> None:
         """user_properties carry the result to the controller and into JUnit."""

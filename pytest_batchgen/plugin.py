@@ -48,6 +48,9 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     # --batch-dry-run is --co for a batch; set before xdist decides whether
     # to distribute (it does not for --collect-only).
     config.option.collectonly = settings.dry_run
+    if not settings.dry_run and config.option.verbose == 0:
+        # Lessons take minutes: one status line each (NF4) unless -q.
+        config.option.verbose = 1
     session = BatchSession(config, settings)
     config.pluginmanager.register(session, SESSION_PLUGIN_NAME)
     if is_xdist_worker(config):

@@ -7,6 +7,7 @@ interrupted run never leaves half a file.
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import os
@@ -17,12 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from pytest_batchgen.batch import CourseBatch
+from pytest_batchgen.lesson import LessonRow
 from pytest_batchgen.lessonlog import LOG_FORMAT
 from pytest_batchgen.planning import Action, Estimate, count_actions
 
 RULE = "─" * 59
 BANNER = "═" * 59
 SUMMARY_FILE = "batch_summary.json"
+DIFF_DIR = "diffs"
+BUDGET_REACHED = "budget_reached"
 PLAN_FILE = "dry_run_plan.json"
 BATCH_LOG_FILE = "batch_execution.log"
 
@@ -47,17 +51,54 @@ def format_duration(seconds: float) -> str:
     return f"{secs}s"
 
 
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+def write_text_atomic(path: Path, text: str) -> None:
     """Write to a temporary file beside `path`, then rename over it."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(data, out, indent=2, ensure_ascii=False)
-            out.write("\n")
+            out.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def spent_so_far(batch: CourseBatch) -> float:
+    """The batch's spent cost, as its summary (the controller's record) says.
+
+    Reading the file rather than process memory lets every xdist worker see
+    the same running total before it starts a lesson.
+    """
+    try:
+        document = json.loads((batch.directory / SUMMARY_FILE).read_text(encoding="utf-8"))
+        return float(document.get("total_cost_usd", 0.0))
+    except (OSError, ValueError, AttributeError):
+        return 0.0
+
+
+def lesson_diff(old: LessonRow | None, new: LessonRow, name: str) -> str:
+    """A unified diff of the decoded lessons, old vs new; empty when nothing changed."""
+
+    def lines(row: LessonRow | None) -> list[str]:
+        if row is None:
+            return []
+        try:
+            data = row.decoded()
+        except ValueError:
+            data = row.columns()  # an undecodable stored lesson: diff it as stored
+        shown = {key: data[key] for key in DIFFED_COLUMNS}
+        return json.dumps(shown, indent=2, ensure_ascii=False).splitlines(keepends=True)
+
+    return "".join(difflib.unified_diff(lines(old), lines(new), f"{name} (stored)",
+                                        f"{name} (new)"))
+
+
+DIFFED_COLUMNS = ("title", "lesson_type", "estMinutes", "outcomeRefs", "engagement_tags",
+                  "policy", "cards", "model_version")
 
 
 def reserve_directory(log_dir: Path, batch_id: str, taken: set[str]) -> Path:
@@ -240,6 +281,10 @@ class LessonResult:
     cost_usd: float = 0.0
     tokens: int = 0
     log_file: str | None = None
+    # Why a lesson was skipped: already_exists, or budget_reached.
+    reason: str | None = None
+    diff_file: str | None = None
+    changed: bool | None = None
     model: str | None = None
     turns: int | None = None
     duplicate_doc_ids: list[str] = field(default_factory=list)
@@ -276,10 +321,12 @@ FIELD_NAMES = {v: k for k, v in PROPERTY_NAMES.items()}
 class BatchSummary:
     """`batch_summary.json` for one course, rewritten after every lesson."""
 
-    def __init__(self, batch: CourseBatch, force: bool, author: str) -> None:
+    def __init__(self, batch: CourseBatch, *, force: bool, author: str,
+                 max_cost: float | None = None) -> None:
         self.batch = batch
         self.force = force
         self.author = author
+        self.max_cost = max_cost
         self.results: dict[int, LessonResult] = {}
         # Each result's JSON, made once: the summary is rewritten after every lesson.
         self._documents: dict[int, dict[str, Any]] = {}
@@ -292,11 +339,14 @@ class BatchSummary:
         self._documents[result.order] = result.to_json()
 
     def counts(self) -> dict[str, int]:
-        counts = {"skipped": 0, "success": 0, "failed": 0}
+        counts = {"skipped": 0, "success": 0, "failed": 0, BUDGET_REACHED: 0}
         for result in self.results.values():
-            if result.status in counts:
-                counts[result.status] += 1
+            counts[BUDGET_REACHED if result.reason == BUDGET_REACHED else result.status] += 1
         return counts
+
+    @property
+    def budget_reached(self) -> bool:
+        return self.counts()[BUDGET_REACHED] > 0
 
     def document(self, *, finished: bool, interrupted: bool = False) -> dict[str, Any]:
         now = datetime.now(UTC)
@@ -319,13 +369,21 @@ class BatchSummary:
             "complete": finished and not interrupted and not not_run,
             "interrupted": interrupted,
             "store": self.batch.store_description,
-            "sow": {"doc_id": self.batch.sow.doc_id, "version": self.batch.sow.version},
+            "sow": {"doc_id": self.batch.sow.doc_id, "version": self.batch.sow.version,
+                    "status": self.batch.sow.status},
             "total_sow_entries": self.batch.total,
             "skipped": counts["skipped"],
             "generated": counts["success"],
             "failed": counts["failed"],
             "not_run": not_run,
             "deselected": sorted(self.deselected),
+            "budget": {
+                "max_cost_usd": self.max_cost,
+                "reached": counts[BUDGET_REACHED] > 0,
+                "not_started": sorted(r.order for r in self.results.values()
+                                      if r.reason == BUDGET_REACHED),
+            },
+            "changed_lessons": sorted(r.order for r in self.results.values() if r.changed),
             "results": [self._documents[order] for order in sorted(self._documents)],
             "total_cost_usd": total_cost,
             "total_tokens": total_tokens,

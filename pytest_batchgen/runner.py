@@ -28,7 +28,17 @@ from pytest_batchgen.batch import CourseBatch
 from pytest_batchgen.items import LessonFailed
 from pytest_batchgen.lesson import LessonRow, LessonTemplate, validation_messages
 from pytest_batchgen.planning import Action, PlannedLesson
-from pytest_batchgen.reporting import BANNER, LessonResult, format_duration, lesson_log_name
+from pytest_batchgen.reporting import (
+    BANNER,
+    BUDGET_REACHED,
+    DIFF_DIR,
+    LessonResult,
+    format_duration,
+    lesson_diff,
+    lesson_log_name,
+    spent_so_far,
+)
+from pytest_batchgen.settings import Settings
 from pytest_batchgen.store import LessonStore, StoreError, WriteResult
 
 log = logging.getLogger(__name__)
@@ -41,12 +51,11 @@ class LessonRunner:
         self,
         make_store: Callable[[], LessonStore],
         make_author: Callable[[], LessonAuthor],
-        *,
-        persist_workspace: bool,
+        settings: Settings,
     ) -> None:
         self._make_store = make_store
         self._make_author = make_author
-        self.persist_workspace = persist_workspace
+        self.settings = settings
         self._store: LessonStore | None = None
         self._author: LessonAuthor | None = None
         # One loop per process, reused across lessons: clients that outlive a
@@ -80,6 +89,13 @@ class LessonRunner:
                               duplicate_doc_ids=list(lesson.duplicates))
         if lesson.action is Action.SKIP:
             result.existing_doc_id = lesson.existing.doc_id if lesson.existing else None
+            result.reason = lesson.reason.value
+            return result
+        spent = spent_so_far(batch)
+        if self.settings.max_cost is not None and spent >= self.settings.max_cost:
+            result.reason = BUDGET_REACHED
+            result.error = f"budget reached: ${spent:.4f} of ${self.settings.max_cost:.2f} spent"
+            log.warning("Not started: %s", result.error)
             return result
         result.log_file = lesson_log_name(lesson.order)
         started = time.monotonic()
@@ -93,6 +109,8 @@ class LessonRunner:
                 authored = self._author_lesson(batch, lesson, workspace)
             metrics = authored.metrics
             row = self._build_row(batch, lesson, authored)
+            if lesson.existing is not None:
+                self._write_diff(batch, lesson, row, result)
             written = self._write(row)
         except (AuthoringError, StoreError, ValueError) as exc:
             metrics = getattr(exc, "metrics", metrics)
@@ -119,7 +137,7 @@ class LessonRunner:
     def _workspace(self, batch: CourseBatch, lesson: PlannedLesson) -> _Workspace:
         if not self.author.uses_workspace:
             return _Workspace(None, remove=False)
-        if self.persist_workspace:
+        if self.settings.persist_workspace:
             path = batch.directory / "workspaces" / f"lesson_{lesson.order:03d}"
             path.mkdir(parents=True, exist_ok=True)
             return _Workspace(path, remove=False)
@@ -140,7 +158,13 @@ class LessonRunner:
                  self.author.name, self.author.model_version, workspace or "none")
         if self._loop is None:
             self._loop = asyncio.Runner()
-        return self._loop.run(self.author.author(request))
+        timeout = self.settings.timeout
+        try:
+            # wait_for cancels the author on timeout; authors stop their agent
+            # process on cancellation, so nothing outlives the lesson.
+            return self._loop.run(asyncio.wait_for(self.author.author(request), timeout))
+        except TimeoutError:
+            raise AuthoringError(f"timed out after {timeout:g}s; the author was stopped") from None
 
     def _build_row(
         self, batch: CourseBatch, lesson: PlannedLesson, authored: AuthoredLesson
@@ -168,6 +192,19 @@ class LessonRunner:
                 + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""),
                 authored.metrics,
             ) from exc
+
+    def _write_diff(self, batch: CourseBatch, lesson: PlannedLesson, row: LessonRow,
+                    result: LessonResult) -> None:
+        """What the write will change, kept beside the logs before anything is replaced."""
+        old = self.store.read_lesson(batch.course_id, lesson.order)
+        text = lesson_diff(old, row, f"lesson_{lesson.order:03d}")
+        path = batch.directory / DIFF_DIR / f"lesson_{lesson.order:03d}.diff"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text or "(no change)\n", encoding="utf-8")
+        result.diff_file = f"{DIFF_DIR}/{path.name}"
+        result.changed = bool(text)
+        log.info("Diff against the stored lesson: %s (%s)", result.diff_file,
+                 "changed" if text else "no change")
 
     def _write(self, row: LessonRow) -> WriteResult:
         log.info("Writing lesson: courseId=%s sow_order=%d (%d bytes of cards)",

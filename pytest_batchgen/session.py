@@ -19,11 +19,13 @@ import pytest
 
 from pytest_batchgen.authors import AuthorUnavailable, LessonAuthor
 from pytest_batchgen.batch import CourseBatch, batch_id_for
+from pytest_batchgen.htmlreport import REPORT_FILE, write_report
 from pytest_batchgen.items import CourseCollector, LessonItem
 from pytest_batchgen.lessonlog import capture_lesson_log
 from pytest_batchgen.planning import Action, Estimate, count_actions, estimate, plan_lessons
 from pytest_batchgen.reporting import (
     BANNER,
+    BUDGET_REACHED,
     PLAN_FILE,
     RULE,
     BatchSummary,
@@ -71,8 +73,7 @@ class BatchSession:
         self.summaries: dict[str, BatchSummary] = {}
         self.batch_logs: dict[str, logging.Logger] = {}
         self.history: list[tuple[float, float]] = []
-        self.runner = LessonRunner(self._make_store, self._make_author,
-                                   persist_workspace=settings.persist_workspace)
+        self.runner = LessonRunner(self._make_store, self._make_author, settings)
         level = config.getoption("log_level") or config.getini("log_level") or "INFO"
         self.log_level = logging.getLevelName(str(level).upper())
         if not isinstance(self.log_level, int):
@@ -192,8 +193,9 @@ class BatchSession:
     def _start_batch_log(self, batch: CourseBatch) -> None:
         logger = open_batch_log(batch)
         self.batch_logs[batch.course_id] = logger
-        self.summaries[batch.course_id] = BatchSummary(batch, self.settings.force,
-                                                       self.runner.author.name)
+        self.summaries[batch.course_id] = BatchSummary(
+            batch, force=self.settings.force, author=self.runner.author.name,
+            max_cost=self.settings.max_cost)
         counts = count_actions(batch.plan)
         existing = [p.order for p in batch.plan if p.existing]
         for line in [
@@ -305,6 +307,7 @@ class BatchSession:
                         f" ({lesson.describe()})" if lesson.existing else "")
             logger.info("Log file: %s", lesson_log_name(order))
 
+    @pytest.hookimpl(tryfirst=True)  # before the terminal asks for the status line
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "teardown" or (report.when == "setup" and report.passed):
             return
@@ -317,13 +320,47 @@ class BatchSession:
             lesson = next(p for p in batch.plan if p.order == order)
             result = LessonResult(order=order, label=lesson.label, status="failed",
                                   action=lesson.action.value, error=str(report.longrepr))
-        self.summaries[batch.course_id].record(result)
+        summary = self.summaries[batch.course_id]
+        summary.record(result)
         self._log_result(batch, result)
-        self.summaries[batch.course_id].write()
+        summary.write()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_report_teststatus(
+        self, report: pytest.TestReport, config: pytest.Config
+    ) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
+        """NF4: the verbose status of an authored lesson carries its figures and the
+        running totals; built from reports, so it reads the same under xdist."""
+        found = self._batch_of(report.nodeid)
+        if report.when != "call" or found is None or found[0].course_id not in self.summaries:
+            return None
+        summary = self.summaries[found[0].course_id]
+        result = summary.results.get(found[1])
+        # Failures keep pytest's own word: the short summary reuses it verbatim.
+        if result is None or result.status != "success":
+            return None
+        done = [r for s in self.summaries.values() for r in s.results.values()
+                if r.status != "skipped"]
+        remaining = sum(
+            1 for s in self.summaries.values() for p in s.batch.plan
+            if p.runs_author and p.order not in s.results and p.order not in s.deselected
+        )
+        workers = int(getattr(config.option, "numprocesses", 0) or 1)
+        average = sum(r.duration_seconds for r in done) / len(done)
+        word = (
+            f"GENERATED in {format_duration(result.duration_seconds)}, ${result.cost_usd:.4f}"
+            f" | spent ${sum(r.cost_usd for r in done):.4f},"
+            f" {sum(r.tokens for r in done)} tokens, {remaining} to go,"
+            f" ETA {format_duration(remaining * average / workers)}"
+        )
+        return report.outcome, ".", (word, {"green": True})
 
     def _log_result(self, batch: CourseBatch, result: LessonResult) -> None:
         logger = self.batch_logs[batch.course_id]
         where = f"[{batch.position(result.order)}/{batch.total}] Order {result.order}"
+        if result.reason == BUDGET_REACHED:
+            logger.warning("%s (%s): NOT STARTED - %s", where, result.label, result.error)
+            return
         if result.status == "skipped":
             logger.info("%s (%s): SKIP - Already exists (doc: %s)", where, result.label,
                         result.existing_doc_id)
@@ -347,8 +384,14 @@ class BatchSession:
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+        if exitstatus == pytest.ExitCode.OK and any(
+            s.budget_reached for s in self.summaries.values()
+        ):
+            # Lessons left unwritten for lack of budget: the batch is not done.
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
         for course_id, summary in self.summaries.items():
             document = summary.write(finished=True, interrupted=interrupted)
+            write_report(document, summary.batch.directory)
             logger = self.batch_logs[course_id]
             for line in [
                 BANNER,
@@ -384,3 +427,17 @@ class BatchSession:
                 f" tokens {sum(r.tokens for r in generated)}"
             )
             terminalreporter.write_line(f"  summary: {summary.path}")
+            terminalreporter.write_line(f"  report:  {summary.batch.directory / REPORT_FILE}")
+            if summary.budget_reached:
+                terminalreporter.write_line(
+                    f"  budget of ${self.settings.max_cost:.2f} reached:"
+                    f" {summary.counts()[BUDGET_REACHED]} lessons not started", red=True)
+        if len(self.summaries) > 1:
+            results = [r for s in self.summaries.values() for r in s.results.values()]
+            terminalreporter.write_line(
+                f"all {len(self.summaries)} courses: generated"
+                f" {sum(r.status == 'success' for r in results)},"
+                f" skipped {sum(r.status == 'skipped' for r in results)},"
+                f" failed {sum(r.status == 'failed' for r in results)}"
+                f" | cost ${sum(r.cost_usd for r in results):.4f},"
+                f" tokens {sum(r.tokens for r in results)}")

@@ -64,6 +64,10 @@ OPTIONS = (
            kind="float", metavar="USD"),
     Option("--batch-research", "Let the Claude author research with WebSearch/WebFetch",
            kind="bool", default=False),
+    Option("--batch-max-cost", "Start no further lesson once the batch has spent this much",
+           kind="float", metavar="USD"),
+    Option("--batch-timeout", "Stop and fail a lesson that runs longer than this",
+           kind="float", metavar="SECONDS"),
     Option("--batch-appwrite-database", "Appwrite database id (default 'default')",
            default="default", metavar="ID"),
 )
@@ -109,6 +113,8 @@ class Settings:
     model: str
     max_cost_per_lesson: float | None
     research: bool
+    max_cost: float | None
+    timeout: float | None
     appwrite_database: str
 
 
@@ -174,9 +180,9 @@ def resolve(config: pytest.Config) -> Settings:
             )
     if values["batch_max_retries"] < 1:
         raise pytest.UsageError("--batch-max-retries: must be at least 1")
-    cost_cap = values["batch_max_cost_per_lesson"]
-    if cost_cap is not None and cost_cap <= 0:
-        raise pytest.UsageError("--batch-max-cost-per-lesson: must be more than 0")
+    for dest in ("batch_max_cost_per_lesson", "batch_max_cost", "batch_timeout"):
+        if values[dest] is not None and values[dest] <= 0:
+            raise pytest.UsageError(f"--{dest.replace('_', '-')}: must be more than 0")
     check_combinations(config, values, courses)
     return Settings(
         courses=courses,
@@ -191,7 +197,9 @@ def resolve(config: pytest.Config) -> Settings:
         persist_workspace=not values["batch_no_persist_workspace"],
         sow_status=values["batch_sow_status"],
         model=values["batch_model"],
-        max_cost_per_lesson=cost_cap,
+        max_cost_per_lesson=values["batch_max_cost_per_lesson"],
         research=bool(values["batch_research"]),
+        max_cost=values["batch_max_cost"],
+        timeout=values["batch_timeout"],
         appwrite_database=values["batch_appwrite_database"],
     )

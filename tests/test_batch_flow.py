@@ -155,7 +155,7 @@ def test_node_ids_are_stable_and_lf_reruns_failures(project: BatchProject,
     monkeypatch.delenv("BATCHGEN_FAKE_FAIL")
     again = project.run(f"--batch-course={COURSE}", "--lf", "-v")
     again.result.assert_outcomes(passed=1, deselected=2)
-    again.result.stdout.fnmatch_lines([f"{COURSE}::lesson_002 PASSED*"])
+    again.result.stdout.fnmatch_lines([f"{COURSE}::lesson_002 GENERATED*"])
 
 
 # --- F3 / F10: force -----------------------------------------------------------------------
@@ -323,7 +323,7 @@ def test_summary_has_every_spec_field_and_valid_json(project: BatchProject) -> N
     assert summary["log_directory"] == str(run.batch_dir)
     skipped = summary["results"][2]
     assert skipped == {"order": 4, "label": "Course Revision and AVU Practice",
-                       "status": "skipped", "action": "skip",
+                       "status": "skipped", "action": "skip", "reason": "already_exists",
                        "existing_doc_id": skipped["existing_doc_id"], "log_file": None}
     success = summary["results"][0]
     assert success["status"] == "success" and success["log_file"] == "lesson_order_001.log"

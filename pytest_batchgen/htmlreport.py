@@ -1,0 +1,107 @@
+"""`batch_report.html`: the batch summary as one self-contained page.
+
+Built from the summary document alone (no store, no network to view it):
+a table of lessons linking to their logs and diffs, and a bar chart of cost
+and duration per generated lesson drawn as inline SVG.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from pytest_batchgen.reporting import format_duration, write_text_atomic
+
+REPORT_FILE = "batch_report.html"
+
+STYLE = """
+body { font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; }
+th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; }
+th { background: #f3f3f3; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.success { color: #17692d; } .failed { color: #a30d0d; } .skipped { color: #666; }
+.cost { fill: #3a6ea5; } .duration { fill: #d08c2f; }
+svg text { font-size: 10px; fill: #333; }
+"""
+
+
+def _link(name: str | None) -> str:
+    return f'<a href="{escape(name)}">{escape(name)}</a>' if name else ""
+
+
+def _chart(results: list[dict[str, Any]], key: str, css: str, unit: str) -> str:
+    """One horizontal bar per generated lesson, scaled to the largest value."""
+    rows = [r for r in results if r["status"] in ("success", "failed")]
+    if not rows:
+        return "<p>No lesson was generated.</p>"
+    peak = max(float(r.get(key, 0)) for r in rows) or 1.0
+    height = 18
+    bars = []
+    for index, result in enumerate(rows):
+        value = float(result.get(key, 0))
+        width = 300 * value / peak
+        y = index * height
+        label = f"${value:.4f}" if unit == "usd" else format_duration(value)
+        bars.append(
+            f'<text x="0" y="{y + 12}">#{result["order"]}</text>'
+            f'<rect class="{css}" x="40" y="{y + 3}" width="{width:.1f}" height="12"/>'
+            f'<text x="{45 + width:.1f}" y="{y + 12}">{label}</text>'
+        )
+    total = len(rows) * height
+    return f'<svg width="460" height="{total}" role="img">{"".join(bars)}</svg>'
+
+
+def _cells(result: dict[str, Any]) -> str:
+    duration = format_duration(result["duration_seconds"]) if "duration_seconds" in result else ""
+    cost = f"${result['cost_usd']:.4f}" if "cost_usd" in result else ""
+    return (
+        f'<td class="num">{duration}</td><td class="num">{cost}</td>'
+        f'<td class="num">{result.get("tokens", "")}</td>'
+    )
+
+
+def render(summary: dict[str, Any]) -> str:
+    results = summary["results"]
+    status = "interrupted" if summary.get("interrupted") else (
+        "complete" if summary.get("complete") else "in progress")
+    rows = "".join(
+        f'<tr class="{escape(r["status"])}"><td class="num">{r["order"]}</td>'
+        f"<td>{escape(r['label'])}</td><td>{escape(r.get('action', ''))}</td>"
+        f'<td class="{escape(r["status"])}">{escape(r["status"])}</td>'
+        f"{_cells(r)}"
+        f"<td>{escape(r.get('doc_id') or r.get('existing_doc_id') or '')}</td>"
+        f"<td>{_link(r.get('log_file'))} {_link(r.get('diff_file'))}</td>"
+        f"<td>{escape(r.get('error') or '')}</td></tr>"
+        for r in results
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>{escape(summary["batch_id"])}</title><style>{STYLE}</style></head>
+<body>
+<h1>Batch {escape(summary["batch_id"])}</h1>
+<p>Course <b>{escape(summary["courseId"])}</b> · {status} ·
+generated {summary["generated"]}, skipped {summary["skipped"]}, failed {summary["failed"]},
+not run {len(summary.get("not_run", []))} ·
+{escape(summary["duration_human"])} · ${summary["total_cost_usd"]:.4f} ·
+{summary["total_tokens"]} tokens · author {escape(str(summary.get("author", "")))}</p>
+<table>
+<tr><th>Order</th><th>Lesson</th><th>Action</th><th>Status</th><th>Duration</th>
+<th>Cost</th><th>Tokens</th><th>Row</th><th>Logs</th><th>Error</th></tr>
+{rows}
+</table>
+<h2>Cost per lesson</h2>
+{_chart(results, "cost_usd", "cost", "usd")}
+<h2>Duration per lesson</h2>
+{_chart(results, "duration_seconds", "duration", "seconds")}
+<p><a href="batch_summary.json">batch_summary.json</a> ·
+<a href="batch_execution.log">batch_execution.log</a></p>
+</body></html>
+"""
+
+
+def write_report(summary: dict[str, Any], directory: Path) -> Path:
+    path = directory / REPORT_FILE
+    write_text_atomic(path, render(summary))
+    return path
