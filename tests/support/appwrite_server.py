@@ -239,10 +239,8 @@ def run_query(table: str, rows: list[dict[str, Any]], queries: list[dict[str, An
             rows = [r for r in rows if key(r) < anchor_key][::-1][:limit][::-1]
     page = rows[offset: offset + limit]
     if select is not None:
-        page = [
-            {name: r[name] for name in (*select, "$tableId", "$databaseId") if name in r}
-            for r in page
-        ]
+        # Since Appwrite 1.4 a select returns only what it names, system columns included.
+        page = [{name: r[name] for name in select if name in r} for r in page]
     return page, total
 
 
