@@ -56,7 +56,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     if is_xdist_worker(config):
         return None
     if config.pluginmanager.hasplugin("xdist"):
-        config.pluginmanager.register(XdistHooks(), "batchgen-xdist")
+        config.pluginmanager.register(XdistHooks(session), "batchgen-xdist")
     try:
         session.prepare()
     except BatchStop as stop:
@@ -66,11 +66,19 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
 
 
 class XdistHooks:
-    """Ship the controller's plan to every worker, so all collect the same items."""
+    """The controller's side of xdist: ship the plan out, learn the selection back."""
+
+    def __init__(self, session: BatchSession) -> None:
+        self.session = session
 
     def pytest_configure_node(self, node: Any) -> None:
-        session: BatchSession = node.config.pluginmanager.get_plugin(SESSION_PLUGIN_NAME)
-        node.workerinput[WORKERINPUT_KEY] = [batch.to_wire() for batch in session.batches]
+        # Every worker collects the same items from the same plan, without a store read.
+        node.workerinput[WORKERINPUT_KEY] = [b.to_wire() for b in self.session.batches]
+
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        # The controller does not collect under xdist: what -k/--lf left out is
+        # whatever the workers did not collect.
+        self.session.record_selection(ids)
 
 
 @pytest.hookimpl(trylast=True)

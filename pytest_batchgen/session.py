@@ -253,6 +253,15 @@ class BatchSession:
             if isinstance(item, LessonItem) and item.batch.course_id in self.summaries:
                 self.summaries[item.batch.course_id].deselected.add(item.lesson.order)
 
+    def record_selection(self, nodeids: list[str]) -> None:
+        """Under xdist: lessons missing from a worker's collection were deselected."""
+        selected = {(found[0].course_id, found[1])
+                    for nodeid in nodeids if (found := self._batch_of(nodeid))}
+        for course_id, summary in self.summaries.items():
+            summary.deselected = {
+                p.order for p in summary.batch.plan if (course_id, p.order) not in selected
+            }
+
     def pytest_report_collectionfinish(self, config: pytest.Config) -> list[str]:
         if not self.settings.dry_run:
             return []

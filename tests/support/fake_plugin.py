@@ -11,6 +11,9 @@ Behaviour is chosen with environment variables (orders are comma-separated):
 - BATCHGEN_FAKE_CRASH: orders whose author raises an unexpected RuntimeError
 - BATCHGEN_FAKE_INVALID: orders whose lesson breaks the schema
 - BATCHGEN_FAKE_INTERRUPT: order at which the process receives SIGINT (Ctrl-C)
+- BATCHGEN_FAKE_INTERRUPT_PARENT: order at which the parent (the xdist controller)
+  receives SIGINT, as a Ctrl-C in the terminal would reach it
+- BATCHGEN_FAKE_SLOW: orders whose author hangs (for --batch-timeout)
 - BATCHGEN_FAKE_RESET_LOGGING: orders that call logging.basicConfig(force=True)
 - BATCHGEN_FAKE_WRITE_FAIL: orders whose store write raises StoreError
 """
@@ -53,6 +56,11 @@ class ScriptedAuthor(OutlineAuthor):
         if order in _orders("BATCHGEN_FAKE_INTERRUPT"):
             os.kill(os.getpid(), signal.SIGINT)
             await asyncio.sleep(30)
+        if order in _orders("BATCHGEN_FAKE_INTERRUPT_PARENT"):
+            os.kill(os.getppid(), signal.SIGINT)
+            await asyncio.sleep(30)
+        if order in _orders("BATCHGEN_FAKE_SLOW"):
+            await asyncio.sleep(300)
         if order in _orders("BATCHGEN_FAKE_FAIL"):
             raise AuthoringError(f"scripted failure for order {order}",
                                  AuthorMetrics(cost_usd=0.05, tokens=1234))

@@ -1,0 +1,166 @@
+"""Scale and operations: xdist, live status, budget, timeout, resume, diffs, report."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.conftest import COURSE, BatchProject
+
+XDIST = ["-p", "xdist", "-n", "2"]
+
+
+def test_status_line_per_lesson_with_running_totals(project: BatchProject) -> None:
+    project.load("sow_current.json")
+    project.add_lessons(COURSE, [1])
+    run = project.run(f"--batch-course={COURSE}")
+    run.result.stdout.fnmatch_lines([
+        f"{COURSE}::lesson_001 SKIPPED*Already exists*",
+        f"{COURSE}::lesson_002 GENERATED in 0s, $0.2000 | spent $0.2000, 2000 tokens,"
+        " 1 to go, ETA 0s*",
+        f"{COURSE}::lesson_004 GENERATED in 0s, $0.4000 | spent $0.6000, 6000 tokens,"
+        " 0 to go, ETA 0s*",
+    ])
+
+
+def test_quiet_run_has_no_status_lines(project: BatchProject) -> None:
+    project.load("sow_current.json")
+    run = project.run(f"--batch-course={COURSE}", "-q")
+    assert "GENERATED" not in run.output()
+    run.result.assert_outcomes(passed=3)
+
+
+def test_budget_stops_starting_lessons(project: BatchProject) -> None:
+    project.load("sow_current.json")
+    # Scripted costs are 0.1 × order: 0.1 + 0.2 reaches 0.25 before lesson 4.
+    run = project.run(f"--batch-course={COURSE}", "--batch-max-cost=0.25", "-rs")
+    assert run.ret == 1
+    run.result.assert_outcomes(passed=2, skipped=1)
+    run.result.stdout.fnmatch_lines(["*budget of $0.25 reached: 1 lessons not started*",
+                                     "SKIPPED*budget reached: $0.3000 of $0.25 spent"])
+    summary = run.summary()
+    assert summary["budget"] == {"max_cost_usd": 0.25, "reached": True, "not_started": [4]}
+    assert summary["skipped"] == 0 and summary["generated"] == 2
+    assert [r["sow_order"] for r in project.rows()] == [1, 2]
+    assert "NOT STARTED - budget reached" in (run.batch_dir / "batch_execution.log").read_text()
+
+
+def test_timeout_fails_the_lesson_and_the_batch_goes_on(
+    project: BatchProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.load("sow_current.json")
+    monkeypatch.setenv("BATCHGEN_FAKE_SLOW", "2")
+    run = project.run(f"--batch-course={COURSE}", "--batch-timeout=0.2")
+    assert run.ret == 1
+    run.result.assert_outcomes(passed=2, failed=1)
+    failed = run.summary()["results"][1]
+    assert failed["error"] == "timed out after 0.2s; the author was stopped"
+    assert [r["sow_order"] for r in project.rows()] == [1, 4]
+
+
+def test_overwrite_keeps_a_diff_of_each_changed_lesson(project: BatchProject) -> None:
+    project.load("sow_current.json")
+    project.add_lessons(COURSE, [1, 2])
+    run = project.run(f"--batch-course={COURSE}", "--batch-force", "--batch-yes")
+    summary = run.summary()
+    assert summary["changed_lessons"] == [1, 2]
+    assert summary["results"][0]["diff_file"] == "diffs/lesson_001.diff"
+    assert "diff_file" not in summary["results"][2]  # nothing stored before: no diff
+    diff = (run.batch_dir / "diffs" / "lesson_001.diff").read_text()
+    assert diff.startswith("--- lesson_001 (stored)\n+++ lesson_001 (new)\n")
+    assert '-  "title": "Existing lesson number 1 for the course",' in diff
+    assert '+      "id": "card_001",' in diff  # the new cards, decoded
+    # Overwriting again with the same lesson: a diff that says so.
+    again = project.run(f"--batch-course={COURSE}", "--batch-force", "--batch-yes")
+    assert again.summary()["changed_lessons"] == []
+    assert (again.batch_dir / "diffs" / "lesson_001.diff").read_text() == "(no change)\n"
+
+
+def test_html_report_is_self_contained(project: BatchProject,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    project.load("sow_current.json")
+    project.add_lessons(COURSE, [4])
+    monkeypatch.setenv("BATCHGEN_FAKE_FAIL", "2")
+    run = project.run(f"--batch-course={COURSE}")
+    html = (run.batch_dir / "batch_report.html").read_text()
+    assert html.startswith("<!DOCTYPE html>")
+    assert '<a href="lesson_order_001.log">' in html and '<a href="lesson_order_002.log">' in html
+    assert html.count("<svg") == 2 and html.count('<rect class="cost"') == 2
+    assert "scripted failure for order 2" in html
+    assert not re.search(r"(src|href)=\"(https?:)?//", html)  # nothing to fetch
+    run.result.stdout.fnmatch_lines(["*report:  *batch_report.html"])
+
+
+def test_several_courses_have_a_combined_total(project: BatchProject) -> None:
+    project.load("sow_current.json")
+    project.load("sow_legacy_row.json", course=None)
+    run = project.run(f"--batch-course={COURSE}", "--batch-course=course_c84774")
+    run.result.stdout.fnmatch_lines(["all 2 courses: generated 6, skipped 0, failed 0"
+                                     " | cost $1.3000, tokens 13000"])
+    assert len(run.batch_dirs()) == 2
+
+
+# --- pytest-xdist -----------------------------------------------------------------------
+
+
+def test_xdist_spreads_lessons_and_the_controller_writes_one_summary(
+    project: BatchProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.load("sow_current.json")
+    project.load("sow_legacy_row.json", course=None)
+    monkeypatch.setenv("BATCHGEN_FAKE_FAIL", "2")
+    run = project.run(f"--batch-course={COURSE}", "--batch-course=course_c84774",
+                      "--log-level=DEBUG", *XDIST, subprocess=True)
+    assert run.ret == 1
+    run.result.assert_outcomes(passed=4, failed=2)
+    run.result.stdout.fnmatch_lines(["*2 workers [[]6 items[]]*"])
+    assert re.search(r"\[gw0\].*GENERATED", run.output())
+    assert re.search(r"\[gw1\].*GENERATED", run.output())
+    for directory in run.batch_dirs():
+        summary = run.summary(directory)
+        assert (summary["generated"], summary["failed"], summary["not_run"]) == (2, 1, [])
+        assert len(summary["results"]) == 3
+        for order in (1, 2):
+            text = (directory / f"lesson_order_{order:03d}.log").read_text()
+            assert f"DEBUG-MARK helper working on order {order}" in text
+            assert f"working on order {3 - order}" not in text
+    assert len(project.rows()) + len(project.rows("course_c84774")) == 4
+
+
+def test_xdist_deselection_is_not_counted_as_not_run(project: BatchProject) -> None:
+    project.load("sow_current.json")
+    run = project.run(f"--batch-course={COURSE}", "-k", "not Speed", *XDIST, subprocess=True)
+    run.result.assert_outcomes(passed=2)  # workers deselect; the controller is told
+    summary = run.summary()
+    assert (summary["deselected"], summary["not_run"], summary["complete"]) == ([2], [], True)
+
+
+def test_xdist_ctrl_c_leaves_a_valid_summary_and_the_rerun_resumes(
+    project: BatchProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.load("sow_legacy_row.json", course=None)
+    project.load("sow_current.json")
+    monkeypatch.setenv("BATCHGEN_FAKE_INTERRUPT_PARENT", "4")
+    run = project.run(f"--batch-course={COURSE}", *XDIST, subprocess=True)
+    assert run.ret == 2
+    summary = run.summary()
+    assert summary["interrupted"] is True and summary["complete"] is False
+    completed = [r["order"] for r in summary["results"] if r["status"] == "success"]
+    assert 4 in summary["not_run"] and set(completed) | set(summary["not_run"]) >= {1, 2, 4}
+    assert sorted(r["sow_order"] for r in project.rows()) == sorted(completed)
+    monkeypatch.delenv("BATCHGEN_FAKE_INTERRUPT_PARENT")
+    again = project.run(f"--batch-course={COURSE}", *XDIST, subprocess=True)
+    again.result.assert_outcomes(passed=3 - len(completed), skipped=len(completed))
+    assert sorted(r["sow_order"] for r in project.rows()) == [1, 2, 4]
+
+
+def test_xdist_force_prompt_refuses_without_terminal_before_spawning(
+    project: BatchProject,
+) -> None:
+    project.load("sow_current.json")
+    project.add_lessons(COURSE, [1])
+    run = project.run(f"--batch-course={COURSE}", "--batch-force", *XDIST, subprocess=True)
+    assert run.ret == 2
+    assert "created: 2/2 workers" not in run.output()
+    assert run.batch_dirs() == []
