@@ -285,6 +285,7 @@ class LessonResult:
     reason: str | None = None
     diff_file: str | None = None
     changed: bool | None = None
+    note: str | None = None
     model: str | None = None
     turns: int | None = None
     duplicate_doc_ids: list[str] = field(default_factory=list)

@@ -196,7 +196,13 @@ class LessonRunner:
     def _write_diff(self, batch: CourseBatch, lesson: PlannedLesson, row: LessonRow,
                     result: LessonResult) -> None:
         """What the write will change, kept beside the logs before anything is replaced."""
-        old = self.store.read_lesson(batch.course_id, lesson.order)
+        try:
+            old = self.store.read_lesson(batch.course_id, lesson.order)
+        except (ValueError, StoreError) as exc:
+            # A row an older generator left incomplete cannot be read back; that
+            # must not cost the lesson, only its diff.
+            log.warning("No diff: the stored lesson could not be read (%s)", exc)
+            return
         text = lesson_diff(old, row, f"lesson_{lesson.order:03d}")
         path = batch.directory / DIFF_DIR / f"lesson_{lesson.order:03d}.diff"
         path.parent.mkdir(exist_ok=True)

@@ -399,6 +399,8 @@ class BatchSession:
             # Lessons left unwritten for lack of budget: the batch is not done.
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         for course_id, summary in self.summaries.items():
+            if interrupted:
+                self._reconcile(summary)
             document = summary.write(finished=True, interrupted=interrupted)
             write_report(document, summary.batch.directory)
             logger = self.batch_logs[course_id]
@@ -421,6 +423,32 @@ class BatchSession:
                 logger.info(line)
             close_batch_log(logger)
         self.runner.close()
+
+    def _reconcile(self, summary: BatchSummary) -> None:
+        """After Ctrl-C, ask the store which unreported lessons were written anyway.
+
+        An xdist worker can finish a write whose report the interrupted
+        controller never receives; one store read keeps the summary true.
+        """
+        batch = summary.batch
+        pending = {p.order: p for p in batch.plan if p.runs_author
+                   and p.order not in summary.results and p.order not in summary.deselected}
+        if not pending:
+            return
+        try:
+            rows = self.runner.store.list_lessons(batch.course_id)
+        except StoreError as exc:
+            self.batch_logs[batch.course_id].warning("Could not check the store: %s", exc)
+            return
+        for row in rows:
+            lesson = pending.get(row.sow_order)
+            if (lesson and row.model_version == self.runner.author.model_version
+                    and row.updated_at and datetime.fromisoformat(row.updated_at) >= batch.started):
+                summary.record(LessonResult(
+                    order=lesson.order, label=lesson.label, status="success",
+                    action=lesson.action.value, doc_id=row.doc_id,
+                    log_file=lesson_log_name(lesson.order),
+                    note="written before the interrupt; its report was lost"))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.summaries:

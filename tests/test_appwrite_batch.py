@@ -19,8 +19,6 @@ from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION
 from tests.conftest import BatchProject, BatchRun, existing_row, legacy_sow
 from tests.support.appwrite_server import AppwriteTestServer
 
-pytest_plugins = ["tests.support.appwrite_fixtures"]
-
 COURSE = "course_c84774"
 LESSON_ROWS = r"/tables/lesson_templates/rows$"
 WRONG_KEY = "sk-wrong-but-secret-4f1c9a7e2b"

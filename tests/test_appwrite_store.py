@@ -28,8 +28,6 @@ from pytest_batchgen.store.appwrite import (
 )
 from tests.support.appwrite_server import AppwriteTestServer
 
-pytest_plugins = ["tests.support.appwrite_fixtures"]
-
 COURSE = "course_c84874"
 LESSONS = "/tables/lesson_templates/rows$"
 SECRET = "sk-live-do-not-print-0123456789"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 
 import pytest
 
@@ -164,3 +165,19 @@ def test_xdist_force_prompt_refuses_without_terminal_before_spawning(
     assert run.ret == 2
     assert "created: 2/2 workers" not in run.output()
     assert run.batch_dirs() == []
+
+
+def test_an_unreadable_stored_lesson_costs_its_diff_not_the_lesson(
+    project: BatchProject,
+) -> None:
+    project.load("sow_current.json")
+    [doc_id] = project.add_lessons(COURSE, [1])
+    with sqlite3.connect(project.store_path) as db:  # as an older generator left it
+        db.execute('UPDATE lesson_templates SET estMinutes = NULL WHERE "$id" = ?', (doc_id,))
+    run = project.run(f"--batch-course={COURSE}", "--batch-force", "--batch-yes")
+    run.result.assert_outcomes(passed=3)
+    assert project.rows()[0]["$id"] == doc_id and project.rows()[0]["estMinutes"] == 50
+    assert "No diff: the stored lesson could not be read" in (
+        run.batch_dir / "lesson_order_001.log").read_text()
+    summary = run.summary()
+    assert "diff_file" not in summary["results"][0] and summary["changed_lessons"] == []

@@ -22,8 +22,6 @@ from pytest_batchgen.store.appwrite import AppwriteStore
 from pytest_batchgen.store.sqlite import SqliteStore, new_id
 from tests.support.appwrite_server import AppwriteTestServer, encode_entries
 
-pytest_plugins = ["tests.support.appwrite_fixtures"]
-
 COURSE = "course_c84874"
 OTHER = "course_other1"
 

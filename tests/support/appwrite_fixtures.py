@@ -1,6 +1,6 @@
 """Fixtures for the Appwrite store: a live test server and stores pointed at it.
 
-Registered with `pytest_plugins = ["tests.support.appwrite_fixtures"]`; import
+Registered by the top-level conftest.py (`pytest_plugins`); import
 nothing from here in test modules (the plugin must be imported by pytest first,
 for assertion rewriting).
 """

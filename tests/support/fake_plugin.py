@@ -14,6 +14,7 @@ Behaviour is chosen with environment variables (orders are comma-separated):
 - BATCHGEN_FAKE_INTERRUPT_PARENT: order at which the parent (the xdist controller)
   receives SIGINT, as a Ctrl-C in the terminal would reach it
 - BATCHGEN_FAKE_SLOW: orders whose author hangs (for --batch-timeout)
+- BATCHGEN_FAKE_DELAY: seconds every authoring takes, like a model answering (benchmarks)
 - BATCHGEN_FAKE_RESET_LOGGING: orders that call logging.basicConfig(force=True)
 - BATCHGEN_FAKE_WRITE_FAIL: orders whose store write raises StoreError
 """
@@ -61,6 +62,7 @@ class ScriptedAuthor(OutlineAuthor):
             await asyncio.sleep(30)
         if order in _orders("BATCHGEN_FAKE_SLOW"):
             await asyncio.sleep(300)
+        await asyncio.sleep(float(os.environ.get("BATCHGEN_FAKE_DELAY", "0")))
         if order in _orders("BATCHGEN_FAKE_FAIL"):
             raise AuthoringError(f"scripted failure for order {order}",
                                  AuthorMetrics(cost_usd=0.05, tokens=1234))
