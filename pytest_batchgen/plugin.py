@@ -60,6 +60,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     try:
         session.prepare()
     except BatchStop as stop:
+        session.runner.close()  # pytest will not configure, so not unconfigure either
         print(stop.message, file=sys.stderr if stop.code else sys.stdout)
         return stop.code
     return None
@@ -78,7 +79,8 @@ class XdistHooks:
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         # The controller does not collect under xdist: what -k/--lf left out is
         # whatever the workers did not collect.
-        self.session.record_selection(ids)
+        if self.session.reporter is not None:
+            self.session.reporter.record_selection(ids)
 
 
 @pytest.hookimpl(trylast=True)
