@@ -66,107 +66,104 @@ class OutlineAuthor:
         """Holds nothing across lessons."""
 
     async def author(self, request: AuthorRequest) -> AuthoredLesson:
-        entry = request.entry.data
-        sow_type = str(entry.get("lesson_type", "teach"))
-        lesson_type = platform_lesson_type(sow_type)
-        if lesson_type != sow_type:
-            log.warning(
-                "lesson_type %r is not accepted by the platform frontend; writing %r",
-                sow_type,
-                lesson_type,
-            )
-        plan = entry.get("lesson_plan") or {}
-        specs = plan.get("card_structure") or self._legacy_card_specs(entry)
-        log.info("Drafting %d cards from %s", len(specs),
-                 "lesson_plan.card_structure" if plan.get("card_structure") else "label/outcomes")
-        cards = [self._card(i, spec, entry) for i, spec in enumerate(specs[:20], start=1)]
-        policy = dict(entry.get("policy") or {})
-        section = policy.get("calculator_section")
-        if section in CALCULATOR_ALLOWED:
-            policy["calculator_allowed"] = CALCULATOR_ALLOWED[section]
-        outcome_refs = list(dict.fromkeys(
-            [str(o) for o in entry.get("outcomeRefs") or []] + _standard_codes(entry)
-        ))
-        template = LessonTemplate.model_validate(
-            {
-                "title": _fit(request.entry.label, 30, 80, "(draft outline)"),
-                "lesson_type": lesson_type,
-                "estMinutes": int(entry.get("estMinutes") or 50),
-                "cards": cards,
-                "outcomeRefs": outcome_refs,
-                "engagement_tags": [str(t) for t in entry.get("engagement_tags") or []],
-                "policy": policy,
-            }
-        )
+        template = draft_template(request.entry.data)
         log.info("Draft outline ready: %s (%d cards)", template.title, len(template.cards))
         return AuthoredLesson(template=template, metrics=AuthorMetrics(model="outline"))
 
-    @staticmethod
-    def _legacy_card_specs(entry: dict[str, Any]) -> list[dict[str, Any]]:
-        """Legacy entries have no card plan: one card per pedagogical block."""
-        blocks = entry.get("pedagogical_blocks") or ["explainer", "guided_practice"]
-        notes = _text(entry.get("notes") or entry.get("lesson_instruction"))
-        return [
-            {
-                "card_type": block,
-                "title": f"{str(block).replace('_', ' ').title()}: {entry.get('label', '')}",
-                "purpose": notes or f"Work on {entry.get('label', 'this lesson')}.",
-                "standards_addressed": entry.get("assessmentStandardRefs") or [],
-            }
-            for block in blocks
-        ]
 
-    @staticmethod
-    def _card(number: int, spec: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
-        card_type = str(spec.get("card_type") or "explainer")
-        kind = card_type.replace("_", " ").capitalize()
-        title = _fit(str(spec.get("title") or kind), 10, 150, f"({kind})")
-        if not title.lower().startswith(kind.lower()):
-            title = _fit(f"{kind}: {title}", 10, 150, "")
-        purpose = _text(spec.get("purpose")) or f"Work on {entry.get('label', 'this lesson')}."
-        approach = _text(spec.get("pedagogical_approach"))
-        worked = _text(spec.get("worked_example"))
-        explainer = " ".join(
-            part for part in (
-                f"Purpose: {purpose}",
-                f"Approach: {approach}" if approach else "",
-                f"Worked example: {worked}" if worked else "",
-                f"Standards: {_text(spec.get('standards_addressed'))}."
-                if spec.get("standards_addressed") else "",
-            ) if part
-        )
-        explainer = _fit(explainer, 50, 4000, "This draft card is an outline to be completed.")
-        plain = _fit(f"In this part: {purpose}", 30, 600, "Take your time.")
-        problems = [str(p) for p in spec.get("practice_problems") or []]
-        stem = problems[0] if problems else _text(spec.get("cfu_strategy")) or (
-            f"Explain in your own words: {purpose}"
-        )
-        misconceptions = [
-            {
-                "id": f"MISC_DRAFT_{_slug(card_type)}_{number:03d}",
-                "misconception": _text(m.get("misconception") if isinstance(m, dict) else m),
-                "clarification": _text(m.get("clarification") if isinstance(m, dict) else "")
-                or "Revisit the worked example and compare each step.",
-            }
-            for m in spec.get("misconceptions_addressed") or []
-            if _text(m.get("misconception") if isinstance(m, dict) else m)
-        ]
-        return {
-            "id": f"card_{number:03d}",
-            "title": title,
-            "explainer": explainer,
-            "explainer_plain": plain,
-            "cfu": {
-                "type": "structured_response",
-                "id": f"q{number:03d}",
-                "stem": _fit(stem, 10, 1000, "Show your working."),
-                "rubric": {
-                    "total_points": 2,
-                    "criteria": [
-                        {"description": "Chooses a suitable method", "points": 1},
-                        {"description": "Reaches a correct, clearly stated answer", "points": 1},
-                    ],
-                },
-            },
-            "misconceptions": misconceptions,
+def _legacy_card_specs(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """Legacy entries have no card plan: one card per pedagogical block."""
+    blocks = entry.get("pedagogical_blocks") or ["explainer", "guided_practice"]
+    notes = _text(entry.get("notes") or entry.get("lesson_instruction"))
+    return [
+        {
+            "card_type": block,
+            "title": f"{str(block).replace('_', ' ').title()}: {entry.get('label', '')}",
+            "purpose": notes or f"Work on {entry.get('label', 'this lesson')}.",
+            "standards_addressed": entry.get("assessmentStandardRefs") or [],
         }
+        for block in blocks
+    ]
+
+def _card(number: int, spec: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
+    card_type = str(spec.get("card_type") or "explainer")
+    kind = card_type.replace("_", " ").capitalize()
+    title = _fit(str(spec.get("title") or kind), 10, 150, f"({kind})")
+    if not title.lower().startswith(kind.lower()):
+        title = _fit(f"{kind}: {title}", 10, 150, "")
+    purpose = _text(spec.get("purpose")) or f"Work on {entry.get('label', 'this lesson')}."
+    approach = _text(spec.get("pedagogical_approach"))
+    worked = _text(spec.get("worked_example"))
+    explainer = " ".join(
+        part for part in (
+            f"Purpose: {purpose}",
+            f"Approach: {approach}" if approach else "",
+            f"Worked example: {worked}" if worked else "",
+            f"Standards: {_text(spec.get('standards_addressed'))}."
+            if spec.get("standards_addressed") else "",
+        ) if part
+    )
+    explainer = _fit(explainer, 50, 4000, "This draft card is an outline to be completed.")
+    plain = _fit(f"In this part: {purpose}", 30, 600, "Take your time.")
+    problems = [str(p) for p in spec.get("practice_problems") or []]
+    stem = problems[0] if problems else _text(spec.get("cfu_strategy")) or (
+        f"Explain in your own words: {purpose}"
+    )
+    misconceptions = [
+        {
+            "id": f"MISC_DRAFT_{_slug(card_type)}_{number:03d}",
+            "misconception": _text(m.get("misconception") if isinstance(m, dict) else m),
+            "clarification": _text(m.get("clarification") if isinstance(m, dict) else "")
+            or "Revisit the worked example and compare each step.",
+        }
+        for m in spec.get("misconceptions_addressed") or []
+        if _text(m.get("misconception") if isinstance(m, dict) else m)
+    ]
+    return {
+        "id": f"card_{number:03d}",
+        "title": title,
+        "explainer": explainer,
+        "explainer_plain": plain,
+        "cfu": {
+            "type": "structured_response",
+            "id": f"q{number:03d}",
+            "stem": _fit(stem, 10, 1000, "Show your working."),
+            "rubric": {
+                "total_points": 2,
+                "criteria": [
+                    {"description": "Chooses a suitable method", "points": 1},
+                    {"description": "Reaches a correct, clearly stated answer", "points": 1},
+                ],
+            },
+        },
+        "misconceptions": misconceptions,
+    }
+
+
+def draft_template(entry: dict[str, Any]) -> LessonTemplate:
+    """A valid lesson template drafted from one SOW entry, deterministically."""
+    sow_type = str(entry.get("lesson_type", "teach"))
+    lesson_type = platform_lesson_type(sow_type)
+    if lesson_type != sow_type:
+        log.warning("lesson_type %r is not accepted by the platform frontend; writing %r",
+                    sow_type, lesson_type)
+    plan = entry.get("lesson_plan") or {}
+    specs = plan.get("card_structure") or _legacy_card_specs(entry)
+    log.info("Drafting %d cards from %s", len(specs),
+             "lesson_plan.card_structure" if plan.get("card_structure") else "label/outcomes")
+    policy = dict(entry.get("policy") or {})
+    section = policy.get("calculator_section")
+    if section in CALCULATOR_ALLOWED:
+        policy["calculator_allowed"] = CALCULATOR_ALLOWED[section]
+    outcome_refs = [str(o) for o in entry.get("outcomeRefs") or []] + _standard_codes(entry)
+    return LessonTemplate.model_validate(
+        {
+            "title": _fit(str(entry.get("label", "")), 30, 80, "(draft outline)"),
+            "lesson_type": lesson_type,
+            "estMinutes": int(entry.get("estMinutes") or 50),
+            "cards": [_card(i, spec, entry) for i, spec in enumerate(specs[:20], start=1)],
+            "outcomeRefs": list(dict.fromkeys(outcome_refs)),
+            "engagement_tags": [str(t) for t in entry.get("engagement_tags") or []],
+            "policy": policy,
+        }
+    )
