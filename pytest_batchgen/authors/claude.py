@@ -1,0 +1,419 @@
+"""The Claude author: one claude-agent-sdk agent per lesson.
+
+An orchestrator delegates to an author and a critic subagent (and, when
+asked, a researcher). Both submit through two in-process MCP tools, so the
+lesson never travels as free text: `submit_lesson` validates with the same
+models as the item's schema gate and answers with the precise errors;
+`submit_review` records the critic's verdict. The lesson returned is the
+latest accepted lesson whose latest review passed — whichever agent called
+the tools, in whatever order.
+
+Every message of the stream (subagents included) and the CLI's stderr go to
+the `pytest_batchgen.authors.claude` logger, which the plugin routes into the
+lesson's log file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from pytest_batchgen.authors import (
+    AuthoredLesson,
+    AuthoringError,
+    AuthorMetrics,
+    AuthorRequest,
+    AuthorUnavailable,
+)
+from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION, LessonTemplate, validation_messages
+from pytest_batchgen.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SERVER_KEY = "batchgen"
+SUBMIT_LESSON = f"mcp__{SERVER_KEY}__submit_lesson"
+SUBMIT_REVIEW = f"mcp__{SERVER_KEY}__submit_review"
+AUTH_VARIABLES = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN",
+                  "CLAUDE_CODE_USE_BEDROCK", "CLAUDE_CODE_USE_VERTEX")
+# Overrides the CLI the SDK would use (its bundled one, else `claude` on PATH).
+CLI_VARIABLE = "BATCHGEN_CLAUDE_CLI"
+WORKSPACE_FILES = ("sow_entry_input.json", "sow_context.json", "course_outcomes.json")
+
+
+def prompt(name: str) -> str:
+    return resources.files("pytest_batchgen.authors.prompts").joinpath(f"{name}.md").read_text(
+        encoding="utf-8")
+
+
+# --- the tool contract --------------------------------------------------------------
+
+
+@dataclass
+class Submissions:
+    """One lesson's submissions and reviews, and its retry budget.
+
+    A round is a rejected submission or a failed review; more than
+    `max_rounds` of them ends the lesson without a result.
+    """
+
+    max_rounds: int
+    latest: LessonTemplate | None = None
+    latest_passed: bool = False
+    rounds: int = 0
+    accepted: int = 0
+    reviews: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def exhausted(self) -> bool:
+        return self.rounds > self.max_rounds
+
+    @property
+    def result(self) -> LessonTemplate | None:
+        return self.latest if self.latest_passed else None
+
+    def _spend_round(self, reason: str) -> str:
+        self.rounds += 1
+        if self.exhausted:
+            return (f"{reason}\nThe retry budget of {self.max_rounds} rounds is exhausted:"
+                    " stop now and do not call any tool again.")
+        return f"{reason}\n(round {self.rounds} of {self.max_rounds})"
+
+    def submit_lesson(self, arguments: dict[str, Any]) -> tuple[bool, str]:
+        lesson = arguments.get("lesson")
+        if not isinstance(lesson, dict):
+            return False, self._spend_round('Expected {"lesson": {...}} with the lesson object.')
+        try:
+            template = LessonTemplate.model_validate(lesson)
+        except ValidationError as exc:
+            problems = validation_messages(exc)
+            log.warning("submit_lesson rejected: %d problems", len(problems))
+            return False, self._spend_round(
+                "The lesson was NOT accepted. Fix exactly these problems and submit again:\n- "
+                + "\n- ".join(problems))
+        self.latest, self.latest_passed = template, False
+        self.accepted += 1
+        log.info("submit_lesson accepted (#%d): %s, %d cards", self.accepted, template.title,
+                 len(template.cards))
+        return True, "accepted: the lesson is valid and awaits review."
+
+    def submit_review(self, arguments: dict[str, Any]) -> tuple[bool, str]:
+        if self.latest is None:
+            return False, "There is no accepted lesson to review yet."
+        verdict = arguments.get("pass")
+        if not isinstance(verdict, bool):
+            return False, 'Expected {"pass": true|false, "feedback": "...", "scores": {...}}.'
+        self.reviews.append(arguments)
+        self.latest_passed = verdict
+        log.info("submit_review: %s; scores %s; feedback: %s", "PASS" if verdict else "FAIL",
+                 json.dumps(arguments.get("scores", {})), arguments.get("feedback", ""))
+        if verdict:
+            return True, "review recorded: the lesson passed and will be written."
+        return True, self._spend_round("review recorded: the lesson failed; the author must"
+                                       " revise it using the feedback.")
+
+
+def tool_server(submissions: Submissions) -> Any:
+    """The in-process MCP server `batchgen` bound to one lesson's submissions."""
+    from claude_agent_sdk import create_sdk_mcp_server, tool
+
+    def answer(ok: bool, text: str) -> dict[str, Any]:
+        return {"content": [{"type": "text", "text": text}], "is_error": not ok}
+
+    # Loose input schemas on purpose: the SDK would reject a malformed lesson with
+    # its first JSON-schema error; our handler answers with every problem at once.
+    @tool("submit_lesson", "Submit the complete lesson for validation. Answers 'accepted' or"
+          " the exact problems to fix.", {"type": "object",
+                                          "properties": {"lesson": {"type": "object"}},
+                                          "required": ["lesson"]})
+    async def submit_lesson(arguments: dict[str, Any]) -> dict[str, Any]:
+        return answer(*submissions.submit_lesson(arguments))
+
+    @tool("submit_review", "Record the critic's verdict on the latest accepted lesson.",
+          {"type": "object", "properties": {"pass": {"type": "boolean"},
+                                            "feedback": {"type": "string"},
+                                            "scores": {"type": "object"}},
+           "required": ["pass", "feedback"]})
+    async def submit_review(arguments: dict[str, Any]) -> dict[str, Any]:
+        return answer(*submissions.submit_review(arguments))
+
+    return create_sdk_mcp_server(SERVER_KEY, tools=[submit_lesson, submit_review])
+
+
+# --- the author ---------------------------------------------------------------------
+
+
+class ClaudeAuthor:
+    """`LessonAuthor` backed by claude-agent-sdk (and its bundled Claude Code CLI)."""
+
+    name = "claude"
+    model_version = CLAUDE_MODEL_VERSION
+    any_row_counts = False
+    uses_workspace = True
+
+    def __init__(self, *, model: str = "", max_retries: int = 10,
+                 max_cost_per_lesson: float | None = None, research: bool = False,
+                 cli_path: str | None = None) -> None:
+        self.model = model
+        self.max_retries = max_retries
+        self.max_cost_per_lesson = max_cost_per_lesson
+        self.research = research
+        self.cli_path = cli_path
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ClaudeAuthor:
+        return cls(model=settings.model, max_retries=settings.max_retries,
+                   max_cost_per_lesson=settings.max_cost_per_lesson,
+                   research=settings.research, cli_path=os.environ.get(CLI_VARIABLE) or None)
+
+    def check_ready(self) -> None:
+        if not any(os.environ.get(name) for name in AUTH_VARIABLES):
+            raise AuthorUnavailable(
+                "the claude author needs ANTHROPIC_API_KEY (or another Claude Code login);"
+                " set it, or use --batch-author=outline for offline drafts")
+        if self.cli_path is not None:
+            if not (Path(self.cli_path).is_file() or shutil.which(self.cli_path)):
+                raise AuthorUnavailable(f"Claude Code CLI not found at {self.cli_path}"
+                                        f" ({CLI_VARIABLE})")
+            return
+        import claude_agent_sdk
+
+        bundled = Path(claude_agent_sdk.__file__).parent / "_bundled" / "claude"
+        if not bundled.is_file() and not shutil.which("claude"):
+            raise AuthorUnavailable("Claude Code CLI not found: reinstall claude-agent-sdk"
+                                    f" or set {CLI_VARIABLE}")
+
+    async def aclose(self) -> None:
+        """Each lesson's agent process ends with its lesson; nothing is held."""
+
+    def _options(self, request: AuthorRequest, submissions: Submissions,
+                 trace: Trace) -> Any:
+        from claude_agent_sdk import AgentDefinition, ClaudeAgentOptions
+
+        subagent_tools = ["Read", SUBMIT_LESSON]
+        agents = {
+            "lesson_author": AgentDefinition(
+                description="Writes the lesson from the SOW entry and submits it.",
+                prompt=prompt("lesson_author"), tools=subagent_tools),
+            "lesson_critic": AgentDefinition(
+                description="Reviews the latest accepted lesson and records a verdict.",
+                prompt=prompt("lesson_critic"), tools=["Read", SUBMIT_REVIEW]),
+        }
+        tools = ["Read", "Agent"]
+        if self.research:
+            agents["lesson_researcher"] = AgentDefinition(
+                description="Researches SQA expectations and Scottish contexts on the web.",
+                prompt=prompt("lesson_researcher"), tools=["WebSearch", "WebFetch"])
+            tools += ["WebSearch", "WebFetch"]
+        research_line = ("- `lesson_researcher` finds SQA expectations and Scottish contexts;"
+                         " ask it before the author when the topic needs it.\n"
+                         if self.research else "")
+        return ClaudeAgentOptions(
+            system_prompt=prompt("orchestrator").replace("{research_line}", research_line),
+            agents=agents,
+            mcp_servers={SERVER_KEY: tool_server(submissions)},
+            # Only what the agents need: safer, and fewer tokens in every request.
+            tools=tools,
+            allowed_tools=[*tools, SUBMIT_LESSON, SUBMIT_REVIEW],
+            setting_sources=[],
+            cwd=str(request.workspace),
+            model=self.model or None,
+            max_budget_usd=self.max_cost_per_lesson,
+            # MCP tools must be offered directly, not deferred behind a search tool.
+            env={"ENABLE_TOOL_SEARCH": "false"},
+            stderr=trace.stderr,
+            cli_path=self.cli_path,
+        )
+
+    async def author(self, request: AuthorRequest) -> AuthoredLesson:
+        from claude_agent_sdk import ClaudeSDKClient, ClaudeSDKError
+
+        assert request.workspace is not None
+        write_workspace(request)
+        submissions = Submissions(max_rounds=self.max_retries)
+        trace = Trace()
+        log.info("Claude agent starting: model %s, max %d rounds, budget %s",
+                 self.model or "(CLI default)", self.max_retries,
+                 f"${self.max_cost_per_lesson}" if self.max_cost_per_lesson else "none")
+        try:
+            async with ClaudeSDKClient(self._options(request, submissions, trace)) as client:
+                await client.query(task_prompt(request))
+                async for message in client.receive_response():
+                    trace.record(message)
+                    if submissions.exhausted and not trace.interrupted:
+                        log.warning("Retry budget exhausted after %d rounds; stopping the agent",
+                                    submissions.rounds)
+                        trace.interrupted = True
+                        await client.interrupt()
+        except ClaudeSDKError as exc:
+            raise AuthoringError(f"Claude agent failed: {one_line(exc)}",
+                                 trace.metrics(self.model)) from exc
+        metrics = trace.metrics(self.model)
+        template = submissions.result
+        if template is not None:
+            log.info("Lesson accepted and reviewed after %d submissions, %d reviews",
+                     submissions.accepted, len(submissions.reviews))
+            return AuthoredLesson(template=template, metrics=metrics)
+        raise AuthoringError(failure_reason(submissions, trace), metrics)
+
+
+def one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())[:500]
+
+
+def failure_reason(submissions: Submissions, trace: Trace) -> str:
+    if submissions.exhausted:
+        return (f"no lesson passed review within --batch-max-retries={submissions.max_rounds}"
+                f" ({submissions.accepted} accepted, {len(submissions.reviews)} reviewed)")
+    if trace.error:
+        return f"Claude agent failed: {trace.error}"
+    if submissions.latest is None:
+        return "the agent finished without an accepted lesson"
+    return "the agent finished without a passing review of its latest lesson"
+
+
+# --- the trace: every message into the lesson log ----------------------------------------
+
+
+class Trace:
+    """Logs each message of the stream and keeps what the metrics need."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.result: Any = None
+        self.model = ""
+        self.error = ""
+        self.interrupted = False
+
+    def stderr(self, line: str) -> None:
+        log.info("CLI stderr: %s", line.rstrip())
+
+    def record(self, message: Any) -> None:
+        from claude_agent_sdk import (
+            AssistantMessage,
+            ResultMessage,
+            SystemMessage,
+            UserMessage,
+        )
+
+        self.count += 1
+        head = f"#{self.count} {type(message).__name__}"
+        if isinstance(message, AssistantMessage | UserMessage) and message.parent_tool_use_id:
+            head += f" [subagent of {message.parent_tool_use_id}]"
+        if isinstance(message, SystemMessage):
+            if message.subtype == "init":
+                self.model = str(message.data.get("model", ""))
+            log.info("%s %s: %s", head, message.subtype, _json(message.data))
+        elif isinstance(message, AssistantMessage):
+            if message.error:
+                self.error = f"API error ({message.error})"
+                log.error("%s error: %s", head, message.error)
+            for block in message.content:
+                log.info("%s %s", head, _block(block))
+        elif isinstance(message, UserMessage):
+            blocks = message.content if isinstance(message.content, list) else [message.content]
+            for block in blocks:
+                log.info("%s %s", head, _block(block))
+        elif isinstance(message, ResultMessage):
+            self.result = message
+            if message.is_error:
+                status = message.api_error_status
+                detail = one_line(Exception(message.result or message.errors or ""))
+                self.error = f"HTTP {status}: {detail}" if status else detail
+            log.info("%s %s: turns %s, cost $%s, duration %s ms, usage %s, models %s", head,
+                     message.subtype, message.num_turns, message.total_cost_usd,
+                     message.duration_ms, _json(message.usage), _json(message.model_usage))
+        else:
+            log.debug("%s %r", head, message)
+
+    def metrics(self, model: str) -> AuthorMetrics:
+        result = self.result
+        if result is None:
+            return AuthorMetrics(model=model or self.model)
+        tokens = 0
+        for usage in (result.model_usage or {}).values():
+            tokens += sum(int(usage.get(key, 0) or 0) for key in (
+                "inputTokens", "outputTokens", "cacheReadInputTokens",
+                "cacheCreationInputTokens"))
+        if not tokens and result.usage:
+            tokens = sum(int(result.usage.get(key, 0) or 0) for key in (
+                "input_tokens", "output_tokens", "cache_read_input_tokens",
+                "cache_creation_input_tokens"))
+        models = list(result.model_usage or {}) or [model or self.model]
+        return AuthorMetrics(cost_usd=float(result.total_cost_usd or 0.0), tokens=tokens,
+                             turns=int(result.num_turns or 0), model=", ".join(models),
+                             detail={"duration_api_ms": result.duration_api_ms})
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _block(block: Any) -> str:
+    from claude_agent_sdk import TextBlock, ThinkingBlock, ToolResultBlock, ToolUseBlock
+
+    if isinstance(block, str):
+        return f"text: {block}"
+    if isinstance(block, TextBlock):
+        return f"text: {block.text}"
+    if isinstance(block, ThinkingBlock):
+        return f"thinking: {block.thinking}"
+    if isinstance(block, ToolUseBlock):
+        return f"tool call {block.name} ({block.id}): {_json(block.input)}"
+    if isinstance(block, ToolResultBlock):
+        flag = " ERROR" if block.is_error else ""
+        return f"tool result{flag} for {block.tool_use_id}: {_json(block.content)}"
+    return f"{type(block).__name__}: {block!r}"
+
+
+# --- the lesson's inputs -----------------------------------------------------------------
+
+
+def write_workspace(request: AuthorRequest) -> None:
+    """The agent's working files (spec §2.4): the entry, its context, the outcomes."""
+    assert request.workspace is not None
+    before, after = request.neighbours()
+    entry = request.entry.data
+    context = {
+        "courseId": request.course_id,
+        "sow": {"doc_id": request.sow.doc_id, "version": request.sow.version,
+                "status": request.sow.status},
+        "metadata": request.sow.metadata,
+        "accessibility_notes": request.sow.accessibility_notes,
+        "total_entries": len(request.sow.entries),
+        "previous_lesson": _neighbour(before),
+        "next_lesson": _neighbour(after),
+        "prerequisites": (entry.get("coherence") or {}).get("prerequisites", []),
+    }
+    outcomes = {"courseId": request.course_id, "outcomes": request.outcomes}
+    for name, data in zip(WORKSPACE_FILES, (entry, context, outcomes), strict=True):
+        path = request.workspace / name
+        path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+        log.info("Workspace file ready: %s (%d bytes)", path, path.stat().st_size)
+
+
+def _neighbour(entry: Any) -> dict[str, Any] | None:
+    if entry is None:
+        return None
+    data = entry.data
+    return {key: data.get(key) for key in ("order", "label", "lesson_type", "outcomeRefs")}
+
+
+def task_prompt(request: AuthorRequest) -> str:
+    """The orchestrator's task: the entry and the outcomes, in full."""
+    entry = request.entry
+    return (
+        f"Author lesson {entry.order} of course {request.course_id}: \"{entry.label}\""
+        f" ({entry.lesson_type}).\n\n"
+        f"The workspace holds {', '.join(WORKSPACE_FILES)}. The SOW entry:\n"
+        f"<sow_entry>\n{json.dumps(entry.data, ensure_ascii=False)}\n</sow_entry>\n"
+        f"The course outcomes:\n<course_outcomes>\n"
+        f"{json.dumps(request.outcomes, ensure_ascii=False)}\n</course_outcomes>"
+    )

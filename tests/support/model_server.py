@@ -1,0 +1,409 @@
+"""A scripted Anthropic Messages server: plays the model for the real Claude CLI.
+
+The claude-agent-sdk's bundled CLI is pointed at this server (see
+`offline_cli_env`), so the real SDK, CLI, MCP tools and subagents run with no
+key and no network. Every request is recorded; a *script* chooses each reply
+from the request, and speaks in `Text`, `ToolCalls`, `HttpError` and `Drop`.
+
+Who is asking is read from the tools the request offers: the orchestrator has
+the `Agent` delegation tool, the author subagent `submit_lesson`, the critic
+`submit_review` (see pytest_batchgen/authors/claude.py).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from pytest_batchgen.authors.outline import draft_template
+
+MODEL = "claude-sonnet-4-5"
+SUBMIT_LESSON = "mcp__batchgen__submit_lesson"
+SUBMIT_REVIEW = "mcp__batchgen__submit_review"
+
+
+# --- what a script answers ------------------------------------------------------
+
+
+@dataclass
+class Text:
+    text: str
+
+
+@dataclass
+class ToolCalls:
+    calls: list[tuple[str, dict[str, Any]]]
+    text: str = ""
+
+
+@dataclass
+class HttpError:
+    status: int
+    kind: str = "api_error"
+    message: str = "scripted failure"
+
+
+@dataclass
+class Drop:
+    """Start streaming, then close the connection mid-message."""
+
+
+Reply = Text | ToolCalls | HttpError | Drop
+
+
+# --- what a script sees -----------------------------------------------------------
+
+
+@dataclass
+class ModelRequest:
+    body: dict[str, Any]
+    path: str
+    headers: dict[str, str]
+
+    @property
+    def tools(self) -> list[str]:
+        return [tool.get("name", "") for tool in self.body.get("tools", [])]
+
+    @property
+    def role(self) -> str:
+        """orchestrator | author | critic | researcher | side (a CLI housekeeping call)."""
+        tools = self.tools
+        if "Agent" in tools or "Task" in tools:
+            return "orchestrator"
+        if SUBMIT_LESSON in tools:
+            return "author"
+        if SUBMIT_REVIEW in tools:
+            return "critic"
+        if "WebSearch" in tools:
+            return "researcher"
+        return "side"
+
+    @property
+    def system(self) -> str:
+        system = self.body.get("system", "")
+        if isinstance(system, list):
+            return "\n".join(block.get("text", "") for block in system)
+        return str(system)
+
+    def text(self) -> str:
+        """Everything in the messages, as text (for assertions)."""
+        return json.dumps(self.body.get("messages", []), ensure_ascii=False)
+
+    def tool_results(self) -> list[dict[str, Any]]:
+        """tool_result blocks of the conversation so far, oldest first."""
+        results = []
+        for message in self.body.get("messages", []):
+            content = message.get("content")
+            if message.get("role") == "user" and isinstance(content, list):
+                results += [b for b in content if b.get("type") == "tool_result"]
+        return results
+
+    def tool_uses(self) -> list[dict[str, Any]]:
+        uses = []
+        for message in self.body.get("messages", []):
+            content = message.get("content")
+            if message.get("role") == "assistant" and isinstance(content, list):
+                uses += [b for b in content if b.get("type") == "tool_use"]
+        return uses
+
+    def last_result(self) -> dict[str, Any] | None:
+        last = self.body.get("messages", [])[-1:]
+        if not last or not isinstance(last[0].get("content"), list):
+            return None
+        results = [b for b in last[0]["content"] if b.get("type") == "tool_result"]
+        return results[-1] if results else None
+
+    def calls_of(self, name: str) -> list[dict[str, Any]]:
+        return [use for use in self.tool_uses() if use.get("name") == name]
+
+
+Script = Callable[[ModelRequest], Reply]
+
+
+# --- the server -----------------------------------------------------------------------
+
+
+class ModelServer:
+    """Serve `POST /v1/messages` from a script on 127.0.0.1; record every request."""
+
+    def __init__(self, script: Script | None = None, *, delay: float = 0.0) -> None:
+        self.script: Script = script or happy_path()
+        self.delay = delay
+        self.requests: list[ModelRequest] = []
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> ModelServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+    def model_requests(self, role: str | None = None) -> list[ModelRequest]:
+        """The /v1/messages calls (not token counting), optionally of one role."""
+        calls = [r for r in self.requests if r.path.split("?")[0] == "/v1/messages"]
+        return [r for r in calls if role is None or r.role == role]
+
+    def _next_id(self, prefix: str) -> str:
+        with self._lock:
+            return f"{prefix}_{next(self._ids):04d}"
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Quiet: the recorded requests are the log."""
+
+            def do_GET(self) -> None:
+                self._json(404, {"type": "error", "error": {"type": "not_found_error",
+                                                            "message": self.path}})
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                request = ModelRequest(body, self.path, dict(self.headers))
+                with server._lock:
+                    server.requests.append(request)
+                route = self.path.split("?")[0]
+                if route == "/v1/messages/count_tokens":
+                    self._json(200, {"input_tokens": len(json.dumps(body)) // 4})
+                    return
+                if route != "/v1/messages":
+                    self._json(404, {"type": "error", "error": {"type": "not_found_error",
+                                                                "message": route}})
+                    return
+                reply = Text("ok") if request.role == "side" else server.script(request)
+                if server.delay:
+                    time.sleep(server.delay)
+                if isinstance(reply, HttpError):
+                    self._json(reply.status, {"type": "error", "error": {
+                        "type": reply.kind, "message": reply.message}})
+                    return
+                self._answer(body, reply)
+
+            def _json(self, status: int, data: dict[str, Any]) -> None:
+                raw = json.dumps(data).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def _answer(self, body: dict[str, Any], reply: Reply) -> None:
+                blocks = _blocks(reply, server._next_id)
+                usage = {"input_tokens": len(json.dumps(body)) // 4,
+                         "output_tokens": max(1, len(json.dumps(blocks)) // 4)}
+                stop = "tool_use" if any(b["type"] == "tool_use" for b in blocks) else "end_turn"
+                message = {"id": server._next_id("msg"), "type": "message", "role": "assistant",
+                           "model": body.get("model", MODEL), "content": blocks,
+                           "stop_reason": stop, "stop_sequence": None, "usage": usage}
+                if not body.get("stream"):
+                    if isinstance(reply, Drop):  # the CLI's non-streaming fallback
+                        self.close_connection = True
+                        return
+                    self._json(200, message)
+                    return
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream")
+                self.send_header("cache-control", "no-cache")
+                self.send_header("connection", "close")
+                self.end_headers()
+                for event in _events(message):
+                    self.wfile.write(event)
+                    self.wfile.flush()
+                    if isinstance(reply, Drop) and b"content_block_delta" in event:
+                        self.close_connection = True
+                        return  # the connection closes with the message half sent
+
+        return Handler
+
+
+def _blocks(reply: Reply, next_id: Callable[[str], str]) -> list[dict[str, Any]]:
+    if isinstance(reply, Drop):
+        return [{"type": "text", "text": "This answer is cut off in the middle of a"}]
+    if isinstance(reply, Text):
+        return [{"type": "text", "text": reply.text}]
+    assert isinstance(reply, ToolCalls)
+    blocks: list[dict[str, Any]] = [{"type": "text", "text": reply.text}] if reply.text else []
+    blocks += [{"type": "tool_use", "id": next_id("toolu"), "name": name, "input": data}
+               for name, data in reply.calls]
+    return blocks
+
+
+def _sse(name: str, data: dict[str, Any]) -> bytes:
+    return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+def _events(message: dict[str, Any]) -> list[bytes]:
+    """A message as the Messages API streams it."""
+    head = {**message, "content": [], "stop_reason": None,
+            "usage": {**message["usage"], "output_tokens": 1}}
+    events = [_sse("message_start", {"type": "message_start", "message": head})]
+    for index, block in enumerate(message["content"]):
+        if block["type"] == "text":
+            start = {"type": "text", "text": ""}
+            delta = {"type": "text_delta", "text": block["text"]}
+        else:
+            start = {**block, "input": {}}
+            delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
+        events += [
+            _sse("content_block_start", {"type": "content_block_start", "index": index,
+                                         "content_block": start}),
+            _sse("content_block_delta", {"type": "content_block_delta", "index": index,
+                                         "delta": delta}),
+            _sse("content_block_stop", {"type": "content_block_stop", "index": index}),
+        ]
+    events += [
+        _sse("message_delta", {"type": "message_delta",
+                               "delta": {"stop_reason": message["stop_reason"],
+                                         "stop_sequence": None},
+                               "usage": {"output_tokens": message["usage"]["output_tokens"]}}),
+        _sse("message_stop", {"type": "message_stop"}),
+    ]
+    return events
+
+
+# --- ready-made scripts ---------------------------------------------------------------
+
+
+ENTRY_FILE = "sow_entry_input.json"
+
+
+def entry_from_read(request: ModelRequest) -> dict[str, Any] | None:
+    """The SOW entry, from the result of the author's Read of the workspace file."""
+    for result in request.tool_results():
+        content = result.get("content")
+        text = content if isinstance(content, str) else "".join(
+            block.get("text", "") for block in content or [] if isinstance(block, dict))
+        if '"order"' in text and '"label"' in text:
+            # Read numbers its lines ("     1\t{") and may append a reminder.
+            plain = re.sub(r"(?m)^\s*\d+[\t→]", "", text).lstrip()
+            entry, _ = json.JSONDecoder().raw_decode(plain)
+            return dict(entry)
+    return None
+
+
+def lesson_for(request: ModelRequest) -> dict[str, Any]:
+    entry = entry_from_read(request)
+    assert entry is not None, "the author must read the entry before writing"
+    return draft_template(entry).model_dump(mode="json", exclude_none=True)
+
+
+def broken(lesson: dict[str, Any]) -> dict[str, Any]:
+    """The same lesson with two schema faults the model must fix."""
+    cards = [dict(card) for card in lesson["cards"]]
+    cards[0] = {**cards[0], "explainer": "Too short."}
+    return {**lesson, "title": "Short", "cards": cards}
+
+
+def orchestrator(request: ModelRequest, *, rounds: int = 10) -> Reply:
+    """Delegate: author, critic, author, critic… until a review passes (or `rounds`)."""
+    delegations = request.calls_of("Agent") + request.calls_of("Task")
+    # The critic's last words come back as the Agent tool's result.
+    passed = any("review passed" in json.dumps(r) for r in request.tool_results())
+    if passed or len(delegations) >= 2 * rounds:
+        return Text("The lesson is written and reviewed.")
+    agent = "lesson_author" if len(delegations) % 2 == 0 else "lesson_critic"
+    return ToolCalls([("Agent", {"subagent_type": agent, "description": f"run {agent}",
+                                 "prompt": f"Do your part for this lesson ({agent})."})])
+
+
+def author(request: ModelRequest, *, first_broken: bool = False) -> Reply:
+    if entry_from_read(request) is None:
+        return ToolCalls([("Read", {"file_path": str(workspace_of(request) / ENTRY_FILE)})])
+    last = request.last_result()
+    submissions = request.calls_of(SUBMIT_LESSON)
+    if submissions and last is not None and not last.get("is_error"):
+        return Text("Lesson submitted and accepted.")
+    lesson = lesson_for(request)
+    if first_broken and not submissions:
+        lesson = broken(lesson)
+    return ToolCalls([(SUBMIT_LESSON, {"lesson": lesson})], text="Submitting the lesson.")
+
+
+def critic(request: ModelRequest, *, verdict: bool = True) -> Reply:
+    if request.calls_of(SUBMIT_REVIEW):
+        return Text("review passed" if verdict else "review failed: needs work")
+    return ToolCalls([(SUBMIT_REVIEW, {
+        "pass": verdict,
+        "feedback": "Clear, follows the card plan." if verdict else "Cards lack Scottish context.",
+        "scores": {"pedagogy": 4 if verdict else 2, "accuracy": 5},
+    })])
+
+
+def workspace_of(request: ModelRequest) -> Path:
+    """The agent's working directory, as the CLI tells the model."""
+    match = re.search(r"Primary working directory: (\S+)", request.text())
+    assert match, "no working directory in the request"
+    return Path(match.group(1).replace("\\n", ""))
+
+
+def scripted(*, first_broken: bool = False, verdict: bool = True,
+             fail: Reply | None = None) -> Script:
+    """The standard play; `fail` replaces the orchestrator's first answer."""
+
+    def script(request: ModelRequest) -> Reply:
+        role = request.role
+        if role == "orchestrator":
+            if fail is not None and not request.tool_uses():
+                return fail
+            return orchestrator(request)
+        if role == "author":
+            return author(request, first_broken=first_broken)
+        if role == "critic":
+            return critic(request, verdict=verdict)
+        return Text("nothing to do")
+
+    return script
+
+
+def happy_path() -> Script:
+    return scripted()
+
+
+@dataclass
+class OfflineEnv:
+    """Environment for running the bundled CLI against a ModelServer."""
+
+    base_url: str
+    home: Path
+    values: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.values = {
+            "ANTHROPIC_BASE_URL": self.base_url,
+            "ANTHROPIC_API_KEY": "sk-test-offline",
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+            "DISABLE_TELEMETRY": "1",
+            "DISABLE_AUTOUPDATER": "1",
+            "CLAUDE_CONFIG_DIR": str(self.home / "claude"),
+            "XDG_CACHE_HOME": str(self.home / "cache"),
+            "CLAUDE_CODE_MAX_RETRIES": "0",
+            "API_TIMEOUT_MS": "30000",
+            "CLAUDE_BYTE_STREAM_IDLE_TIMEOUT_MS": "10000",
+            "CLAUDE_CODE_DISABLE_BACKGROUND_TASKS": "1",
+            "ENABLE_TOOL_SEARCH": "false",
+        }
