@@ -226,8 +226,13 @@ class ClaudeAuthor:
             cwd=str(request.workspace),
             model=self.model or None,
             max_budget_usd=self.max_cost_per_lesson,
-            # MCP tools must be offered directly, not deferred behind a search tool.
-            env={"ENABLE_TOOL_SEARCH": "false"},
+            env={
+                # MCP tools must be offered directly, not deferred behind a search tool.
+                "ENABLE_TOOL_SEARCH": "false",
+                # The CLI's own scratch files (task outputs, probes) stay in the
+                # workspace: kept with it for debugging, or removed with it (NF6).
+                "TMPDIR": str(scratch_dir(request.workspace)),
+            },
             stderr=trace.stderr,
             cli_path=self.cli_path,
         )
@@ -262,6 +267,12 @@ class ClaudeAuthor:
                      submissions.accepted, len(submissions.reviews))
             return AuthoredLesson(template=template, metrics=metrics)
         raise AuthoringError(failure_reason(submissions, trace), metrics)
+
+
+def scratch_dir(workspace: Path) -> Path:
+    path = workspace / "cli_tmp"
+    path.mkdir(exist_ok=True)
+    return path
 
 
 def one_line(error: BaseException) -> str:

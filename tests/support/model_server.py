@@ -361,13 +361,21 @@ def workspace_of(request: ModelRequest) -> Path:
 
 
 def scripted(*, first_broken: bool = False, verdict: bool = True,
-             fail: Reply | None = None) -> Script:
-    """The standard play; `fail` replaces the orchestrator's first answer."""
+             fail: Reply | None = None, fail_orders: tuple[int, ...] = ()) -> Script:
+    """The standard play; `fail` replaces the orchestrator's first answer
+    (for the lessons in `fail_orders` only, when given)."""
+
+    def failing(request: ModelRequest) -> bool:
+        if fail is None or request.tool_uses():
+            return False
+        text = request.text()
+        return not fail_orders or any(f"Author lesson {n} of" in text for n in fail_orders)
 
     def script(request: ModelRequest) -> Reply:
         role = request.role
         if role == "orchestrator":
-            if fail is not None and not request.tool_uses():
+            if failing(request):
+                assert fail is not None
                 return fail
             return orchestrator(request)
         if role == "author":

@@ -1,0 +1,232 @@
+"""The Claude author, driven for real: SDK + bundled CLI against the scripted model."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_batchgen.authors import AuthoringError, AuthorRequest, AuthorUnavailable
+from pytest_batchgen.authors.claude import (
+    AUTH_VARIABLES,
+    CLI_VARIABLE,
+    ClaudeAuthor,
+    Submissions,
+)
+from pytest_batchgen.sow import SowRecord, record_from_row
+from tests.conftest import FIXTURES
+from tests.support.model_server import (
+    SUBMIT_LESSON,
+    Drop,
+    HttpError,
+    ModelServer,
+    scripted,
+)
+
+OUTCOMES = [{"outcomeId": "O1", "outcomeTitle": "Use numerical skills in real-life contexts",
+             "assessmentStandards": '[{"code": "AS1.2", "desc": "Selecting a strategy"}]'}]
+
+
+def sow() -> SowRecord:
+    document = json.loads((FIXTURES / "sow_current.json").read_text())
+    return record_from_row({"$id": "sow_1", "courseId": "course_c84874", "version": "2",
+                            "status": "published", "entries": document["entries"],
+                            "metadata": document["metadata"]})
+
+
+def request(tmp_path: Path, order: int = 1) -> AuthorRequest:
+    record = sow()
+    entry = next(e for e in record.entries if e.order == order)
+    workspace = tmp_path / "workspace"
+    workspace.mkdir(exist_ok=True)
+    return AuthorRequest("course_c84874", entry, record, OUTCOMES, workspace)
+
+
+def cli_children() -> list[str]:
+    """Command lines of this process's children that are the Claude CLI."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = status.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) != os.getpid():
+                continue
+            cmdline = (status.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, IndexError, ValueError):
+            continue
+        if "claude" in cmdline:
+            found.append(cmdline)
+    return found
+
+
+AUTHOR = ClaudeAuthor(max_retries=2, model="claude-sonnet-4-5")
+
+
+async def test_happy_path_writes_a_valid_reviewed_lesson(
+    model_server: ModelServer, tmp_path: Path
+) -> None:
+    authored = await AUTHOR.author(request(tmp_path))
+    assert authored.template.title == "Numeracy: Fractions, Decimals, and Percentages"
+    assert [card.id for card in authored.template.cards] == ["card_001", "card_002"]
+    metrics = authored.metrics
+    assert metrics.cost_usd > 0 and metrics.tokens > 0 and metrics.turns >= 1
+    assert metrics.model == "claude-sonnet-4-5"
+    assert cli_children() == []  # the agent's process ended with the lesson
+    workspace = tmp_path / "workspace"
+    assert json.loads((workspace / "sow_entry_input.json").read_text())["order"] == 1
+    context = json.loads((workspace / "sow_context.json").read_text())
+    assert context["next_lesson"]["order"] == 2 and context["previous_lesson"] is None
+    assert context["sow"] == {"doc_id": "sow_1", "version": "2", "status": "published"}
+    outcomes = json.loads((workspace / "course_outcomes.json").read_text())
+    assert outcomes["outcomes"] == OUTCOMES
+
+
+async def test_the_model_sees_the_entry_the_outcomes_and_only_the_needed_tools(
+    model_server: ModelServer, tmp_path: Path
+) -> None:
+    await AUTHOR.author(request(tmp_path))
+    first = model_server.model_requests("orchestrator")[0]
+    seen = first.text()
+    assert "The 10% Method" in seen and "30% of £120" in seen  # the whole entry
+    assert "Use numerical skills in real-life contexts" in seen
+    assert "Author lesson 1 of course course_c84874" in seen
+    assert sorted(first.tools) == sorted(["Agent", "Read", SUBMIT_LESSON,
+                                          "mcp__batchgen__submit_review"])
+    assert "You coordinate the authoring of ONE lesson" in first.system
+    author = model_server.model_requests("author")[0]
+    assert "You are the lesson author" in author.system
+    assert sorted(author.tools) == sorted(["Read", SUBMIT_LESSON])
+
+
+async def test_invalid_submission_gets_precise_errors_and_is_corrected(
+    model_server: ModelServer, tmp_path: Path
+) -> None:
+    model_server.script = scripted(first_broken=True)
+    authored = await AUTHOR.author(request(tmp_path))
+    assert authored.template.cards[0].explainer != "Too short."
+    results = [r for req in model_server.model_requests("author") for r in req.tool_results()]
+    rejected = next(r for r in results if r.get("is_error"))
+    text = json.dumps(rejected)
+    assert "The lesson was NOT accepted" in text
+    assert "title: String should have at least 30 characters" in text
+    assert "cards.0.explainer: String should have at least 50 characters" in text
+    assert "(round 1 of 2)" in text
+
+
+async def test_critic_rejecting_past_max_retries_fails_without_a_lesson(
+    model_server: ModelServer, tmp_path: Path
+) -> None:
+    model_server.script = scripted(verdict=False)
+    with pytest.raises(AuthoringError) as failure:
+        await AUTHOR.author(request(tmp_path))
+    assert str(failure.value) == ("no lesson passed review within --batch-max-retries=2"
+                                  " (3 accepted, 3 reviewed)")
+    assert failure.value.metrics.cost_usd > 0  # partial figures are kept
+    assert cli_children() == []
+
+
+@pytest.mark.parametrize(
+    ("fail", "message"),
+    [
+        (HttpError(529, "overloaded_error", "Overloaded"), "Claude agent failed: HTTP 529:"),
+        (HttpError(500), "Claude agent failed: HTTP 500:"),
+        (Drop(), "Claude agent failed: API Error: Connection dropped"),
+    ],
+    ids=["overloaded", "server-error", "dropped-stream"],
+)
+async def test_api_failures_fail_the_lesson_readably(
+    model_server: ModelServer, tmp_path: Path, fail: Any, message: str
+) -> None:
+    model_server.script = scripted(fail=fail)
+    with pytest.raises(AuthoringError) as failure:
+        await AUTHOR.author(request(tmp_path))
+    assert str(failure.value).startswith(message)
+    assert "\n" not in str(failure.value)
+    assert cli_children() == []
+
+
+async def test_trace_logs_every_message_with_subagents_tagged(
+    model_server: ModelServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    await AUTHOR.author(request(tmp_path))
+    lines = [r.getMessage() for r in caplog.records if r.name == "pytest_batchgen.authors.claude"]
+    text = "\n".join(lines)
+    assert "SystemMessage init:" in text
+    assert 'tool call Agent (toolu_' in text and '"subagent_type": "lesson_author"' in text
+    subagent = [line for line in lines if "[subagent of toolu_" in line]
+    assert any(f"tool call {SUBMIT_LESSON}" in line for line in subagent)
+    assert any("tool result for" in line and "accepted" in line for line in subagent)
+    assert any("mcp__batchgen__submit_review" in line for line in subagent)
+    assert "ResultMessage success: turns" in text
+    assert "sk-test-offline" not in text  # the key is never logged
+
+
+async def test_cli_scratch_files_stay_in_the_workspace(
+    model_server: ModelServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outside = tmp_path / "tmp"
+    outside.mkdir()
+    monkeypatch.setenv("TMPDIR", str(outside))
+    await AUTHOR.author(request(tmp_path))
+    assert list(outside.iterdir()) == []
+    assert (tmp_path / "workspace" / "cli_tmp").is_dir()
+
+
+def test_check_ready_needs_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in AUTH_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(AuthorUnavailable, match=r"needs ANTHROPIC_API_KEY.*--batch-author=outline"):
+        ClaudeAuthor().check_ready()
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test")
+    ClaudeAuthor().check_ready()
+
+
+def test_check_ready_needs_the_cli(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test")
+    with pytest.raises(AuthorUnavailable) as error:
+        ClaudeAuthor(cli_path="/nowhere/claude").check_ready()
+    assert str(error.value) == f"Claude Code CLI not found at /nowhere/claude ({CLI_VARIABLE})"
+
+
+# --- the tool contract, as a table ----------------------------------------------------------
+
+
+def valid_lesson() -> dict[str, Any]:
+    from pytest_batchgen.authors.outline import draft_template
+
+    entry = sow().entries[0].data
+    return draft_template(entry).model_dump(mode="json", exclude_none=True)
+
+
+def test_result_is_the_latest_accepted_lesson_whose_latest_review_passed() -> None:
+    state = Submissions(max_rounds=5)
+    assert state.submit_review({"pass": True, "feedback": ""}) == (
+        False, "There is no accepted lesson to review yet.")
+    first = valid_lesson()
+    assert state.submit_lesson({"lesson": first})[0]
+    assert state.result is None  # not reviewed yet
+    assert state.submit_review({"pass": True, "feedback": "good"})[0]
+    assert state.result is not None and state.result.title == first["title"]
+    second = {**first, "title": "A second, revised version of the same lesson"}
+    assert state.submit_lesson({"lesson": second})[0]
+    assert state.result is None  # the new lesson's review is still to come
+    state.submit_review({"pass": False, "feedback": "worse"})
+    assert state.result is None
+    state.submit_review({"pass": True, "feedback": "fine now"})
+    assert state.result is not None and state.result.title == second["title"]
+
+
+def test_rounds_count_rejections_and_failed_reviews() -> None:
+    state = Submissions(max_rounds=2)
+    ok, text = state.submit_lesson({"lesson": {"title": "x"}})
+    assert not ok and "(round 1 of 2)" in text
+    assert state.submit_lesson({"lesson": valid_lesson()})[0]
+    ok, text = state.submit_review({"pass": False, "feedback": "no"})
+    assert ok and "(round 2 of 2)" in text and not state.exhausted
+    ok, text = state.submit_review({"pass": False, "feedback": "still no"})
+    assert state.exhausted and "retry budget of 2 rounds is exhausted" in text
+    assert state.submit_lesson({"lessons": []})[0] is False

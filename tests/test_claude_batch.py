@@ -1,0 +1,164 @@
+"""Whole batches with the default (claude) author: plugin + SDK + CLI + scripted model."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from pytest_batchgen.lesson import LESSON_COLUMNS
+from tests.conftest import COURSE, BatchProject
+from tests.support.model_server import HttpError, ModelServer, scripted
+from tests.test_claude_author import OUTCOMES
+
+
+def processes_in(directory: Path) -> list[int]:
+    """Processes still running with their working directory under `directory`: the
+    agent's CLI runs in the lesson's workspace, so a leaked one would be found here
+    even after its parent (the pytest run) has exited."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if str(proc.joinpath("cwd").readlink()).startswith(str(directory)):
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.fixture
+def claude(project: BatchProject, model_server: ModelServer) -> BatchProject:
+    project.load("sow_current.json", outcomes=OUTCOMES)
+    return project
+
+
+def run(project: BatchProject, *args: str):  # type: ignore[no-untyped-def]
+    return project.run(f"--batch-course={COURSE}", *args, author="claude", subprocess=True)
+
+
+def test_happy_path_writes_every_column_and_reports_cost(
+    claude: BatchProject, model_server: ModelServer
+) -> None:
+    batch = run(claude, "--junitxml=report.xml", "--batch-model=claude-sonnet-4-5")
+    assert batch.ret == 0, batch.output()
+    batch.result.assert_outcomes(passed=3)
+    rows = claude.rows()
+    assert [r["sow_order"] for r in rows] == [1, 2, 4]
+    for row in rows:
+        assert all(row[name] not in (None, "") for name in LESSON_COLUMNS), row
+        assert row["model_version"] == "claud_Agent_sdk"
+        assert row["createdBy"] == "lesson_author_agent" and row["status"] == "draft"
+    summary = batch.summary()
+    assert summary["author"] == "claude" and summary["generated"] == 3
+    assert summary["total_cost_usd"] > 0 and summary["total_tokens"] > 0
+    first = summary["results"][0]
+    assert first["cost_usd"] > 0 and first["tokens"] > 0 and first["model"] == "claude-sonnet-4-5"
+    cases = ET.parse(claude.pytester.path / "report.xml").getroot().iter("testcase")
+    props = {p.get("name"): p.get("value") for p in next(cases).iter("property")}
+    assert float(props["cost_usd"]) == first["cost_usd"] and int(props["tokens"]) > 0
+    assert props["row_id"] == rows[0]["$id"]
+    # The model saw each lesson's entry and the course outcomes.
+    tasks = [r.text() for r in model_server.model_requests("orchestrator")
+             if not r.tool_uses()]
+    assert len(tasks) == 3
+    assert {r.body["model"] for r in model_server.model_requests()} == {"claude-sonnet-4-5"}
+    assert all("Use numerical skills in real-life contexts" in text for text in tasks)
+    assert any("Numeracy: Time, Speed, and Distance" in text for text in tasks)
+
+
+def test_lesson_log_holds_the_full_agent_trace(claude: BatchProject) -> None:
+    batch = run(claude)
+    log = (batch.batch_dir / "lesson_order_001.log").read_text()
+    assert "Workspace file ready:" in log and "sow_entry_input.json" in log
+    assert "pytest_batchgen.authors.claude - INFO - #1 SystemMessage init:" in log
+    assert '"subagent_type": "lesson_author"' in log
+    assert "[subagent of toolu_" in log and "tool call mcp__batchgen__submit_lesson" in log
+    assert "submit_review: PASS" in log
+    assert "ResultMessage success" in log
+    assert "Lesson written:" in log
+    workspace = batch.batch_dir / "workspaces" / "lesson_001"
+    assert (workspace / "sow_entry_input.json").is_file()
+
+
+def test_critic_rejecting_past_max_retries_leaves_the_good_row_untouched(
+    claude: BatchProject, model_server: ModelServer
+) -> None:
+    [good] = claude.add_lessons(COURSE, [1])
+    before = claude.rows()[0]
+    model_server.script = scripted(verdict=False)
+    batch = run(claude, "--batch-force", "--batch-yes", "--batch-max-retries=1",
+                "-k", "lesson_001")
+    assert batch.ret == 1
+    batch.result.assert_outcomes(failed=1, deselected=2)
+    assert claude.rows()[0] == before and before["$id"] == good
+    failed = batch.summary()["results"][0]
+    assert failed["error"] == ("no lesson passed review within --batch-max-retries=1"
+                               " (2 accepted, 2 reviewed)")
+    assert failed["cost_usd"] > 0
+    batch.result.stdout.fnmatch_lines(["*order 1 (*): no lesson passed review*"])
+
+
+def test_api_error_fails_one_lesson_and_the_next_is_generated(
+    claude: BatchProject, model_server: ModelServer
+) -> None:
+    model_server.script = scripted(fail=HttpError(529, "overloaded_error", "Overloaded"),
+                                   fail_orders=(2,))
+    batch = run(claude)
+    assert batch.ret == 1
+    batch.result.assert_outcomes(passed=2, failed=1)
+    assert [r["sow_order"] for r in claude.rows()] == [1, 4]
+    error = batch.summary()["results"][1]["error"]
+    assert error.startswith("Claude agent failed: HTTP 529: API Error: 529 Overloaded")
+    assert "Traceback" not in batch.output()
+
+
+def test_no_persist_workspace_leaves_no_files_and_no_processes(
+    claude: BatchProject, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))  # where the workspaces would be made
+    batch = run(claude, "--batch-no-persist-workspace")
+    assert batch.ret == 0
+    assert not (batch.batch_dir / "workspaces").exists()
+    assert list(scratch.iterdir()) == []
+    assert processes_in(scratch) == []
+    assert json.loads((batch.batch_dir / "batch_summary.json").read_text())["generated"] == 3
+
+
+def test_missing_key_exits_2_and_a_dry_run_needs_none(
+    claude: BatchProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY")
+    batch = run(claude)
+    assert batch.ret == 2
+    [line] = batch.result.stderr.lines
+    assert line.startswith("batchgen: the claude author needs ANTHROPIC_API_KEY")
+    assert batch.batch_dirs() == []
+    assert run(claude, "--batch-dry-run").ret == 0
+
+
+def test_missing_cli_exits_2(claude: BatchProject, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BATCHGEN_CLAUDE_CLI", "/nowhere/claude")
+    batch = run(claude)
+    assert batch.ret == 2
+    assert batch.result.stderr.lines == [
+        "batchgen: Claude Code CLI not found at /nowhere/claude (BATCHGEN_CLAUDE_CLI)"]
+
+
+def test_timeout_stops_the_agent_process_and_leaves_nothing(
+    claude: BatchProject, model_server: ModelServer, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    model_server.delay = 60  # the model never answers in time
+    batch = run(claude, "--batch-timeout=3", "--batch-no-persist-workspace", "-k", "lesson_001")
+    assert batch.ret == 1
+    assert batch.summary()["results"][0]["error"] == (
+        "timed out after 3s; the author was stopped")
+    assert processes_in(scratch) == [] and list(scratch.iterdir()) == []
+    assert claude.rows() == []
