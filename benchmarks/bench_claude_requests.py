@@ -1,0 +1,90 @@
+"""Model requests per lesson and the fixed prompt each lesson pays (Claude author).
+
+Run from the repository root:  python benchmarks/bench_claude_requests.py
+
+Drives the real ClaudeAuthor (SDK + bundled CLI) against the scripted model
+server on the happy path: author submits, critic passes. Token sizes are
+estimated as characters / 4 of the JSON the CLI sends (the scripted server
+cannot tokenize); they compare prompts with each other, not with a bill.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import os  # noqa: E402
+
+from pytest_batchgen.authors.claude import ClaudeAuthor  # noqa: E402
+from tests.support.model_server import ModelRequest, ModelServer, OfflineEnv  # noqa: E402
+from tests.test_claude_author import request, sow  # noqa: E402
+
+
+def tokens(value: object) -> int:
+    return len(json.dumps(value, ensure_ascii=False)) // 4
+
+
+def fixed_prompt(model_request: ModelRequest) -> tuple[int, int]:
+    """(system, tools) size of one request: what every call of that agent repeats."""
+    return tokens(model_request.body.get("system")), tokens(model_request.body.get("tools"))
+
+
+async def author_lessons(count: int, workdir: Path) -> list[float]:
+    costs = []
+    author = ClaudeAuthor(model="claude-sonnet-4-5")
+    for order in [entry.order for entry in sow().entries][:count]:
+        lesson_dir = workdir / f"lesson_{order}"
+        lesson_dir.mkdir()
+        authored = await author.author(request(lesson_dir, order))
+        costs.append(authored.metrics.cost_usd)
+    return costs
+
+
+async def default_tools_request(workdir: Path) -> None:
+    """The tools a request carries when the CLI offers its built-ins (no `tools=`)."""
+    from claude_agent_sdk import ClaudeAgentOptions, query
+
+    options = ClaudeAgentOptions(setting_sources=[], cwd=str(workdir), max_turns=1,
+                                 model="claude-sonnet-4-5")
+    with contextlib.suppress(Exception):  # only the recorded request matters
+        async for _ in query(prompt="hello", options=options):
+            pass
+
+
+def main() -> None:
+    lessons = 3
+    with tempfile.TemporaryDirectory() as tmp, ModelServer() as server:
+        os.environ.update(OfflineEnv(server.url, Path(tmp) / "home").values)
+        costs = asyncio.run(author_lessons(lessons, Path(tmp)))
+        calls = server.model_requests()
+        side = len(server.requests) - len(calls)
+        asyncio.run(default_tools_request(Path(tmp)))
+        builtin = server.model_requests()[-1]
+    roles = Counter(r.role for r in calls)
+    print(f"Happy path, {lessons} lessons (author submits once, critic passes once)")
+    print(f"  model requests per lesson: {len(calls) / lessons:.1f}"
+          f" ({', '.join(f'{role} {n / lessons:.1f}' for role, n in sorted(roles.items()))})")
+    print(f"  side requests (token counting etc.): "
+          f"{side / lessons:.1f} per lesson")
+    for role in ("orchestrator", "author", "critic"):
+        first = next(r for r in calls if r.role == role)
+        system, tool_defs = fixed_prompt(first)
+        print(f"  fixed prompt, {role}: ~{system + tool_defs} tokens"
+              f" (system ~{system}, tools ~{tool_defs}: {', '.join(first.tools)})")
+    print(f"  for comparison, the CLI's default tool set: ~{tokens(builtin.body.get('tools'))}"
+          f" tokens ({len(builtin.tools)} tools) in every request")
+    total_input = sum(tokens(r.body) for r in calls) / lessons
+    print(f"  input per lesson, all requests: ~{total_input:.0f} tokens;"
+          f" scripted cost ${sum(costs) / lessons:.4f} per lesson")
+
+
+if __name__ == "__main__":
+    main()
