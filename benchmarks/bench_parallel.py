@@ -1,15 +1,20 @@
 """Speed-up of `-n 4` over `-n 0` for a 16-lesson course, and per-lesson overhead.
 
-Run from the repository root:  python benchmarks/bench_parallel.py [DELAY_SECONDS]
+Run from the repository root:
+    python benchmarks/bench_parallel.py [DELAY_SECONDS]            # scripted author
+    python benchmarks/bench_parallel.py --claude [DELAY_SECONDS]   # the Claude author
 
-Each lesson's author answers after a fixed delay (default 4 s), as a model
-would; the rest of each lesson's wall time is the plugin's (and, under xdist,
-the workers' start-up). Prints ratios; nothing asserts on them.
+Scripted: each lesson's author answers after a fixed delay (default 4 s).
+--claude: the real Claude author (SDK + CLI, 8 model requests a lesson) against
+the scripted model server answering each request after a fixed delay (default
+0.5 s). The rest of each lesson's wall time is the plugin's, the CLI's and,
+under xdist, the workers' start-up. Prints ratios; nothing asserts on them.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -24,22 +29,26 @@ sys.path.insert(0, str(ROOT))
 from pytest_batchgen.__main__ import sow_row_from_document  # noqa: E402
 from pytest_batchgen.store.sqlite import SqliteStore  # noqa: E402
 from tests.conftest import legacy_sow  # noqa: E402
+from tests.support.model_server import ModelServer, OfflineEnv  # noqa: E402
 
 LESSONS = 16
 COURSE = "course_bench16"
 
 
-def run(directory: Path, workers: int, delay: float) -> tuple[float, dict]:
+def run(directory: Path, workers: int, delay: float, claude_env: dict[str, str] | None
+        ) -> tuple[float, dict]:
     store = directory / f"store_n{workers}.sqlite3"
     seed = SqliteStore(store)
     seed.save_sow(sow_row_from_document(legacy_sow(LESSONS, COURSE), None, "published"))
     seed.close()
     logs = directory / f"logs_n{workers}"
-    env = {**os.environ, "BATCHGEN_FAKE_DELAY": str(delay), "PYTHONPATH": str(directory)}
+    env = {**os.environ, "BATCHGEN_FAKE_DELAY": str(delay), "PYTHONPATH": str(directory),
+           **(claude_env or {})}
+    author = ["--batch-author=claude"] if claude_env else ["-p", "fake_plugin"]
     started = time.perf_counter()
     completed = subprocess.run(
         [sys.executable, "-m", "pytest", "-c", "/dev/null", "-p", "no:cacheprovider", "-q",
-         "-o", "asyncio_default_fixture_loop_scope=function", "-p", "fake_plugin",
+         "-o", "asyncio_default_fixture_loop_scope=function", *author,
          f"--batch-course={COURSE}", f"--batch-store=sqlite:///{store}",
          f"--batch-log-dir={logs}", "-n", str(workers)],
         cwd=directory, env=env, capture_output=True, text=True, check=False,
@@ -52,18 +61,30 @@ def run(directory: Path, workers: int, delay: float) -> tuple[float, dict]:
 
 
 def main() -> None:
-    delay = float(sys.argv[1]) if len(sys.argv) > 1 else 4.0
-    with tempfile.TemporaryDirectory() as tmp:
+    # The scripted model drafts with the outline author, which logs its warnings.
+    logging.disable(logging.WARNING)
+    claude = "--claude" in sys.argv
+    numbers = [a for a in sys.argv[1:] if a != "--claude"]
+    delay = float(numbers[0]) if numbers else (0.5 if claude else 4.0)
+    with tempfile.TemporaryDirectory() as tmp, ModelServer(delay=delay) as server:
         directory = Path(tmp)
         shutil.copy(ROOT / "tests" / "support" / "fake_plugin.py", directory)
-        serial, summary = run(directory, 0, delay)
-        parallel, _ = run(directory, 4, delay)
+        claude_env = OfflineEnv(server.url, directory / "home").values if claude else None
+        serial, summary = run(directory, 0, 0 if claude else delay, claude_env)
+        parallel, _ = run(directory, 4, 0 if claude else delay, claude_env)
+        requests = len(server.model_requests())
     per_lesson = sum(r["duration_seconds"] for r in summary["results"]) / LESSONS
-    print(f"{LESSONS} lessons, author delay {delay:g} s each")
+    if claude:
+        print(f"{LESSONS} lessons, Claude author, model answers after {delay:g} s;"
+              f" {requests / (2 * LESSONS):.1f} model requests per lesson")
+    else:
+        print(f"{LESSONS} lessons, author delay {delay:g} s each")
     print(f"  -n 0: {serial:.1f} s wall   -n 4: {parallel:.1f} s wall")
     print(f"  speed-up: {serial / parallel:.2f}x (ideal 4x; target >= 3.6x)")
-    print(f"  serial wall per lesson beyond the delay: {(serial / LESSONS - delay) * 1000:.0f} ms"
-          f" (pytest start-up spread over {LESSONS} lessons included)")
+    if not claude:
+        print(f"  serial wall per lesson beyond the delay:"
+              f" {(serial / LESSONS - delay) * 1000:.0f} ms"
+              f" (pytest start-up spread over {LESSONS} lessons included)")
     print(f"  lesson duration as recorded: {per_lesson:.2f} s")
 
 
