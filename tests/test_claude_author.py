@@ -230,3 +230,26 @@ def test_rounds_count_rejections_and_failed_reviews() -> None:
     ok, text = state.submit_review({"pass": False, "feedback": "still no"})
     assert state.exhausted and "retry budget of 2 rounds is exhausted" in text
     assert state.submit_lesson({"lessons": []})[0] is False
+
+
+async def test_research_adds_the_researcher_and_web_tools(
+    model_server: ModelServer, tmp_path: Path
+) -> None:
+    await ClaudeAuthor(research=True, model="claude-sonnet-4-5").author(request(tmp_path))
+    first = model_server.model_requests("orchestrator")[0]
+    assert {"WebSearch", "WebFetch"} <= set(first.tools)
+    assert "- lesson_researcher: Researches SQA expectations" in first.text()
+    assert "`lesson_researcher` finds SQA expectations" in first.system
+    plain = model_server.model_requests("orchestrator")
+    assert all("{research_line}" not in r.system for r in plain)
+
+
+async def test_cost_cap_per_lesson_stops_the_agent(
+    model_server: ModelServer, tmp_path: Path
+) -> None:
+    capped = ClaudeAuthor(max_cost_per_lesson=0.01, model="claude-sonnet-4-5")
+    with pytest.raises(AuthoringError) as failure:
+        await capped.author(request(tmp_path))
+    assert "budget" in str(failure.value).lower()
+    assert failure.value.metrics.cost_usd > 0
+    assert len(model_server.model_requests()) < 8  # stopped before the happy path's end
