@@ -250,6 +250,6 @@ async def test_cost_cap_per_lesson_stops_the_agent(
     capped = ClaudeAuthor(max_cost_per_lesson=0.01, model="claude-sonnet-4-5")
     with pytest.raises(AuthoringError) as failure:
         await capped.author(request(tmp_path))
-    assert "budget" in str(failure.value).lower()
+    assert str(failure.value) == "Claude agent failed: Reached maximum budget ($0.01)"
     assert failure.value.metrics.cost_usd > 0
     assert len(model_server.model_requests()) < 8  # stopped before the happy path's end

@@ -336,7 +336,7 @@ class Trace:
             self.result = message
             if message.is_error:
                 status = message.api_error_status
-                detail = one_line(Exception(message.result or message.errors or ""))
+                detail = one_line(Exception(message.result or "; ".join(message.errors or [])))
                 self.error = f"HTTP {status}: {detail}" if status else detail
             log.info("%s %s: turns %s, cost $%s, duration %s ms, usage %s, models %s", head,
                      message.subtype, message.num_turns, message.total_cost_usd,
