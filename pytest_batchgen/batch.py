@@ -39,6 +39,11 @@ class CourseBatch:
     def total(self) -> int:
         return len(self.plan)
 
+    @property
+    def to_author(self) -> int:
+        """How many lessons the plan will author (generate or overwrite)."""
+        return sum(1 for lesson in self.plan if lesson.runs_author)
+
     def position(self, order: int) -> int:
         """1-based index of the lesson among the SOW's entries ("[6/12]")."""
         return next(i for i, lesson in enumerate(self.plan, 1) if lesson.order == order)

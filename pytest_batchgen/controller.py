@@ -10,6 +10,7 @@ none of it.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +19,7 @@ import pytest
 from pytest_batchgen.batch import CourseBatch
 from pytest_batchgen.htmlreport import REPORT_FILE, write_report
 from pytest_batchgen.items import LessonItem
-from pytest_batchgen.planning import Action, count_actions
+from pytest_batchgen.planning import Action, PlannedLesson, count_actions
 from pytest_batchgen.reporting import (
     BANNER,
     BUDGET_REACHED,
@@ -82,13 +83,15 @@ class BatchReporter:
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         for item in items:
-            if isinstance(item, LessonItem) and item.batch.course_id in self.summaries:
+            if isinstance(item, LessonItem):
                 self.summaries[item.batch.course_id].deselected.add(item.lesson.order)
 
     def record_selection(self, nodeids: list[str]) -> None:
         """Under xdist: lessons missing from a worker's collection were deselected."""
-        selected = {(found[0].course_id, found[1])
-                    for nodeid in nodeids if (found := self._batch_of(nodeid))}
+        selected = set()
+        for nodeid in nodeids:
+            if found := self._lesson_of(nodeid):
+                selected.add((found[0].batch.course_id, found[1].order))
         for course_id, summary in self.summaries.items():
             summary.deselected = {
                 p.order for p in summary.batch.plan if (course_id, p.order) not in selected
@@ -96,43 +99,42 @@ class BatchReporter:
 
     # --- reporting on the controller, from the reports ---------------------------
 
-    def _batch_of(self, nodeid: str) -> tuple[CourseBatch, int] | None:
+    def _lesson_of(self, nodeid: str) -> tuple[BatchSummary, PlannedLesson] | None:
+        """The summary and planned lesson of a node id `course::lesson_NNN`."""
         course, _, name = nodeid.partition("::")
-        batch = next((b for b in self.batches if b.course_id == course), None)
-        if batch is None or not name.startswith("lesson_"):
+        summary = self.summaries.get(course)
+        if summary is None or not name.startswith("lesson_"):
             return None
-        return batch, int(name[len("lesson_"):])
+        order = int(name[len("lesson_"):])
+        return summary, next(p for p in summary.batch.plan if p.order == order)
 
     def pytest_runtest_logstart(self, nodeid: str, location: object) -> None:
-        found = self._batch_of(nodeid)
-        if found is None or found[0].course_id not in self.batch_logs:
+        found = self._lesson_of(nodeid)
+        if found is None or not found[1].runs_author:
             return
-        batch, order = found
-        lesson = next(p for p in batch.plan if p.order == order)
-        if lesson.runs_author:
-            logger = self.batch_logs[batch.course_id]
-            logger.info(RULE)
-            logger.info("[%d/%d] Order %d (%s): GENERATING%s", batch.position(order), batch.total,
-                        order, lesson.label,
-                        f" ({lesson.describe()})" if lesson.existing else "")
-            logger.info("Log file: %s", lesson_log_name(order))
+        summary, lesson = found
+        batch = summary.batch
+        logger = self.batch_logs[batch.course_id]
+        logger.info(RULE)
+        logger.info("[%d/%d] Order %d (%s): GENERATING%s", batch.position(lesson.order),
+                    batch.total, lesson.order, lesson.label,
+                    f" ({lesson.describe()})" if lesson.existing else "")
+        logger.info("Log file: %s", lesson_log_name(lesson.order))
 
     @pytest.hookimpl(tryfirst=True)  # before the terminal asks for the status line
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "teardown" or (report.when == "setup" and report.passed):
             return
-        found = self._batch_of(report.nodeid)
-        if found is None or found[0].course_id not in self.summaries:
+        found = self._lesson_of(report.nodeid)
+        if found is None:
             return
-        batch, order = found
+        summary, lesson = found
         result = LessonResult.from_properties(report.user_properties)
         if result is None:  # failed before the lesson could record (e.g. setup error)
-            lesson = next(p for p in batch.plan if p.order == order)
-            result = LessonResult(order=order, label=lesson.label, status="failed",
+            result = LessonResult(order=lesson.order, label=lesson.label, status="failed",
                                   action=lesson.action.value, error=str(report.longrepr))
-        summary = self.summaries[batch.course_id]
         summary.record(result)
-        self._log_result(batch, result)
+        self._log_result(summary.batch, result)
         summary.write()
 
     @pytest.hookimpl(tryfirst=True)
@@ -141,20 +143,17 @@ class BatchReporter:
     ) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
         """NF4: the verbose status of an authored lesson carries its figures and the
         running totals; built from reports, so it reads the same under xdist."""
-        found = self._batch_of(report.nodeid)
-        if report.when != "call" or found is None or found[0].course_id not in self.summaries:
+        found = self._lesson_of(report.nodeid)
+        if report.when != "call" or found is None:
             return None
-        summary = self.summaries[found[0].course_id]
-        result = summary.results.get(found[1])
+        result = found[0].results.get(found[1].order)
         # Failures keep pytest's own word: the short summary reuses it verbatim.
         if result is None or result.status != "success":
             return None
         done = [r for s in self.summaries.values() for r in s.results.values()
                 if r.status != "skipped"]
-        remaining = sum(
-            1 for s in self.summaries.values() for p in s.batch.plan
-            if p.runs_author and p.order not in s.results and p.order not in s.deselected
-        )
+        remaining = sum(1 for s in self.summaries.values() for p in s.not_run()
+                        if p.runs_author)
         workers = int(getattr(config.option, "numprocesses", 0) or 1)
         average = sum(r.duration_seconds for r in done) / len(done)
         word = (
@@ -231,8 +230,7 @@ class BatchReporter:
         controller never receives; one store read keeps the summary true.
         """
         batch = summary.batch
-        pending = {p.order: p for p in batch.plan if p.runs_author
-                   and p.order not in summary.results and p.order not in summary.deselected}
+        pending = {p.order: p for p in summary.not_run() if p.runs_author}
         if not pending:
             return
         try:
@@ -271,10 +269,11 @@ class BatchReporter:
                     f" {summary.counts()[BUDGET_REACHED]} lessons not started", red=True)
         if len(self.summaries) > 1:
             results = [r for s in self.summaries.values() for r in s.results.values()]
+            totals = Counter[str]()
+            for summary in self.summaries.values():
+                totals.update(summary.counts())
             terminalreporter.write_line(
-                f"all {len(self.summaries)} courses: generated"
-                f" {sum(r.status == 'success' for r in results)},"
-                f" skipped {sum(r.status == 'skipped' for r in results)},"
-                f" failed {sum(r.status == 'failed' for r in results)}"
+                f"all {len(self.summaries)} courses: generated {totals['success']},"
+                f" skipped {totals['skipped']}, failed {totals['failed']}"
                 f" | cost ${sum(r.cost_usd for r in results):.4f},"
                 f" tokens {sum(r.tokens for r in results)}")

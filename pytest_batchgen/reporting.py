@@ -20,7 +20,7 @@ from typing import Any
 from pytest_batchgen.batch import CourseBatch
 from pytest_batchgen.lesson import LessonRow
 from pytest_batchgen.lessonlog import LOG_FORMAT
-from pytest_batchgen.planning import Action, Estimate, count_actions
+from pytest_batchgen.planning import Action, Estimate, PlannedLesson, count_actions
 
 RULE = "─" * 59
 BANNER = "═" * 59
@@ -345,6 +345,11 @@ class BatchSummary:
             counts[BUDGET_REACHED if result.reason == BUDGET_REACHED else result.status] += 1
         return counts
 
+    def not_run(self) -> list[PlannedLesson]:
+        """Planned lessons with no result that were not deselected (-k, --lf)."""
+        return [lesson for lesson in self.batch.plan
+                if lesson.order not in self.results and lesson.order not in self.deselected]
+
     @property
     def budget_reached(self) -> bool:
         return self.counts()[BUDGET_REACHED] > 0
@@ -354,8 +359,7 @@ class BatchSummary:
         generated = [r for r in self.results.values() if r.status in ("success", "failed")]
         total_cost = round(sum(r.cost_usd for r in generated), 4)
         total_tokens = sum(r.tokens for r in generated)
-        not_run = [lesson.order for lesson in self.batch.plan
-                   if lesson.order not in self.results and lesson.order not in self.deselected]
+        not_run = [lesson.order for lesson in self.not_run()]
         counts = self.counts()
         return {
             "batch_id": self.batch.batch_id,

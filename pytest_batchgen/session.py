@@ -153,14 +153,13 @@ class BatchSession:
             return
         lines = ["", "⚠️  WARNING: Force mode will OVERWRITE existing lessons", ""]
         for batch, lessons in overwrites:
-            runs = sum(1 for p in batch.plan if p.runs_author)
             lines += [
                 f"Course ID: {batch.course_id}",
                 f"Total SOW entries: {batch.total}",
                 f"Existing lessons found: {len(lessons)}"
                 f" (orders: {', '.join(str(p.order) for p in lessons)})",
-                f"Will overwrite: {runs} lessons (including {len(lessons)} existing)",
-                *estimate_lines(self._estimate(runs)),
+                f"Will overwrite: {batch.to_author} lessons (including {len(lessons)} existing)",
+                *estimate_lines(self._estimate(batch.to_author)),
                 "",
             ]
         capture = self.config.pluginmanager.getplugin("capturemanager")
@@ -202,23 +201,22 @@ class BatchSession:
         if not self.settings.dry_run or is_xdist_worker(self.config):
             return
         for batch in self.batches:
-            runs = sum(1 for p in batch.plan if p.runs_author)
+            estimated = self._estimate(batch.to_author)
             write_json_atomic(batch.directory / PLAN_FILE,
-                              plan_document(batch, self.settings.force, self._estimate(runs)))
+                              plan_document(batch, self.settings.force, estimated))
 
     def pytest_report_collectionfinish(self, config: pytest.Config) -> list[str]:
         if not self.settings.dry_run:
             return []
         lines = []
         for batch in self.batches:
-            runs = sum(1 for p in batch.plan if p.runs_author)
             lines += [
                 "",
                 "╔" + "═" * 64 + "╗",
                 "║" + "Batch Generation Plan - DRY RUN".center(64) + "║",
                 "╚" + "═" * 64 + "╝",
                 "",
-                *plan_table(batch, self.settings.force, self._estimate(runs)),
+                *plan_table(batch, self.settings.force, self._estimate(batch.to_author)),
                 "",
                 f"✓ Dry-run plan saved to: {batch.directory / PLAN_FILE}",
             ]
