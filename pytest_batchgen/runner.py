@@ -12,7 +12,8 @@ import shutil
 import tempfile
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -112,19 +113,15 @@ class LessonRunner:
             if lesson.existing is not None:
                 self._write_diff(batch, lesson, row, result)
             written = self._write(row)
-        except (AuthoringError, StoreError, ValueError) as exc:
-            metrics = getattr(exc, "metrics", metrics)
-            result.status = "failed"
-            result.error = str(exc)
-            self._fill_metrics(result, metrics, started)
-            self._log_end(result)
-            raise LessonFailed(result) from exc
         except Exception as exc:
-            # An author bug must fail this lesson only, with the evidence kept.
-            log.error("Unexpected error:\n%s", traceback.format_exc())
             result.status = "failed"
-            result.error = f"{type(exc).__name__}: {exc}"
-            self._fill_metrics(result, metrics, started)
+            if isinstance(exc, AuthoringError | StoreError | ValueError):
+                result.error = str(exc)
+            else:
+                # An author bug must fail this lesson only, with the evidence kept.
+                log.error("Unexpected error:\n%s", traceback.format_exc())
+                result.error = f"{type(exc).__name__}: {exc}"
+            self._fill_metrics(result, getattr(exc, "metrics", metrics), started)
             self._log_end(result)
             raise LessonFailed(result) from exc
         result.status = "success"
@@ -134,15 +131,22 @@ class LessonRunner:
         self._log_end(result)
         return result
 
-    def _workspace(self, batch: CourseBatch, lesson: PlannedLesson) -> _Workspace:
+    @contextmanager
+    def _workspace(self, batch: CourseBatch, lesson: PlannedLesson) -> Iterator[Path | None]:
+        """The lesson's working directory: kept under the batch directory, or a
+        temporary one that leaves nothing behind (NF6)."""
         if not self.author.uses_workspace:
-            return _Workspace(None, remove=False)
-        if self.settings.persist_workspace:
+            yield None
+        elif self.settings.persist_workspace:
             path = batch.directory / "workspaces" / f"lesson_{lesson.order:03d}"
             path.mkdir(parents=True, exist_ok=True)
-            return _Workspace(path, remove=False)
-        return _Workspace(Path(tempfile.mkdtemp(prefix=f"batchgen_{lesson.order:03d}_")),
-                          remove=True)
+            yield path
+        else:
+            path = Path(tempfile.mkdtemp(prefix=f"batchgen_{lesson.order:03d}_"))
+            try:
+                yield path
+            finally:
+                shutil.rmtree(path, ignore_errors=True)
 
     def _author_lesson(
         self, batch: CourseBatch, lesson: PlannedLesson, workspace: Path | None
@@ -243,18 +247,3 @@ class LessonRunner:
         log.info("Duration: %s; Cost: $%.4f USD; Tokens: %d",
                  format_duration(result.duration_seconds), result.cost_usd, result.tokens)
         log.info(BANNER)
-
-
-class _Workspace:
-    """A lesson's working directory; a temporary one leaves nothing behind."""
-
-    def __init__(self, path: Path | None, *, remove: bool) -> None:
-        self.path = path
-        self.remove = remove
-
-    def __enter__(self) -> Path | None:
-        return self.path
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self.remove and self.path is not None:
-            shutil.rmtree(self.path, ignore_errors=True)
