@@ -97,22 +97,20 @@ class ModelRequest:
         """Everything in the messages, as text (for assertions)."""
         return json.dumps(self.body.get("messages", []), ensure_ascii=False)
 
-    def tool_results(self) -> list[dict[str, Any]]:
-        """tool_result blocks of the conversation so far, oldest first."""
-        results = []
+    def blocks(self, role: str, kind: str) -> list[dict[str, Any]]:
+        """Content blocks of one kind sent by one role so far, oldest first."""
+        found = []
         for message in self.body.get("messages", []):
             content = message.get("content")
-            if message.get("role") == "user" and isinstance(content, list):
-                results += [b for b in content if b.get("type") == "tool_result"]
-        return results
+            if message.get("role") == role and isinstance(content, list):
+                found += [b for b in content if b.get("type") == kind]
+        return found
+
+    def tool_results(self) -> list[dict[str, Any]]:
+        return self.blocks("user", "tool_result")
 
     def tool_uses(self) -> list[dict[str, Any]]:
-        uses = []
-        for message in self.body.get("messages", []):
-            content = message.get("content")
-            if message.get("role") == "assistant" and isinstance(content, list):
-                uses += [b for b in content if b.get("type") == "tool_use"]
-        return uses
+        return self.blocks("assistant", "tool_use")
 
     def last_result(self) -> dict[str, Any] | None:
         last = self.body.get("messages", [])[-1:]
