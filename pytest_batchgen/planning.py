@@ -84,7 +84,7 @@ def plan_lessons(
         rows = sorted(rows_by_order.get(entry.order, []), key=lambda r: (r.created_at, r.doc_id))
         ours = [r for r in rows if r.model_version == model_version]
         blocking = rows if any_row_counts else ours
-        chosen = (ours or rows or [None])[0]
+        chosen = ours[0] if ours else (rows[0] if rows else None)
         duplicates = tuple(r.doc_id for r in rows if r is not chosen)
         if chosen is None:
             action, reason = Action.GENERATE, Reason.NOT_FOUND

@@ -307,7 +307,8 @@ class LessonResult:
 
     @classmethod
     def from_properties(cls, properties: list[tuple[str, object]]) -> LessonResult | None:
-        fields = {FIELD_NAMES.get(name, name): value for name, value in properties}
+        fields: dict[str, Any] = {FIELD_NAMES.get(name, name): value
+                                  for name, value in properties}
         if "status" not in fields:
             return None  # a report from before the lesson recorded anything
         fields.pop("course", None)

@@ -190,7 +190,7 @@ class BatchSession:
                 session, name=batch.course_id, nodeid=batch.course_id,
                 batch=batch, runner=self.runner,
             )
-            items.extend(session.genitems(collector))  # type: ignore[arg-type]
+            items.extend(session.genitems(collector))
         hook.pytest_collection_modifyitems(session=session, config=session.config, items=items)
         session.items = items
         session.testscollected = len(items)

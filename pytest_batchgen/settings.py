@@ -93,8 +93,10 @@ def add_options(parser: pytest.Parser) -> None:
                 kwargs["choices"] = option.choices
         group.addoption(option.flag, **kwargs)
         if option.ini:
-            ini_type = "bool" if option.kind == "bool" else "string"
-            parser.addini(option.dest, option.help, type=ini_type, default=option.default)
+            if option.kind == "bool":
+                parser.addini(option.dest, option.help, type="bool", default=option.default)
+            else:
+                parser.addini(option.dest, option.help, type="string", default=option.default)
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,9 @@ def _convert(option: Option, value: Any, source: str) -> Any:
 CLAUDE_ONLY = ("batch_model", "batch_max_cost_per_lesson", "batch_research")
 
 
-def check_combinations(config: pytest.Config, values: dict[str, Any], courses: tuple) -> None:
+def check_combinations(
+    config: pytest.Config, values: dict[str, Any], courses: tuple[str, ...]
+) -> None:
     """Reject flags that would silently do nothing, naming the one at fault."""
     if not courses:
         given = [o.flag for o in OPTIONS if config.getoption(o.dest) not in (None, False, [])]

@@ -197,6 +197,8 @@ class ClaudeAuthor:
                  trace: Trace) -> Any:
         from claude_agent_sdk import AgentDefinition, ClaudeAgentOptions
 
+        assert request.workspace is not None  # uses_workspace: the runner made one
+
         subagent_tools = ["Read", SUBMIT_LESSON]
         agents = {
             "lesson_author": AgentDefinition(
@@ -329,7 +331,8 @@ class Trace:
             for block in message.content:
                 log.info("%s %s", head, _block(block))
         elif isinstance(message, UserMessage):
-            blocks = message.content if isinstance(message.content, list) else [message.content]
+            blocks: list[Any] = (message.content if isinstance(message.content, list)
+                                 else [message.content])
             for block in blocks:
                 log.info("%s %s", head, _block(block))
         elif isinstance(message, ResultMessage):

@@ -21,6 +21,7 @@ case a server echoes it back.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -179,7 +180,7 @@ class _TimedTransport:
         return getattr(requests, name)
 
 
-class TimedClient(Client):
+class TimedClient(Client):  # type: ignore[misc]  # the SDK ships no type hints
     """`appwrite.client.Client` whose requests time out and reuse connections."""
 
     def __init__(self, timeout: float) -> None:
@@ -189,7 +190,7 @@ class TimedClient(Client):
         call = types.FunctionType(
             Client.call.__code__, sdk_globals, "call", Client.call.__defaults__
         )
-        self.call = types.MethodType(call, self)  # type: ignore[method-assign]
+        self.call = types.MethodType(call, self)
 
     def close(self) -> None:
         self.session.close()
@@ -341,10 +342,8 @@ class AppwriteStore:
             page_queries = [*queries, Query.limit(self.page_size)]
             if cursor is not None:
                 page_queries.append(Query.cursor_after(cursor))
-            page = self._call(
-                what,
-                lambda q=page_queries: self._tables.list_rows(self.database, table, queries=q),
-            )
+            page = self._call(what, functools.partial(
+                self._tables.list_rows, self.database, table, queries=page_queries))
             batch = [_plain(row) for row in page.rows]
             rows.extend(batch)
             # The first page's total saves the request for an empty last page.
