@@ -101,14 +101,21 @@ DIFFED_COLUMNS = ("title", "lesson_type", "estMinutes", "outcomeRefs", "engageme
                   "policy", "cards", "model_version")
 
 
-def reserve_directory(log_dir: Path, batch_id: str, taken: set[str]) -> Path:
-    """The batch's directory path; `_2`, `_3`… if one run per second is not enough."""
-    candidate = (log_dir / batch_id).absolute()
-    suffix = 2
-    while candidate.exists() or str(candidate) in taken:
-        candidate = (log_dir / f"{batch_id}_{suffix}").absolute()
-        suffix += 1
-    return candidate
+def create_batch_directory(log_dir: Path, batch_id: str) -> Path:
+    """Create the batch's directory: `batch_id`, or `_2`, `_3`… when a run in the
+    same second (this one's other course, or a concurrent run) has it already.
+
+    mkdir without exist_ok is the claim, so two runs can never share a directory.
+    """
+    log_dir.mkdir(parents=True, exist_ok=True)
+    candidate, suffix = log_dir / batch_id, 2
+    while True:
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            candidate, suffix = log_dir / f"{batch_id}_{suffix}", suffix + 1
+            continue
+        return candidate.absolute()
 
 
 HISTORY_FILES = 20

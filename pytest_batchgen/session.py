@@ -8,6 +8,7 @@ items from the shipped plan and runs them, each lesson logging to its file.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -24,12 +25,12 @@ from pytest_batchgen.lessonlog import capture_lesson_log
 from pytest_batchgen.planning import Action, Estimate, estimate, plan_lessons
 from pytest_batchgen.reporting import (
     PLAN_FILE,
+    create_batch_directory,
     estimate_lines,
     lesson_log_name,
     load_history,
     plan_document,
     plan_table,
-    reserve_directory,
     write_json_atomic,
 )
 from pytest_batchgen.runner import LessonRunner
@@ -92,7 +93,15 @@ class BatchSession:
             self._confirm_force(batches)
         except (BatchError, StoreError, AuthorUnavailable) as exc:
             raise BatchStop(f"batchgen: {exc}", 2) from exc
-        self.batches = batches
+        # Only now, with everything validated and confirmed, does anything get written.
+        self.batches = [self._claim_directory(batch) for batch in batches]
+
+    def _claim_directory(self, batch: CourseBatch) -> CourseBatch:
+        try:
+            directory = create_batch_directory(self.settings.log_dir, batch.batch_id)
+        except OSError as exc:
+            raise BatchStop(f"batchgen: cannot create the batch directory: {exc}", 2) from exc
+        return dataclasses.replace(batch, batch_id=directory.name, directory=directory)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -100,9 +109,6 @@ class BatchSession:
             wire = self.config.workerinput[WORKERINPUT_KEY]  # type: ignore[attr-defined]
             self.batches = [CourseBatch.from_wire(data) for data in wire]
             return
-        # Only now, with everything validated and confirmed, does anything get written.
-        for batch in self.batches:
-            batch.directory.mkdir(parents=True)
         if not self.settings.dry_run:
             self.reporter = BatchReporter(self.settings, self.batches, self.runner)
             self.config.pluginmanager.register(self.reporter, "batchgen-reporter")
@@ -115,7 +121,6 @@ class BatchSession:
             author.check_ready()
         self.history = load_history(settings.log_dir, author.name)
         batches = []
-        taken: set[str] = set()
         for course_id in settings.courses:
             sow = store.fetch_sow(course_id, status=settings.sow_status)
             plan = plan_lessons(
@@ -127,16 +132,14 @@ class BatchSession:
             )
             started = datetime.now().astimezone()
             batch_id = batch_id_for(course_id, started)
-            directory = reserve_directory(settings.log_dir, batch_id, taken)
-            taken.add(str(directory))
             batches.append(CourseBatch(
                 course_id=course_id,
                 sow=sow,
                 outcomes=[] if settings.dry_run else store.fetch_outcomes(course_id),
                 plan=tuple(plan),
                 started=started,
-                batch_id=directory.name,
-                directory=directory,
+                batch_id=batch_id,
+                directory=settings.log_dir / batch_id,  # claimed once confirmed
                 store_description=store.description,
             ))
         return batches

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from pydantic import ValidationError
 
 from pytest_batchgen.lesson import LessonRow, LessonTemplate, decode_cards, encode_cards
 from pytest_batchgen.planning import Action, Reason, estimate, plan_lessons
-from pytest_batchgen.reporting import format_duration
+from pytest_batchgen.reporting import create_batch_directory, format_duration
 from pytest_batchgen.sow import (
     SowEntry,
     SowError,
@@ -208,3 +209,13 @@ def test_row_encodes_as_the_platform_does() -> None:
     cards = decode_cards(built.cards)
     assert decode_cards("gzip:" + built.cards) == cards == decode_cards(json.dumps(cards))
     assert encode_cards(cards) == built.cards  # deterministic: no gzip timestamp
+
+
+def test_batch_directories_are_claimed_never_shared(tmp_path: Path) -> None:
+    first = create_batch_directory(tmp_path / "logs", "batch_course_x1_20250117_143052")
+    second = create_batch_directory(tmp_path / "logs", "batch_course_x1_20250117_143052")
+    third = create_batch_directory(tmp_path / "logs", "batch_course_x1_20250117_143052")
+    assert [p.name for p in (first, second, third)] == [
+        "batch_course_x1_20250117_143052", "batch_course_x1_20250117_143052_2",
+        "batch_course_x1_20250117_143052_3"]
+    assert all(p.is_dir() and p.is_absolute() for p in (first, second, third))
