@@ -13,6 +13,7 @@ from pytest_batchgen.session import WORKERINPUT_KEY, BatchSession, BatchStop, is
 from pytest_batchgen.settings import Settings, add_options, resolve
 from pytest_batchgen.store import LessonStore, open_default_store
 
+#: The resolved options of this run, for other plugins and conftests to read.
 SETTINGS_KEY = pytest.StashKey[Settings]()
 SESSION_PLUGIN_NAME = "batchgen-session"
 
@@ -94,11 +95,13 @@ def pytest_batchgen_make_author(config: pytest.Config, settings: Settings) -> Le
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    settings = config.stash.get(SETTINGS_KEY, None)
-    if settings is None or not settings.courses:
+    session: BatchSession | None = config.pluginmanager.get_plugin(SESSION_PLUGIN_NAME)
+    if session is None:
         return []
+    settings = config.stash[SETTINGS_KEY]
     mode = "dry run" if settings.dry_run else ("force" if settings.force else "skip existing")
+    # The store and author planning used, which a conftest hook may have swapped.
     return [
-        f"batchgen: courses {', '.join(settings.courses)}; author {settings.author};"
-        f" store {settings.store_url}; mode {mode}; logs {settings.log_dir}"
+        f"batchgen: courses {', '.join(settings.courses)}; author {session.runner.author.name};"
+        f" store {session.runner.store.description}; mode {mode}; logs {settings.log_dir}"
     ]
