@@ -92,13 +92,14 @@ class LessonRunner:
             result.existing_doc_id = lesson.existing.doc_id if lesson.existing else None
             result.reason = lesson.reason.value
             return result
+        # The item's log file exists from here on (see BatchSession's protocol hook).
+        result.log_file = lesson_log_name(lesson.order)
         spent = spent_so_far(batch)
         if self.settings.max_cost is not None and spent >= self.settings.max_cost:
             result.reason = BUDGET_REACHED
             result.error = f"budget reached: ${spent:.4f} of ${self.settings.max_cost:.2f} spent"
             log.warning("Not started: %s", result.error)
             return result
-        result.log_file = lesson_log_name(lesson.order)
         started = time.monotonic()
         metrics = AuthorMetrics()
         log.info(BANNER)

@@ -45,6 +45,8 @@ def test_budget_stops_starting_lessons(project: BatchProject) -> None:
     assert summary["skipped"] == 0 and summary["generated"] == 2
     assert [r["sow_order"] for r in project.rows()] == [1, 2]
     assert "NOT STARTED - budget reached" in (run.batch_dir / "batch_execution.log").read_text()
+    assert summary["results"][2]["log_file"] == "lesson_order_004.log"
+    assert "Not started: budget reached" in (run.batch_dir / "lesson_order_004.log").read_text()
 
 
 def test_timeout_fails_the_lesson_and_the_batch_goes_on(
