@@ -18,7 +18,7 @@ import pytest
 
 from pytest_batchgen.batch import CourseBatch
 from pytest_batchgen.htmlreport import REPORT_FILE, write_report
-from pytest_batchgen.items import LessonItem
+from pytest_batchgen.items import LessonItem, parse_node_id
 from pytest_batchgen.planning import Action, PlannedLesson, count_actions
 from pytest_batchgen.reporting import (
     BANNER,
@@ -101,12 +101,11 @@ class BatchReporter:
 
     def _lesson_of(self, nodeid: str) -> tuple[BatchSummary, PlannedLesson] | None:
         """The summary and planned lesson of a node id `course::lesson_NNN`."""
-        course, _, name = nodeid.partition("::")
-        summary = self.summaries.get(course)
-        if summary is None or not name.startswith("lesson_"):
+        parsed = parse_node_id(nodeid)
+        if parsed is None or parsed[0] not in self.summaries:
             return None
-        order = int(name[len("lesson_"):])
-        return summary, next(p for p in summary.batch.plan if p.order == order)
+        summary = self.summaries[parsed[0]]
+        return summary, next(p for p in summary.batch.plan if p.order == parsed[1])
 
     def pytest_runtest_logstart(self, nodeid: str, location: object) -> None:
         found = self._lesson_of(nodeid)
@@ -251,6 +250,7 @@ class BatchReporter:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.summaries:
             return
+        terminalreporter.ensure_newline()  # else the first line follows a blank one
         terminalreporter.section("batchgen")
         for summary in self.summaries.values():
             counts = summary.counts()

@@ -15,8 +15,19 @@ if TYPE_CHECKING:
     from pytest_batchgen.runner import LessonRunner
 
 
+NODE_PREFIX = "lesson_"
+
+
 def lesson_node_name(order: int) -> str:
-    return f"lesson_{order:03d}"
+    return f"{NODE_PREFIX}{order:03d}"
+
+
+def parse_node_id(nodeid: str) -> tuple[str, int] | None:
+    """`course_x::lesson_006` -> ("course_x", 6); None for any other node."""
+    course, _, name = nodeid.partition("::")
+    if not name.startswith(NODE_PREFIX) or not name[len(NODE_PREFIX):].isdigit():
+        return None
+    return course, int(name[len(NODE_PREFIX):])
 
 
 class LessonFailed(Exception):
