@@ -1,8 +1,9 @@
-"""What a batch leaves behind: the plan, the batch log, the summary.
+"""What a batch leaves behind: the plan, the batch log, the summary, lesson diffs.
 
-All of it is written on the controller (never by xdist workers), from the
-plan and the test reports. JSON files are replaced atomically so an
-interrupted run never leaves half a file.
+The batch-level files are written on the controller only, from the plan and
+the test reports; a lesson's own files (its log, its diff) by the process
+that runs it. JSON files are replaced atomically so an interrupted run never
+leaves half a file.
 """
 
 from __future__ import annotations
@@ -279,7 +280,7 @@ class LessonResult:
 
     order: int
     label: str
-    status: str  # skipped | success | failed | not_run
+    status: str  # skipped | success | failed
     action: str = ""
     doc_id: str | None = None
     existing_doc_id: str | None = None
