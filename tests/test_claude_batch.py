@@ -10,7 +10,7 @@ import pytest
 
 from pytest_batchgen.lesson import LESSON_COLUMNS
 from tests.conftest import COURSE, BatchProject
-from tests.support.model_server import HttpError, ModelServer, scripted
+from tests.support.model_server import HttpError, ModelServer, OfflineEnv, scripted
 from tests.test_claude_author import OUTCOMES
 
 
@@ -80,6 +80,18 @@ def test_lesson_log_holds_the_full_agent_trace(claude: BatchProject) -> None:
     assert "Lesson written:" in log
     workspace = batch.batch_dir / "workspaces" / "lesson_001"
     assert (workspace / "sow_entry_input.json").is_file()
+
+
+def test_the_api_key_appears_in_nothing_the_run_leaves(claude: BatchProject) -> None:
+    # DEBUG logging, JUnit and a kept workspace: every place a secret could leak.
+    batch = run(claude, "--log-level=DEBUG", "--junitxml=report.xml")
+    assert batch.ret == 0, batch.output()
+    key = OfflineEnv.API_KEY
+    assert key not in batch.output()
+    written = [p for p in claude.pytester.path.rglob("*") if p.is_file()]
+    assert any(p.name == "lesson_order_001.log" for p in written)
+    leaks = [p for p in written if key.encode() in p.read_bytes()]
+    assert leaks == []
 
 
 def test_critic_rejecting_past_max_retries_leaves_the_good_row_untouched(

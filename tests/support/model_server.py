@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pytest_batchgen.authors.outline import draft_template
 
@@ -393,6 +393,8 @@ def happy_path() -> Script:
 class OfflineEnv:
     """Environment for running the bundled CLI against a ModelServer."""
 
+    API_KEY: ClassVar[str] = "sk-test-offline"
+
     base_url: str
     home: Path
     values: dict[str, str] = field(default_factory=dict)
@@ -401,7 +403,7 @@ class OfflineEnv:
         self.home.mkdir(parents=True, exist_ok=True)
         self.values = {
             "ANTHROPIC_BASE_URL": self.base_url,
-            "ANTHROPIC_API_KEY": "sk-test-offline",
+            "ANTHROPIC_API_KEY": self.API_KEY,
             "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
             "DISABLE_TELEMETRY": "1",
             "DISABLE_AUTOUPDATER": "1",
