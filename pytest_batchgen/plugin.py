@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_batchgen import hooks
-from pytest_batchgen.authors import LessonAuthor, open_default_author
-from pytest_batchgen.session import WORKERINPUT_KEY, BatchSession, BatchStop, is_xdist_worker
 from pytest_batchgen.settings import Settings, add_options, resolve
-from pytest_batchgen.store import LessonStore, open_default_store
+
+if TYPE_CHECKING:
+    from pytest_batchgen.authors import LessonAuthor
+    from pytest_batchgen.session import BatchSession
+    from pytest_batchgen.store import LessonStore
+
+# The batch machinery (pydantic models, store, author, reporting) is imported
+# only once a run names a course: an installed plugin must not slow down every
+# other pytest run in the environment, nor each xdist worker's start.
 
 #: The resolved options of this run, for other plugins and conftests to read.
 SETTINGS_KEY = pytest.StashKey[Settings]()
@@ -46,6 +52,8 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     config.stash[SETTINGS_KEY] = settings
     if not settings.courses:
         return None
+    from pytest_batchgen.session import BatchSession, BatchStop, is_xdist_worker
+
     # --batch-dry-run is --co for a batch; set before xdist decides whether
     # to distribute (it does not for --collect-only).
     config.option.collectonly = settings.dry_run
@@ -74,6 +82,8 @@ class XdistHooks:
         self.session = session
 
     def pytest_configure_node(self, node: Any) -> None:
+        from pytest_batchgen.session import WORKERINPUT_KEY
+
         # Every worker collects the same items from the same plan, without a store read.
         node.workerinput[WORKERINPUT_KEY] = [b.to_wire() for b in self.session.batches]
 
@@ -86,11 +96,15 @@ class XdistHooks:
 
 @pytest.hookimpl(trylast=True)
 def pytest_batchgen_make_store(config: pytest.Config, settings: Settings) -> LessonStore:
+    from pytest_batchgen.store import open_default_store
+
     return open_default_store(settings.store_url, settings)
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_batchgen_make_author(config: pytest.Config, settings: Settings) -> LessonAuthor:
+    from pytest_batchgen.authors import open_default_author
+
     return open_default_author(settings.author, settings)
 
 

@@ -12,8 +12,17 @@ pytestmark = pytest.mark.usefixtures("project")
 
 
 def test_plugin_is_inert_without_batch_course(project: BatchProject) -> None:
-    project.pytester.makepyfile(test_plain="def test_ok():\n    assert True\n")
-    result = project.pytester.runpytest_inprocess()
+    # In a fresh interpreter: without a course the plugin imports no batch
+    # machinery, so an installed plugin costs other pytest runs nothing.
+    project.pytester.makepyfile(test_plain="""
+        import sys
+
+        def test_ok():
+            loaded = [m for m in sys.modules if m.startswith("pytest_batchgen.")]
+            assert sorted(loaded) == ["pytest_batchgen.hooks", "pytest_batchgen.plugin",
+                                      "pytest_batchgen.settings"]
+    """)
+    result = project.pytester.runpytest_subprocess()
     result.assert_outcomes(passed=1)
     assert not project.log_dir.exists()
 
