@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -73,6 +74,21 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
         print(stop.message, file=sys.stderr if stop.code else sys.stdout)
         return stop.code
     return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    if config.pluginmanager.get_plugin(SESSION_PLUGIN_NAME) is None:
+        return
+    # pytest-asyncio warns at configure time in any project that leaves its
+    # fixture loop scope unset. A batch collects no test files, so that warning
+    # is about nothing the run contains, and it would head every newcomer's
+    # first run. pytest configures plugins inside its own catch_warnings
+    # block; running first, this filter holds there and ends with it.
+    warnings.filterwarnings(
+        "ignore", message='The configuration option "asyncio_default_fixture_loop_scope"',
+        category=pytest.PytestDeprecationWarning,
+    )
 
 
 class XdistHooks:

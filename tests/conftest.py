@@ -68,7 +68,6 @@ class BatchProject:
         self.store_path = pytester.path / "store.sqlite3"
         self.log_dir = pytester.path / "logs" / "batch_runs"
         pytester.makepyfile(fake_plugin=(SUPPORT / "fake_plugin.py").read_text())
-        pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
         pytester.syspathinsert()
 
     def store(self) -> SqliteStore:

@@ -27,8 +27,19 @@ def test_plugin_is_inert_without_batch_course(project: BatchProject) -> None:
     assert not project.log_dir.exists()
 
 
+def test_a_batch_run_starts_without_warnings(project: BatchProject) -> None:
+    # The project sets no asyncio_default_fixture_loop_scope, as a newcomer's
+    # would not: pytest-asyncio's warning about it must not head the run.
+    project.load("sow_current.json")
+    result = project.run(f"--batch-course={COURSE}", subprocess=True).result
+    assert result.ret == 0
+    assert result.stderr.str() == ""
+    assert "Warning:" not in result.stdout.str()
+    assert "warnings summary" not in result.stdout.str()
+
+
 def test_help_lists_options_in_one_group(project: BatchProject) -> None:
-    result = project.pytester.runpytest_inprocess("--help")
+    result = project.pytester.runpytest_subprocess("--help")  # no batch: pytest-asyncio may warn
     result.stdout.fnmatch_lines(["batch lesson generation (pytest-batchgen):",
                                  "*--batch-course=ID*", "*--batch-dry-run*"])
 

@@ -36,8 +36,7 @@ def test_default_level_is_info(project: BatchProject) -> None:
 
 
 def test_log_level_from_ini(project: BatchProject) -> None:
-    project.pytester.makeini("[pytest]\nlog_level = WARNING\n"
-                             "asyncio_default_fixture_loop_scope = function\n")
+    project.pytester.makeini("[pytest]\nlog_level = WARNING\n")
     project.load("sow_current.json")
     run = project.run(f"--batch-course={COURSE}", subprocess=True)
     assert "INFO-MARK" not in lesson_log(project, run.batch_dir, 1)
