@@ -18,7 +18,8 @@ import pytest
 
 from pytest_batchgen.batch import CourseBatch
 from pytest_batchgen.htmlreport import REPORT_FILE, write_report
-from pytest_batchgen.items import LessonItem, parse_node_id
+from pytest_batchgen.items import LessonItem
+from pytest_batchgen.nodeids import parse_node_id
 from pytest_batchgen.planning import Action, PlannedLesson, count_actions
 from pytest_batchgen.reporting import (
     BANNER,

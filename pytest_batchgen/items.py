@@ -8,26 +8,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_batchgen.batch import CourseBatch
+from pytest_batchgen.nodeids import lesson_node_name
 from pytest_batchgen.planning import PlannedLesson
 from pytest_batchgen.reporting import LessonResult
 
 if TYPE_CHECKING:
     from pytest_batchgen.runner import LessonRunner
-
-
-NODE_PREFIX = "lesson_"
-
-
-def lesson_node_name(order: int) -> str:
-    return f"{NODE_PREFIX}{order:03d}"
-
-
-def parse_node_id(nodeid: str) -> tuple[str, int] | None:
-    """`course_x::lesson_006` -> ("course_x", 6); None for any other node."""
-    course, _, name = nodeid.partition("::")
-    if not name.startswith(NODE_PREFIX) or not name[len(NODE_PREFIX):].isdigit():
-        return None
-    return course, int(name[len(NODE_PREFIX):])
 
 
 class LessonFailed(Exception):

@@ -22,7 +22,8 @@ from pytest_batchgen.batch import CourseBatch, batch_id_for
 from pytest_batchgen.controller import BatchReporter
 from pytest_batchgen.items import CourseCollector, LessonItem
 from pytest_batchgen.lessonlog import capture_lesson_log
-from pytest_batchgen.planning import Action, Estimate, estimate, plan_lessons
+from pytest_batchgen.nodeids import lesson_node_name
+from pytest_batchgen.planning import Action, Estimate, PlannedLesson, estimate, plan_lessons
 from pytest_batchgen.reporting import (
     PLAN_FILE,
     create_batch_directory,
@@ -130,6 +131,7 @@ class BatchSession:
                 any_row_counts=author.any_row_counts,
                 force=settings.force,
             )
+            self._check_selection(course_id, plan)
             started = datetime.now().astimezone()
             batch_id = batch_id_for(course_id, started)
             batches.append(CourseBatch(
@@ -144,6 +146,16 @@ class BatchSession:
             ))
         return batches
 
+    def _check_selection(self, course_id: str, plan: list[PlannedLesson]) -> None:
+        named = {lesson_node_name(p.order) for p in plan}
+        for nodeid in self.settings.selection:
+            course, _, lesson = nodeid.partition("::")
+            if course == course_id and lesson and lesson not in named:
+                raise BatchError(
+                    f"{nodeid} is not in the SOW of {course_id}"
+                    f" (lessons {plan[0].order}-{plan[-1].order})"
+                )
+
     def _estimate(self, lessons: int) -> Estimate:
         return estimate(lessons, self.history)
 
@@ -151,18 +163,21 @@ class BatchSession:
         """Spec §2.3: list what will be overwritten and ask, unless --batch-yes."""
         if not self.settings.force or self.settings.dry_run or self.settings.yes:
             return
-        overwrites = [(b, [p for p in b.plan if p.action is Action.OVERWRITE]) for b in batches]
-        if not any(lessons for _, lessons in overwrites):
+        # Only what this run will touch: lessons named on the command line narrow it.
+        chosen = [(b, [p for p in b.plan if self._in_selection(b.course_id, p)]) for b in batches]
+        if not any(p.action is Action.OVERWRITE for _, plan in chosen for p in plan):
             return
         lines = ["", "⚠️  WARNING: Force mode will OVERWRITE existing lessons", ""]
-        for batch, lessons in overwrites:
+        for batch, plan in chosen:
+            lessons = [p for p in plan if p.action is Action.OVERWRITE]
+            to_author = sum(1 for p in plan if p.runs_author)
             lines += [
                 f"Course ID: {batch.course_id}",
                 f"Total SOW entries: {batch.total}",
                 f"Existing lessons found: {len(lessons)}"
                 f" (orders: {', '.join(str(p.order) for p in lessons)})",
-                f"Will overwrite: {batch.to_author} lessons (including {len(lessons)} existing)",
-                *estimate_lines(self._estimate(batch.to_author)),
+                f"Will overwrite: {to_author} lessons (including {len(lessons)} existing)",
+                *estimate_lines(self._estimate(to_author)),
                 "",
             ]
         capture = self.config.pluginmanager.getplugin("capturemanager")
@@ -194,11 +209,25 @@ class BatchSession:
                 batch=batch, runner=self.runner,
             )
             items.extend(session.genitems(collector))
+        if self.settings.selection:
+            # Positional node ids narrow the batch as they narrow any pytest run;
+            # the rest count as deselected, like -k, in the summary.
+            chosen = [i for i in items if self._selected(i.nodeid)]
+            hook.pytest_deselected(items=[i for i in items if i not in chosen])
+            items = chosen
         hook.pytest_collection_modifyitems(session=session, config=session.config, items=items)
         session.items = items
         session.testscollected = len(items)
         hook.pytest_collection_finish(session=session)
         return True
+
+    def _selected(self, nodeid: str) -> bool:
+        return any(nodeid == named or nodeid.startswith(f"{named}::")
+                   for named in self.settings.selection)
+
+    def _in_selection(self, course_id: str, lesson: PlannedLesson) -> bool:
+        return not self.settings.selection or self._selected(
+            f"{course_id}::{lesson_node_name(lesson.order)}")
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         if not self.settings.dry_run or is_xdist_worker(self.config):

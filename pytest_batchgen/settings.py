@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from pytest_batchgen.nodeids import lesson_node_name, parse_node_id
+
 DEFAULT_STORE = "sqlite:///logs/batchgen.sqlite3"
 DEFAULT_LOG_DIR = "logs/batch_runs"
 
@@ -118,6 +120,9 @@ class Settings:
     max_cost: float | None
     timeout: float | None
     appwrite_database: str
+    #: Lessons named as positional arguments, by pytest node id
+    #: (`course_x::lesson_003`); empty: every lesson of the courses.
+    selection: tuple[str, ...] = ()
 
 
 def _value(config: pytest.Config, option: Option) -> tuple[Any, str]:
@@ -165,6 +170,31 @@ def check_combinations(
                 )
 
 
+def _selection(args: list[str], courses: tuple[str, ...]) -> tuple[str, ...]:
+    """A batch's positional arguments select lessons, as pytest node ids do.
+
+    A batch collects no test files, so a path here would be silently ignored:
+    refuse it instead. `course_x` or `course_x::lesson_3` are normalised to the
+    node ids the items carry.
+    """
+    if not courses:
+        return ()  # not a batch: positional arguments are pytest's own
+    selection = []
+    for arg in args:
+        lesson = parse_node_id(arg)
+        if arg in courses:
+            selection.append(arg)
+        elif lesson is not None and lesson[0] in courses:
+            selection.append(f"{lesson[0]}::{lesson_node_name(lesson[1])}")
+        else:
+            raise pytest.UsageError(
+                f"{arg!r} is not a lesson of this batch: a batch run takes lesson node ids"
+                f" such as {courses[0]}::{lesson_node_name(1)}, not test paths;"
+                " run your tests in a separate pytest run"
+            )
+    return tuple(selection)
+
+
 def resolve(config: pytest.Config) -> Settings:
     """Read every option once; UsageError names the option or ini key at fault."""
     values: dict[str, Any] = {}
@@ -189,6 +219,7 @@ def resolve(config: pytest.Config) -> Settings:
             raise pytest.UsageError(f"--{dest.replace('_', '-')}: must be more than 0")
     check_combinations(config, values, courses)
     return Settings(
+        selection=_selection(config.option.file_or_dir or [], courses),
         courses=courses,
         dry_run=bool(values["batch_dry_run"]) or bool(config.getoption("collectonly")),
         force=bool(values["batch_force"]),

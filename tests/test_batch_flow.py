@@ -19,8 +19,8 @@ def test_plugin_is_inert_without_batch_course(project: BatchProject) -> None:
 
         def test_ok():
             loaded = [m for m in sys.modules if m.startswith("pytest_batchgen.")]
-            assert sorted(loaded) == ["pytest_batchgen.hooks", "pytest_batchgen.plugin",
-                                      "pytest_batchgen.settings"]
+            assert sorted(loaded) == ["pytest_batchgen.hooks", "pytest_batchgen.nodeids",
+                                      "pytest_batchgen.plugin", "pytest_batchgen.settings"]
     """)
     result = project.pytester.runpytest_subprocess()
     result.assert_outcomes(passed=1)
@@ -166,6 +166,16 @@ def test_k_selects_lessons_by_title(project: BatchProject) -> None:
     assert (summary["deselected"], summary["not_run"], summary["complete"]) == ([1], [], True)
 
 
+def test_lesson_node_ids_as_arguments_select_lessons(project: BatchProject) -> None:
+    project.load("sow_current.json")
+    # As in any pytest run; `lesson_4` is read as the node id `lesson_004`.
+    run = project.run(f"--batch-course={COURSE}", f"{COURSE}::lesson_001", f"{COURSE}::lesson_4")
+    run.result.assert_outcomes(passed=2, deselected=1)
+    assert [r["sow_order"] for r in project.rows()] == [1, 4]
+    summary = run.summary()
+    assert (summary["deselected"], summary["not_run"], summary["complete"]) == ([2], [], True)
+
+
 def test_node_ids_are_stable_and_lf_reruns_failures(project: BatchProject,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     project.load("sow_current.json")
@@ -278,6 +288,14 @@ def test_a_failing_write_fails_only_that_lesson(project: BatchProject,
                      "--batch-model applies to the claude author only", id="bad-combination"),
         pytest.param("published", [f"--batch-course={COURSE}", "--batch-max-retries=0"],
                      "--batch-max-retries: must be at least 1", id="bad-retries"),
+        pytest.param("published", [f"--batch-course={COURSE}", "tests/test_x.py"],
+                     "'tests/test_x.py' is not a lesson of this batch", id="test-path"),
+        pytest.param("published", [f"--batch-course={COURSE}", "course_other::lesson_001"],
+                     "'course_other::lesson_001' is not a lesson of this batch",
+                     id="other-course-lesson"),
+        pytest.param("published", [f"--batch-course={COURSE}", f"{COURSE}::lesson_003"],
+                     f"{COURSE}::lesson_003 is not in the SOW of {COURSE} (lessons 1-4)",
+                     id="lesson-not-in-sow"),
     ],
 )
 def test_batch_level_errors_exit_2_with_one_line(project: BatchProject, setup: str | None,

@@ -52,6 +52,17 @@ def test_force_prompt_lists_overwrites_and_proceeds_on_yes(project: BatchProject
     assert {r["authored_sow_id"] for r in rows} == {f"sow_{COURSE}"}
 
 
+def test_force_prompt_names_only_the_lessons_selected(project: BatchProject) -> None:
+    project.load("sow_current.json")
+    project.add_lessons(COURSE, [1, 2])
+    code, output = run_on_terminal(
+        project, [f"--batch-course={COURSE}", "--batch-force", f"{COURSE}::lesson_002"], "y")
+    assert "Existing lessons found: 1 (orders: 2)" in output
+    assert "Will overwrite: 1 lessons (including 1 existing)" in output
+    assert code == 0, output
+    assert "1 passed, 2 deselected" in output
+
+
 def test_declined_prompt_cancels_and_writes_nothing(project: BatchProject) -> None:
     project.load("sow_current.json")
     project.add_lessons(COURSE, [1])

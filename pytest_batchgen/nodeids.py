@@ -1,0 +1,21 @@
+"""Lesson node ids (`course_x::lesson_006`): made and parsed in one place.
+
+They are the batch's stable names: `--lf`, `--deselect`, positional selection
+and the controller's bookkeeping under xdist all go by them.
+"""
+
+from __future__ import annotations
+
+NODE_PREFIX = "lesson_"
+
+
+def lesson_node_name(order: int) -> str:
+    return f"{NODE_PREFIX}{order:03d}"
+
+
+def parse_node_id(nodeid: str) -> tuple[str, int] | None:
+    """`course_x::lesson_006` -> ("course_x", 6); None for any other node."""
+    course, _, name = nodeid.partition("::")
+    if not name.startswith(NODE_PREFIX) or not name[len(NODE_PREFIX):].isdigit():
+        return None
+    return course, int(name[len(NODE_PREFIX):])
