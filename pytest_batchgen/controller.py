@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -198,6 +199,7 @@ class BatchReporter:
         ):
             # Lessons left unwritten for lack of budget: the batch is not done.
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        finished: list[tuple[dict[str, Any], Path]] = []
         for course_id, summary in self.summaries.items():
             if interrupted:
                 self._reconcile(summary)
@@ -222,6 +224,11 @@ class BatchReporter:
             ]:
                 logger.info(line)
             close_batch_log(logger)
+            finished.append((document, summary.batch.directory))
+        # Only once every course's files are complete does user code run.
+        for document, directory in finished:
+            session.config.hook.pytest_batchgen_batch_finished(
+                config=session.config, summary=document, directory=directory)
 
     def _reconcile(self, summary: BatchSummary) -> None:
         """After Ctrl-C, ask the store which unreported lessons were written anyway.

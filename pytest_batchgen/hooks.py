@@ -1,12 +1,14 @@
-"""pytest-batchgen's own hooks: swap the store or the author from a conftest or plugin.
+"""pytest-batchgen's own hooks, for a conftest or plugin.
 
-Both are `firstresult`: the first implementation returning non-None wins,
-and the plugin's own defaults run last.
+`make_store` and `make_author` swap a part: they are `firstresult` (the first
+implementation returning non-None wins) and the plugin's own defaults run last.
+`batch_finished` is for what follows a batch: notify, upload, page someone.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -24,3 +26,14 @@ def pytest_batchgen_make_store(config: pytest.Config, settings: Settings) -> Les
 @pytest.hookspec(firstresult=True)
 def pytest_batchgen_make_author(config: pytest.Config, settings: Settings) -> LessonAuthor | None:
     """Return the lesson author for this run (default: from --batch-author)."""
+
+
+def pytest_batchgen_batch_finished(
+    config: pytest.Config, summary: dict[str, Any], directory: Path
+) -> None:
+    """A course's batch has ended (completed, failed or interrupted; not a dry run).
+
+    Called once per course, on the controller only (also under xdist), after
+    `batch_summary.json` and the report are written: `summary` is that file's
+    content, `directory` the batch directory.
+    """

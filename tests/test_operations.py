@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 
@@ -102,6 +103,47 @@ def test_several_courses_have_a_combined_total(project: BatchProject) -> None:
     run.result.stdout.fnmatch_lines(["all 2 courses: generated 6, skipped 0, failed 0"
                                      " | cost $1.3000, tokens 13000"])
     assert len(run.batch_dirs()) == 2
+
+
+FINISHED_HOOK = """
+    import json
+
+    def pytest_batchgen_batch_finished(config, summary, directory):
+        assert (directory / "batch_summary.json").is_file()
+        with open("finished.jsonl", "a") as out:
+            out.write(json.dumps({k: summary[k] for k in
+                                  ("courseId", "generated", "failed", "complete")}) + "\\n")
+"""
+
+
+@pytest.mark.parametrize("workers", [[], XDIST], ids=["n0", "n2"])
+def test_batch_finished_hook_runs_once_per_course_on_the_controller(
+    project: BatchProject, monkeypatch: pytest.MonkeyPatch, workers: list[str]
+) -> None:
+    # The place for notifications (spec §9: e-mail when a batch completes).
+    project.pytester.makeconftest(FINISHED_HOOK)
+    project.load("sow_current.json")
+    project.load("sow_legacy_row.json", course=None)
+    monkeypatch.setenv("BATCHGEN_FAKE_FAIL", "2")
+    run = project.run(f"--batch-course={COURSE}", "--batch-course=course_c84774",
+                      *workers, subprocess=True)
+    assert run.ret == 1
+    calls = (project.pytester.path / "finished.jsonl").read_text().splitlines()
+    assert sorted(calls) == sorted(
+        json.dumps({"courseId": course, "generated": 2, "failed": 1, "complete": True})
+        for course in (COURSE, "course_c84774"))
+
+
+def test_batch_finished_hook_hears_of_an_interrupt(
+    project: BatchProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.pytester.makeconftest(FINISHED_HOOK)
+    project.load("sow_current.json")
+    monkeypatch.setenv("BATCHGEN_FAKE_INTERRUPT", "2")
+    assert project.run(f"--batch-course={COURSE}", subprocess=True).ret == 2
+    [call] = (project.pytester.path / "finished.jsonl").read_text().splitlines()
+    assert json.loads(call) == {"courseId": COURSE, "generated": 1, "failed": 0,
+                                "complete": False}
 
 
 # --- pytest-xdist -----------------------------------------------------------------------
