@@ -216,6 +216,8 @@ class BatchReporter:
                 f"  Generated (success): {document['generated']}",
                 f"  Failed: {document['failed']}",
                 f"  Not run: {len(document['not_run'])}",
+                *([f"  Deselected: {len(document['deselected'])} (-k, --lf or node ids)"]
+                  if document["deselected"] else []),
                 f"  Total Duration: {document['duration_human']}",
                 f"  Total Cost: ${document['total_cost_usd']:.4f} USD",
                 f"  Total Tokens: {document['total_tokens']}",

@@ -174,6 +174,8 @@ def test_lesson_node_ids_as_arguments_select_lessons(project: BatchProject) -> N
     assert [r["sow_order"] for r in project.rows()] == [1, 4]
     summary = run.summary()
     assert (summary["deselected"], summary["not_run"], summary["complete"]) == ([2], [], True)
+    assert "Deselected: 1 (-k, --lf or node ids)" in (run.batch_dir / "batch_execution.log"
+                                                      ).read_text()
 
 
 def test_node_ids_are_stable_and_lf_reruns_failures(project: BatchProject,
