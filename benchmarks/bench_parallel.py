@@ -7,8 +7,9 @@ Run from the repository root:
 Scripted: each lesson's author answers after a fixed delay (default 4 s).
 --claude: the real Claude author (SDK + CLI, 8 model requests a lesson) against
 the scripted model server answering each request after a fixed delay (default
-0.5 s). The rest of each lesson's wall time is the plugin's, the CLI's and,
-under xdist, the workers' start-up. Prints ratios; nothing asserts on them.
+2 s, still well under a real lesson-sized answer). The rest of each lesson's
+wall time is the plugin's, the CLI's and, under xdist, the workers' start-up.
+Prints ratios; nothing asserts on them. About 8 minutes with the defaults.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def main() -> None:
     logging.disable(logging.WARNING)
     claude = "--claude" in sys.argv
     numbers = [a for a in sys.argv[1:] if a != "--claude"]
-    delay = float(numbers[0]) if numbers else (0.5 if claude else 4.0)
+    delay = float(numbers[0]) if numbers else (2.0 if claude else 4.0)
     with tempfile.TemporaryDirectory() as tmp, ModelServer(delay=delay) as server:
         directory = Path(tmp)
         claude_env = OfflineEnv(server.url, directory / "home").values if claude else None
