@@ -110,7 +110,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        store = SqliteStore.from_url(args.store)
+        store = SqliteStore.from_url(args.store, create=args.run is not command_show_lesson)
         try:
             print(args.run(args, store))
         finally:

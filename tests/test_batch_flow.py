@@ -275,6 +275,8 @@ def test_a_failing_write_fails_only_that_lesson(project: BatchProject,
     ("setup", "args", "message"),
     [
         pytest.param(None, [f"--batch-course={COURSE}"],
+                     "the SQLite store ", id="store-never-loaded"),
+        pytest.param("other-course", [f"--batch-course={COURSE}"],
                      f"no SOW found for course '{COURSE}'", id="unknown-course"),
         pytest.param("draft", [f"--batch-course={COURSE}"],
                      f"no published SOW for course '{COURSE}' (statuses found: draft)",
@@ -302,7 +304,9 @@ def test_a_failing_write_fails_only_that_lesson(project: BatchProject,
 )
 def test_batch_level_errors_exit_2_with_one_line(project: BatchProject, setup: str | None,
                                                  args: list[str], message: str) -> None:
-    if setup:
+    if setup == "other-course":
+        project.load("sow_legacy_row.json", course=None)
+    elif setup:
         project.load("sow_current.json", status=setup)
     # The outline author, so that --batch-author and author checks are the real ones.
     run = project.run(*args, author="outline", subprocess=True)
@@ -312,6 +316,7 @@ def test_batch_level_errors_exit_2_with_one_line(project: BatchProject, setup: s
     assert line.startswith(f"batchgen: {message}")
     assert "Traceback" not in run.output()
     assert run.batch_dirs() == []
+    assert project.store_path.exists() == (setup is not None)  # a read creates no store
 
 
 def test_option_without_batch_course_is_a_usage_error(project: BatchProject) -> None:

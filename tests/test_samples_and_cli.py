@@ -106,3 +106,9 @@ def test_demo_then_show_lesson(project: BatchProject, tmp_path: Path,
     assert isinstance(lesson["cards"], list) and lesson["cards"][0]["id"] == "card_001"
     assert main(["--store", url, "show-lesson", "course_demo1", "99"]) == 2
     assert "no lesson for course_demo1 order 99" in capsys.readouterr().err
+
+
+def test_show_lesson_creates_no_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--store", store_url(tmp_path), "show-lesson", "course_demo1", "1"]) == 2
+    assert "does not exist: load a SOW into it first" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

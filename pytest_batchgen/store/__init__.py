@@ -97,5 +97,5 @@ def open_default_store(url: str, settings: Any) -> LessonStore:
     if url.startswith("sqlite:"):
         from pytest_batchgen.store.sqlite import SqliteStore
 
-        return SqliteStore.from_url(url)
+        return SqliteStore.from_url(url, create=False)  # filled by load-sow, not here
     raise StoreError(f"unknown --batch-store {url!r} (use sqlite:///PATH or appwrite)")

@@ -77,9 +77,17 @@ def path_from_url(url: str) -> Path:
 class SqliteStore:
     """The `LessonStore` on one SQLite file; safe for several processes at once."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, create: bool = True) -> None:
         self.path = path
         self.description = f"sqlite:///{path}"
+        if not create and not path.is_file():
+            # Reading from a store nobody loaded would only leave an empty file
+            # behind and report every course as unknown.
+            raise StoreError(
+                f"the SQLite store {path} does not exist: load a SOW into it first"
+                " (python -m pytest_batchgen load-sow FILE, or load-demo)"
+                " or point to another store"
+            )
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             # autocommit mode: transactions are explicit (BEGIN IMMEDIATE) where
@@ -95,8 +103,8 @@ class SqliteStore:
             raise StoreError(f"cannot open SQLite store {path}: {exc}") from exc
 
     @classmethod
-    def from_url(cls, url: str) -> SqliteStore:
-        return cls(path_from_url(url))
+    def from_url(cls, url: str, *, create: bool = True) -> SqliteStore:
+        return cls(path_from_url(url), create=create)
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
