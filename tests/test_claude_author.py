@@ -14,6 +14,7 @@ from pytest_batchgen.authors import AuthoringError, AuthorRequest, AuthorUnavail
 from pytest_batchgen.authors.claude import (
     AUTH_VARIABLES,
     CLI_VARIABLE,
+    SUBMISSION_FILE,
     ClaudeAuthor,
     Submissions,
 )
@@ -218,6 +219,18 @@ def test_result_is_the_latest_accepted_lesson_whose_latest_review_passed() -> No
     assert state.result is None
     state.submit_review({"pass": True, "feedback": "fine now"})
     assert state.result is not None and state.result.title == second["title"]
+
+
+def test_the_latest_accepted_lesson_is_saved_for_the_critic(tmp_path: Path) -> None:
+    # Subagents start fresh: the critic reviews, and the author revises, this file.
+    state = Submissions(max_rounds=5, workspace=tmp_path)
+    saved = tmp_path / SUBMISSION_FILE
+    lesson = valid_lesson()
+    ok, text = state.submit_lesson({"lesson": lesson})
+    assert ok and SUBMISSION_FILE in text
+    assert json.loads(saved.read_text())["title"] == lesson["title"]
+    assert not state.submit_lesson({"lesson": {**lesson, "title": "short"}})[0]
+    assert json.loads(saved.read_text())["title"] == lesson["title"]  # rejected: unchanged
 
 
 def test_rounds_count_rejections_and_failed_reviews() -> None:

@@ -46,6 +46,9 @@ AUTH_VARIABLES = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUT
 # Overrides the CLI the SDK would use (its bundled one, else `claude` on PATH).
 CLI_VARIABLE = "BATCHGEN_CLAUDE_CLI"
 WORKSPACE_FILES = ("sow_entry_input.json", "sow_context.json", "course_outcomes.json")
+# Each subagent starts with a fresh context: the critic reads the lesson it
+# reviews, and the author the lesson it revises, from this workspace file.
+SUBMISSION_FILE = "lesson_submission.json"
 
 
 def prompt(name: str) -> str:
@@ -65,6 +68,8 @@ class Submissions:
     """
 
     max_rounds: int
+    #: Where the latest accepted lesson is saved for the other agents to read.
+    workspace: Path | None = None
     latest: LessonTemplate | None = None
     latest_passed: bool = False
     rounds: int = 0
@@ -102,7 +107,13 @@ class Submissions:
         self.accepted += 1
         log.info("submit_lesson accepted (#%d): %s, %d cards", self.accepted, template.title,
                  len(template.cards))
-        return True, "accepted: the lesson is valid and awaits review."
+        if self.workspace is None:
+            return True, "accepted: the lesson is valid and awaits review."
+        saved = self.workspace / SUBMISSION_FILE
+        saved.write_text(json.dumps(template.model_dump(mode="json", exclude_none=True),
+                                    indent=2, ensure_ascii=False), encoding="utf-8")
+        return True, (f"accepted: the lesson is valid, saved as {SUBMISSION_FILE} in the"
+                      " workspace, and awaits review.")
 
     def submit_review(self, arguments: dict[str, Any]) -> tuple[bool, str]:
         if self.latest is None:
@@ -244,7 +255,7 @@ class ClaudeAuthor:
 
         assert request.workspace is not None
         write_workspace(request)
-        submissions = Submissions(max_rounds=self.max_retries)
+        submissions = Submissions(max_rounds=self.max_retries, workspace=request.workspace)
         trace = Trace()
         log.info("Claude agent starting: model %s, max %d rounds, budget %s",
                  self.model or "(CLI default)", self.max_retries,
