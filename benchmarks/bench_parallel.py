@@ -5,7 +5,7 @@ Run from the repository root:
     python benchmarks/bench_parallel.py --claude [DELAY_SECONDS]   # the Claude author
 
 Scripted: each lesson's author answers after a fixed delay (default 4 s).
---claude: the real Claude author (SDK + CLI, 8 model requests a lesson) against
+--claude: the real Claude author (SDK + CLI, 9 model requests a lesson) against
 the scripted model server answering each request after a fixed delay (default
 2 s, still well under a real lesson-sized answer). The rest of each lesson's
 wall time is the plugin's, the CLI's and, under xdist, the workers' start-up.

@@ -80,9 +80,10 @@ def test_lesson_log_holds_the_full_agent_trace(claude: BatchProject) -> None:
     assert "Lesson written:" in log
     workspace = batch.batch_dir / "workspaces" / "lesson_001"
     assert (workspace / "sow_entry_input.json").is_file()
-    # The lesson the critic reviewed is the one written.
-    reviewed = json.loads((workspace / "lesson_submission.json").read_text())
-    assert reviewed["title"] == claude.rows()[0]["title"]
+    # The critic read the accepted lesson from the workspace; it is the one written.
+    title = claude.rows()[0]["title"]
+    assert json.loads((workspace / "lesson_submission.json").read_text())["title"] == title
+    assert f"feedback: '{title}'" in log
 
 
 def test_the_api_key_appears_in_nothing_the_run_leaves(claude: BatchProject) -> None:

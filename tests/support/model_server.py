@@ -287,24 +287,32 @@ def _events(message: dict[str, Any]) -> list[bytes]:
 
 
 ENTRY_FILE = "sow_entry_input.json"
+SUBMISSION_FILE = "lesson_submission.json"
 
 
-def entry_from_read(request: ModelRequest) -> dict[str, Any] | None:
-    """The SOW entry, from the result of the author's Read of the workspace file."""
+def read_json(request: ModelRequest, name: str) -> dict[str, Any] | None:
+    """The JSON file `name` as this agent's Read of it returned it, if it read it."""
+    reads = {use["id"] for use in request.calls_of("Read")
+             if str(use.get("input", {}).get("file_path", "")).endswith(name)}
     for result in request.tool_results():
+        if result.get("tool_use_id") not in reads:
+            continue
         content = result.get("content")
         text = content if isinstance(content, str) else "".join(
             block.get("text", "") for block in content or [] if isinstance(block, dict))
-        if '"order"' in text and '"label"' in text:
-            # Read numbers its lines ("     1\t{") and may append a reminder.
-            plain = re.sub(r"(?m)^\s*\d+[\t→]", "", text).lstrip()
-            entry, _ = json.JSONDecoder().raw_decode(plain)
-            return dict(entry)
+        # Read numbers its lines ("     1\t{") and may append a reminder.
+        plain = re.sub(r"(?m)^\s*\d+[\t→]", "", text).lstrip()
+        data, _ = json.JSONDecoder().raw_decode(plain)
+        return dict(data)
     return None
 
 
+def read_call(request: ModelRequest, name: str) -> ToolCalls:
+    return ToolCalls([("Read", {"file_path": str(workspace_of(request) / name)})])
+
+
 def lesson_for(request: ModelRequest) -> dict[str, Any]:
-    entry = entry_from_read(request)
+    entry = read_json(request, ENTRY_FILE)
     assert entry is not None, "the author must read the entry before writing"
     return draft_template(entry).model_dump(mode="json", exclude_none=True)
 
@@ -329,8 +337,8 @@ def orchestrator(request: ModelRequest, *, rounds: int = 10) -> Reply:
 
 
 def author(request: ModelRequest, *, first_broken: bool = False) -> Reply:
-    if entry_from_read(request) is None:
-        return ToolCalls([("Read", {"file_path": str(workspace_of(request) / ENTRY_FILE)})])
+    if read_json(request, ENTRY_FILE) is None:
+        return read_call(request, ENTRY_FILE)
     last = request.last_result()
     submissions = request.calls_of(SUBMIT_LESSON)
     if submissions and last is not None and not last.get("is_error"):
@@ -342,11 +350,17 @@ def author(request: ModelRequest, *, first_broken: bool = False) -> Reply:
 
 
 def critic(request: ModelRequest, *, verdict: bool = True) -> Reply:
+    """Reads the accepted lesson, as a real critic must, and names it in its verdict."""
     if request.calls_of(SUBMIT_REVIEW):
         return Text("review passed" if verdict else "review failed: needs work")
+    lesson = read_json(request, SUBMISSION_FILE)
+    if lesson is None:
+        return read_call(request, SUBMISSION_FILE)
     return ToolCalls([(SUBMIT_REVIEW, {
         "pass": verdict,
-        "feedback": "Clear, follows the card plan." if verdict else "Cards lack Scottish context.",
+        "feedback": (f"'{lesson['title']}' ({len(lesson['cards'])} cards): "
+                     + ("clear, follows the card plan." if verdict
+                        else "cards lack Scottish context.")),
         "scores": {"pedagogy": 4 if verdict else 2, "accuracy": 5},
     })])
 
