@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from pytest_batchgen.authors.claude import (
     SUBMISSION_FILE,
     ClaudeAuthor,
     Submissions,
+    has_login,
 )
 from pytest_batchgen.sow import SowRecord, record_from_row
 from tests.conftest import FIXTURES
@@ -177,13 +179,30 @@ async def test_cli_scratch_files_stay_in_the_workspace(
     assert (tmp_path / "workspace" / "cli_tmp").is_dir()
 
 
-def test_check_ready_needs_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_check_ready_needs_a_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in AUTH_VARIABLES:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path))
     with pytest.raises(AuthorUnavailable, match=r"needs ANTHROPIC_API_KEY.*--batch-author=outline"):
         ClaudeAuthor().check_ready()
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test")
     ClaudeAuthor().check_ready()
+
+
+@pytest.mark.parametrize("config_dir", ["CLAUDE_CONFIG_DIR", "HOME"])
+def test_a_saved_claude_login_is_enough(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, config_dir: str
+) -> None:
+    # `claude /login` keeps its credentials in the CLI's config directory.
+    environ = {"HOME": str(tmp_path)}
+    saved = tmp_path / ".claude" if config_dir == "HOME" else tmp_path / "elsewhere"
+    if config_dir == "CLAUDE_CONFIG_DIR":
+        environ["CLAUDE_CONFIG_DIR"] = str(saved)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    saved.mkdir()
+    assert has_login(environ) is (sys.platform == "darwin")  # a directory alone: macOS only
+    (saved / ".credentials.json").write_text("{}")
+    assert has_login(environ)
 
 
 def test_check_ready_needs_the_cli(monkeypatch: pytest.MonkeyPatch) -> None:

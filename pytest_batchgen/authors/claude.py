@@ -19,6 +19,8 @@ import json
 import logging
 import os
 import shutil
+import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -185,7 +187,7 @@ class ClaudeAuthor:
                    research=settings.research, cli_path=os.environ.get(CLI_VARIABLE) or None)
 
     def check_ready(self) -> None:
-        if not any(os.environ.get(name) for name in AUTH_VARIABLES):
+        if not has_login(os.environ):
             raise AuthorUnavailable(
                 "the claude author needs ANTHROPIC_API_KEY (or another Claude Code login);"
                 " set it, or use --batch-author=outline for offline drafts")
@@ -280,6 +282,18 @@ class ClaudeAuthor:
                      submissions.accepted, len(submissions.reviews))
             return AuthoredLesson(template=template, metrics=metrics)
         raise AuthoringError(failure_reason(submissions, trace), metrics)
+
+
+def has_login(environ: Mapping[str, str]) -> bool:
+    """Whether the CLI has credentials: a key or token in the environment, or the
+    login `claude /login` saves in the CLI's config directory. On macOS that login
+    lives in the Keychain, out of sight: an existing config directory must do."""
+    if any(environ.get(name) for name in AUTH_VARIABLES):
+        return True
+    config_dir = Path(environ.get("CLAUDE_CONFIG_DIR") or Path.home() / ".claude")
+    if (config_dir / ".credentials.json").is_file():
+        return True
+    return sys.platform == "darwin" and config_dir.is_dir()
 
 
 def scratch_dir(workspace: Path) -> Path:
