@@ -212,8 +212,10 @@ class BatchSession:
         if self.settings.selection:
             # Positional node ids narrow the batch as they narrow any pytest run;
             # the rest count as deselected, like -k, in the summary.
-            chosen = [i for i in items if self._selected(i.nodeid)]
-            hook.pytest_deselected(items=[i for i in items if i not in chosen])
+            chosen, dropped = [], []
+            for item in items:
+                (chosen if self._selected(item.nodeid) else dropped).append(item)
+            hook.pytest_deselected(items=dropped)
             items = chosen
         hook.pytest_collection_modifyitems(session=session, config=session.config, items=items)
         session.items = items
