@@ -212,7 +212,8 @@ class BatchSession:
         if self.settings.selection:
             # Positional node ids narrow the batch as they narrow any pytest run;
             # the rest count as deselected, like -k, in the summary.
-            chosen, dropped = [], []
+            chosen: list[pytest.Item] = []
+            dropped: list[pytest.Item] = []
             for item in items:
                 (chosen if self._selected(item.nodeid) else dropped).append(item)
             hook.pytest_deselected(items=dropped)
