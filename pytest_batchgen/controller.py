@@ -157,12 +157,12 @@ class BatchReporter:
                         if p.runs_author)
         workers = int(getattr(config.option, "numprocesses", 0) or 1)
         average = sum(r.duration_seconds for r in done) / len(done)
-        word = (
-            f"GENERATED in {format_duration(result.duration_seconds)}, ${result.cost_usd:.4f}"
-            f" | spent ${sum(r.cost_usd for r in done):.4f},"
-            f" {sum(r.tokens for r in done)} tokens, {remaining} to go,"
-            f" ETA {format_duration(remaining * average / workers)}"
-        )
+        spent, tokens = sum(r.cost_usd for r in done), sum(r.tokens for r in done)
+        # An author without a model (outline) has no spend worth a column of zeros.
+        word = f"GENERATED in {format_duration(result.duration_seconds)}" + (
+            f", ${result.cost_usd:.4f} | spent ${spent:.4f}, {tokens} tokens,"
+            if spent or tokens else " |"
+        ) + f" {remaining} to go, ETA {format_duration(remaining * average / workers)}"
         return report.outcome, ".", (word, {"green": True})
 
     def _log_result(self, batch: CourseBatch, result: LessonResult) -> None:

@@ -26,6 +26,13 @@ def test_status_line_per_lesson_with_running_totals(project: BatchProject) -> No
     ])
 
 
+def test_status_line_of_an_author_without_a_model_has_no_spend(project: BatchProject) -> None:
+    project.load("sow_current.json")
+    run = project.run(f"--batch-course={COURSE}", author="outline")
+    run.result.stdout.fnmatch_lines([f"{COURSE}::lesson_001 GENERATED in 0s | 2 to go, ETA 0s*"])
+    assert "$0.0000 |" not in run.output()
+
+
 def test_quiet_run_has_no_status_lines(project: BatchProject) -> None:
     project.load("sow_current.json")
     run = project.run(f"--batch-course={COURSE}", "-q")
