@@ -193,6 +193,10 @@ class BatchSession:
             answer = input("Are you ABSOLUTELY SURE you want to proceed? [y/N]: ")
         except EOFError:
             answer = ""
+        except KeyboardInterrupt:
+            print()  # the prompt's line is left open
+            raise BatchStop("batchgen: interrupted at the prompt; nothing was written", 2
+                            ) from None
         finally:
             capture.resume_global_capture()
         if answer.strip().lower() not in ("y", "yes"):

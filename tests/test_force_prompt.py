@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pty
+import signal
 import subprocess
 import sys
 import time
@@ -11,8 +12,10 @@ import time
 from tests.conftest import COURSE, BatchProject
 
 
-def run_on_terminal(project: BatchProject, args: list[str], answer: str) -> tuple[int, str]:
-    """Run pytest with a pseudo-terminal as stdin/stdout; type `answer` at the prompt."""
+def run_on_terminal(project: BatchProject, args: list[str],
+                    answer: str | signal.Signals) -> tuple[int, str]:
+    """Run pytest with a pseudo-terminal as stdin/stdout; at the prompt, type `answer`
+    or send it as a signal (Ctrl-C is SIGINT)."""
     controller, terminal = pty.openpty()
     env = {k: v for k, v in os.environ.items() if k != "CI"}
     process = subprocess.Popen(
@@ -32,7 +35,10 @@ def run_on_terminal(project: BatchProject, args: list[str], answer: str) -> tupl
             break
         output += chunk
         if not answered and b"[y/N]:" in output:
-            os.write(controller, answer.encode() + b"\n")
+            if isinstance(answer, signal.Signals):
+                process.send_signal(answer)
+            else:
+                os.write(controller, answer.encode() + b"\n")
             answered = True
     os.close(controller)
     return process.wait(timeout=60), output.decode("utf-8", "replace")
@@ -71,6 +77,21 @@ def test_declined_prompt_cancels_and_writes_nothing(project: BatchProject) -> No
     assert code == 0, output
     assert "Cancelled: nothing was written" in output
     assert "Traceback" not in output
+    assert project.rows() == before
+    assert not project.log_dir.exists()
+
+
+def test_ctrl_c_at_the_prompt_writes_nothing_and_shows_no_traceback(
+    project: BatchProject,
+) -> None:
+    project.load("sow_current.json")
+    project.add_lessons(COURSE, [1])
+    before = project.rows()
+    code, output = run_on_terminal(
+        project, [f"--batch-course={COURSE}", "--batch-force"], signal.SIGINT)
+    assert code == 2, output
+    assert "batchgen: interrupted at the prompt; nothing was written" in output
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output
     assert project.rows() == before
     assert not project.log_dir.exists()
 
