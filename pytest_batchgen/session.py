@@ -94,6 +94,11 @@ class BatchSession:
             self._confirm_force(batches)
         except (BatchError, StoreError, AuthorUnavailable) as exc:
             raise BatchStop(f"batchgen: {exc}", 2) from exc
+        except KeyboardInterrupt:
+            # Before the session exists pytest has no interrupt handling of its
+            # own: Ctrl-C here (a slow store, the prompt) would be a traceback.
+            raise BatchStop("batchgen: interrupted before the batch started;"
+                            " nothing was written", 2) from None
         # Only now, with everything validated and confirmed, does anything get written.
         self.batches = [self._claim_directory(batch) for batch in batches]
 
@@ -194,9 +199,8 @@ class BatchSession:
         except EOFError:
             answer = ""
         except KeyboardInterrupt:
-            print()  # the prompt's line is left open
-            raise BatchStop("batchgen: interrupted at the prompt; nothing was written", 2
-                            ) from None
+            print()  # end the prompt's line before prepare() reports
+            raise
         finally:
             capture.resume_global_capture()
         if answer.strip().lower() not in ("y", "yes"):

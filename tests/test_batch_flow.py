@@ -344,6 +344,27 @@ def test_unreadable_store_exits_2(project: BatchProject) -> None:
     assert "Traceback" not in run.output()
 
 
+def test_ctrl_c_while_reading_the_store_is_one_line(project: BatchProject) -> None:
+    # A slow store (Appwrite retrying) is where a user presses Ctrl-C before the
+    # session exists; pytest's own interrupt handling is not there yet.
+    project.load("sow_current.json")
+    project.pytester.makeconftest("""
+        from pytest_batchgen.store.sqlite import SqliteStore
+
+        class Interrupted(SqliteStore):
+            def list_lessons(self, course_id):
+                raise KeyboardInterrupt
+
+        def pytest_batchgen_make_store(config, settings):
+            return Interrupted.from_url(settings.store_url)
+    """)
+    run = project.run(f"--batch-course={COURSE}", subprocess=True)
+    assert run.ret == 2
+    assert run.result.stderr.lines == [
+        "batchgen: interrupted before the batch started; nothing was written"]
+    assert run.batch_dirs() == []
+
+
 # --- F4 / F6 / F7: logs and summary ------------------------------------------------------------
 
 

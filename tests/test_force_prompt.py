@@ -90,7 +90,7 @@ def test_ctrl_c_at_the_prompt_writes_nothing_and_shows_no_traceback(
     code, output = run_on_terminal(
         project, [f"--batch-course={COURSE}", "--batch-force"], signal.SIGINT)
     assert code == 2, output
-    assert "batchgen: interrupted at the prompt; nothing was written" in output
+    assert "batchgen: interrupted before the batch started; nothing was written" in output
     assert "Traceback" not in output and "KeyboardInterrupt" not in output
     assert project.rows() == before
     assert not project.log_dir.exists()
