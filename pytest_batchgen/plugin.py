@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 # The batch machinery (pydantic models, store, author, reporting) is imported
 # only once a run names a course: an installed plugin must not slow down every
-# other pytest run in the environment, nor each xdist worker's start.
+# other pytest run in the environment.
 
 #: The resolved options of this run, for other plugins and conftests to read.
 SETTINGS_KEY = pytest.StashKey[Settings]()

@@ -152,12 +152,11 @@ class BatchSession:
         return batches
 
     def _check_selection(self, course_id: str, plan: list[PlannedLesson]) -> None:
-        named = {lesson_node_name(p.order) for p in plan}
-        for nodeid in self.settings.selection:
-            course, _, lesson = nodeid.partition("::")
-            if course == course_id and lesson and lesson not in named:
+        orders = {p.order for p in plan}
+        for course, order in self.settings.selection:
+            if course == course_id and order is not None and order not in orders:
                 raise BatchError(
-                    f"{nodeid} is not in the SOW of {course_id}"
+                    f"{course_id}::{lesson_node_name(order)} is not in the SOW of {course_id}"
                     f" (lessons {plan[0].order}-{plan[-1].order})"
                 )
 
@@ -169,7 +168,8 @@ class BatchSession:
         if not self.settings.force or self.settings.dry_run or self.settings.yes:
             return
         # Only what this run will touch: lessons named on the command line narrow it.
-        chosen = [(b, [p for p in b.plan if self._in_selection(b.course_id, p)]) for b in batches]
+        chosen = [(b, [p for p in b.plan if self._in_selection(b.course_id, p.order)])
+                  for b in batches]
         if not any(p.action is Action.OVERWRITE for _, plan in chosen for p in plan):
             return
         lines = ["", "⚠️  WARNING: Force mode will OVERWRITE existing lessons", ""]
@@ -223,7 +223,9 @@ class BatchSession:
             chosen: list[pytest.Item] = []
             dropped: list[pytest.Item] = []
             for item in items:
-                (chosen if self._selected(item.nodeid) else dropped).append(item)
+                assert isinstance(item, LessonItem)
+                selected = self._in_selection(item.batch.course_id, item.lesson.order)
+                (chosen if selected else dropped).append(item)
             hook.pytest_deselected(items=dropped)
             items = chosen
         hook.pytest_collection_modifyitems(session=session, config=session.config, items=items)
@@ -232,13 +234,10 @@ class BatchSession:
         hook.pytest_collection_finish(session=session)
         return True
 
-    def _selected(self, nodeid: str) -> bool:
-        return any(nodeid == named or nodeid.startswith(f"{named}::")
-                   for named in self.settings.selection)
-
-    def _in_selection(self, course_id: str, lesson: PlannedLesson) -> bool:
-        return not self.settings.selection or self._selected(
-            f"{course_id}::{lesson_node_name(lesson.order)}")
+    def _in_selection(self, course_id: str, order: int) -> bool:
+        return not self.settings.selection or any(
+            course == course_id and named in (None, order)
+            for course, named in self.settings.selection)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         if not self.settings.dry_run or is_xdist_worker(self.config):

@@ -120,9 +120,10 @@ class Settings:
     max_cost: float | None
     timeout: float | None
     appwrite_database: str
-    #: Lessons named as positional arguments, by pytest node id
-    #: (`course_x::lesson_003`); empty: every lesson of the courses.
-    selection: tuple[str, ...] = ()
+    #: Lessons named as positional arguments (node ids `course_x::lesson_003`
+    #: or `course_x`), as (course, order or None for the whole course); empty:
+    #: every lesson of the courses.
+    selection: tuple[tuple[str, int | None], ...] = ()
 
 
 def _value(config: pytest.Config, option: Option) -> tuple[Any, str]:
@@ -170,22 +171,22 @@ def check_combinations(
                 )
 
 
-def _selection(args: list[str], courses: tuple[str, ...]) -> tuple[str, ...]:
+def _selection(args: list[str], courses: tuple[str, ...]
+               ) -> tuple[tuple[str, int | None], ...]:
     """A batch's positional arguments select lessons, as pytest node ids do.
 
     A batch collects no test files, so a path here would be silently ignored:
-    refuse it instead. `course_x` or `course_x::lesson_3` are normalised to the
-    node ids the items carry.
+    refuse it instead.
     """
     if not courses:
         return ()  # not a batch: positional arguments are pytest's own
-    selection = []
+    selection: list[tuple[str, int | None]] = []
     for arg in args:
         lesson = parse_node_id(arg)
         if arg in courses:
-            selection.append(arg)
+            selection.append((arg, None))
         elif lesson is not None and lesson[0] in courses:
-            selection.append(f"{lesson[0]}::{lesson_node_name(lesson[1])}")
+            selection.append(lesson)
         else:
             raise pytest.UsageError(
                 f"{arg!r} is not a lesson of this batch: a batch run takes lesson node ids"

@@ -194,11 +194,9 @@ def test_a_saved_claude_login_is_enough(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, config_dir: str
 ) -> None:
     # `claude /login` keeps its credentials in the CLI's config directory.
-    environ = {"HOME": str(tmp_path)}
-    saved = tmp_path / ".claude" if config_dir == "HOME" else tmp_path / "elsewhere"
-    if config_dir == "CLAUDE_CONFIG_DIR":
-        environ["CLAUDE_CONFIG_DIR"] = str(saved)
     monkeypatch.setenv("HOME", str(tmp_path))
+    saved = tmp_path / ".claude" if config_dir == "HOME" else tmp_path / "elsewhere"
+    environ = {"CLAUDE_CONFIG_DIR": str(saved)} if config_dir == "CLAUDE_CONFIG_DIR" else {}
     saved.mkdir()
     assert has_login(environ) is (sys.platform == "darwin")  # a directory alone: macOS only
     (saved / ".credentials.json").write_text("{}")
