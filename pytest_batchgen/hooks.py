@@ -7,12 +7,13 @@ implementation returning non-None wins) and the plugin's own defaults run last.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from pytest_batchgen.authors import LessonAuthor
     from pytest_batchgen.settings import Settings
     from pytest_batchgen.store import LessonStore
