@@ -16,8 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pydantic import ValidationError
-
+from pytest_batchgen.audit import audit_lesson
 from pytest_batchgen.authors import (
     AuthoredLesson,
     AuthoringError,
@@ -27,7 +26,7 @@ from pytest_batchgen.authors import (
 )
 from pytest_batchgen.batch import CourseBatch
 from pytest_batchgen.items import LessonFailed
-from pytest_batchgen.lesson import LessonRow, LessonTemplate, validation_messages
+from pytest_batchgen.lesson import LessonRow
 from pytest_batchgen.planning import Action, PlannedLesson
 from pytest_batchgen.reporting import (
     BANNER,
@@ -39,6 +38,7 @@ from pytest_batchgen.reporting import (
     lesson_log_name,
     spent_so_far,
 )
+from pytest_batchgen.requirements import EntryRequirements, requirements_for
 from pytest_batchgen.settings import Settings
 from pytest_batchgen.store import LessonStore, StoreError, WriteResult
 
@@ -92,6 +92,11 @@ class LessonRunner:
             result.existing_doc_id = lesson.existing.doc_id if lesson.existing else None
             result.reason = lesson.reason.value
             return result
+        if lesson.action is Action.AUDIT:
+            result = audit_lesson(self.store, batch, lesson)
+            if result.status == "failed":
+                raise LessonFailed(result)
+            return result
         # The item's log file exists from here on (see BatchSession's protocol hook).
         result.log_file = lesson_log_name(lesson.order)
         spent = spent_so_far(batch)
@@ -107,13 +112,16 @@ class LessonRunner:
                  lesson.describe())
         log.info(BANNER)
         try:
+            requirements = self._requirements(batch, lesson)
             with self._workspace(batch, lesson) as workspace:
-                authored = self._author_lesson(batch, lesson, workspace)
+                authored = self._author_lesson(batch, lesson, workspace, requirements)
             metrics = authored.metrics
-            row = self._build_row(batch, lesson, authored)
+            row = self._build_row(batch, lesson, authored, requirements)
             if lesson.existing is not None:
                 self._write_diff(batch, lesson, row, result)
             written = self._write(row)
+            if not written.created:
+                self._remove_diagrams(written.doc_id, result)
         except Exception as exc:
             result.status = "failed"
             if isinstance(exc, AuthoringError | StoreError | ValueError):
@@ -126,6 +134,7 @@ class LessonRunner:
             self._log_end(result)
             raise LessonFailed(result) from exc
         result.status = "success"
+        result.set_review(authored.review)
         result.doc_id = written.doc_id
         result.duplicate_doc_ids = list(written.duplicates)
         self._fill_metrics(result, metrics, started)
@@ -149,14 +158,25 @@ class LessonRunner:
             finally:
                 shutil.rmtree(path, ignore_errors=True)
 
+    @staticmethod
+    def _requirements(batch: CourseBatch, lesson: PlannedLesson) -> EntryRequirements:
+        """What the lesson must carry from its entry; how its outcome refs resolved."""
+        requirements = requirements_for(batch.entry(lesson.order).data, batch.outcomes)
+        for line in requirements.refs.log_lines(requirements.outcome_ids):
+            log.info(line)
+        log.info("outcomeRefs to write: %s", list(requirements.refs.refs))
+        return requirements
+
     def _author_lesson(
-        self, batch: CourseBatch, lesson: PlannedLesson, workspace: Path | None
+        self, batch: CourseBatch, lesson: PlannedLesson, workspace: Path | None,
+        requirements: EntryRequirements,
     ) -> AuthoredLesson:
         request = AuthorRequest(
             course_id=batch.course_id,
             entry=batch.entry(lesson.order),
             sow=batch.sow,
             outcomes=batch.outcomes,
+            requirements=requirements,
             workspace=workspace,
         )
         log.info("Author: %s (model_version %s); workspace: %s",
@@ -172,31 +192,29 @@ class LessonRunner:
             raise AuthoringError(f"timed out after {timeout:g}s; the author was stopped") from None
 
     def _build_row(
-        self, batch: CourseBatch, lesson: PlannedLesson, authored: AuthoredLesson
+        self, batch: CourseBatch, lesson: PlannedLesson, authored: AuthoredLesson,
+        requirements: EntryRequirements,
     ) -> LessonRow:
-        # Validate again whatever the author returned: an author may have
-        # built its template without validation (model_construct).
-        try:
-            template = LessonTemplate.model_validate(
-                authored.template.model_dump(mode="json", exclude_none=True, warnings=False)
-            )
-            return LessonRow.build(
-                template,
-                course_id=batch.course_id,
-                sow_order=lesson.order,
-                model_version=self.author.model_version,
-                sow_id=batch.sow.doc_id,
-                sow_version=batch.sow.version,
-            )
-        except ValidationError as exc:
-            problems = validation_messages(exc)
-            for problem in problems:
-                log.error("Schema gate: %s", problem)
+        """The gate: whatever the author (a conftest's included), nothing that breaks
+        the lesson contract or misses what the entry asks reaches the store."""
+        violations = requirements.check(authored.lesson)
+        if violations:
+            for violation in violations:
+                log.error("Lesson contract: %s", violation)
             raise AuthoringError(
-                f"schema gate failed: {problems[0]}"
-                + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""),
+                f"lesson contract: {violations[0]}"
+                + (f" (+{len(violations) - 1} more, see the lesson log)"
+                   if len(violations) > 1 else ""),
                 authored.metrics,
-            ) from exc
+            )
+        return LessonRow.build(
+            authored.lesson,
+            course_id=batch.course_id,
+            sow_order=lesson.order,
+            model_version=self.author.model_version,
+            sow_id=batch.sow.doc_id,
+            sow_version=batch.sow.version,
+        )
 
     def _write_diff(self, batch: CourseBatch, lesson: PlannedLesson, row: LessonRow,
                     result: LessonResult) -> None:
@@ -230,6 +248,25 @@ class LessonRunner:
             log.warning("Other rows exist for this lesson and were left untouched: %s",
                         ", ".join(written.duplicates))
         return written
+
+    def _remove_diagrams(self, row_id: str, result: LessonResult) -> None:
+        """The overwritten lesson's diagrams fit cards that are gone: remove them (and
+        their images) so the platform's diagram step draws the new cards afresh."""
+        if self.settings.keep_diagrams:
+            log.info("Diagrams of row %s kept (--batch-keep-diagrams)", row_id)
+            return
+        try:
+            diagrams = self.store.list_diagrams([row_id])
+            self.store.delete_diagrams(diagrams)
+        except StoreError as exc:
+            # The lesson is written and good; only its old pictures linger.
+            log.warning("Old diagrams of row %s could not be removed: %s", row_id, exc)
+            result.note = f"old diagrams could not be removed: {exc}"
+            return
+        for diagram in diagrams:
+            log.info("Removed diagram %s of %s (image %s)", diagram.doc_id, diagram.card_id,
+                     diagram.image_file_id or "none")
+        result.removed_diagrams = [diagram.doc_id for diagram in diagrams]
 
     @staticmethod
     def _fill_metrics(result: LessonResult, metrics: AuthorMetrics, started: float) -> None:

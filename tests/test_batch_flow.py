@@ -258,7 +258,11 @@ def test_failed_authoring_never_overwrites_a_good_lesson(project: BatchProject,
     assert project.rows() == before
     errors = [r["error"] for r in run.summary()["results"]]
     assert errors[1] == "RuntimeError: scripted crash for order 2"
-    assert errors[2].startswith("schema gate failed: cards.0.cfu.stem: String should have at")
+    # The gate holds whatever the author returns to the contract, and says all it broke.
+    assert errors[2] == ("lesson contract: cards[0] (card_001).misconceptions: must hold 1-3"
+                         " misconceptions, has 0 (+1 more, see the lesson log)")
+    assert "Lesson contract: cards[0] (card_001).cfu.stem: must be 10-800 characters, has 5" \
+        in (run.batch_dir / "lesson_order_004.log").read_text()
     assert "Traceback" in (run.batch_dir / "lesson_order_002.log").read_text()
 
 

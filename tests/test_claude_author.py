@@ -19,9 +19,13 @@ from pytest_batchgen.authors.claude import (
     ClaudeAuthor,
     Submissions,
     has_login,
+    judge_verdict,
 )
+from pytest_batchgen.authors.outline import draft_lesson
+from pytest_batchgen.requirements import requirements_for
 from pytest_batchgen.sow import SowRecord, record_from_row
 from tests.conftest import FIXTURES
+from tests.support.lessons import OUTCOMES
 from tests.support.model_server import (
     SUBMIT_LESSON,
     Drop,
@@ -29,9 +33,6 @@ from tests.support.model_server import (
     ModelServer,
     scripted,
 )
-
-OUTCOMES = [{"outcomeId": "O1", "outcomeTitle": "Use numerical skills in real-life contexts",
-             "assessmentStandards": '[{"code": "AS1.2", "desc": "Selecting a strategy"}]'}]
 
 
 def sow() -> SowRecord:
@@ -46,7 +47,8 @@ def request(tmp_path: Path, order: int = 1) -> AuthorRequest:
     entry = next(e for e in record.entries if e.order == order)
     workspace = tmp_path / "workspace"
     workspace.mkdir(exist_ok=True)
-    return AuthorRequest("course_c84874", entry, record, OUTCOMES, workspace)
+    return AuthorRequest("course_c84874", entry, record, OUTCOMES,
+                         requirements_for(entry.data, OUTCOMES), workspace)
 
 
 def cli_children() -> list[str]:
@@ -72,8 +74,8 @@ async def test_happy_path_writes_a_valid_reviewed_lesson(
     model_server: ModelServer, tmp_path: Path
 ) -> None:
     authored = await AUTHOR.author(request(tmp_path))
-    assert authored.template.title == "Numeracy: Fractions, Decimals, and Percentages"
-    assert [card.id for card in authored.template.cards] == ["card_001", "card_002"]
+    assert authored.lesson["title"] == "Numeracy: Fractions, Decimals, and Percentages"
+    assert [card["id"] for card in authored.lesson["cards"]] == ["card_001", "card_002"]
     metrics = authored.metrics
     assert metrics.cost_usd > 0 and metrics.tokens > 0 and metrics.turns >= 1
     assert metrics.model == "claude-sonnet-4-5"
@@ -104,19 +106,29 @@ async def test_the_model_sees_the_entry_the_outcomes_and_only_the_needed_tools(
     assert sorted(author.tools) == sorted(["Read", SUBMIT_LESSON])
 
 
-async def test_invalid_submission_gets_precise_errors_and_is_corrected(
+async def test_a_submission_breaking_frontend_rules_gets_every_violation_at_once(
     model_server: ModelServer, tmp_path: Path
 ) -> None:
     model_server.script = scripted(first_broken=True)
     authored = await AUTHOR.author(request(tmp_path))
-    assert authored.template.cards[0].explainer != "Too short."
     results = [r for req in model_server.model_requests("author") for r in req.tool_results()]
-    rejected = next(r for r in results if r.get("is_error"))
-    text = json.dumps(rejected)
-    assert "The lesson was NOT accepted" in text
-    assert "title: String should have at least 30 characters" in text
-    assert "cards.0.explainer: String should have at least 50 characters" in text
+    rejected = json.loads(json.dumps(next(r for r in results if r.get("is_error"))["content"]))
+    text = rejected if isinstance(rejected, str) else rejected[0]["text"]
+    # Five faults; the wrong ref breaks two rules (session start, and the entry's refs).
+    assert "The lesson was NOT accepted: 6 violation(s) of the lesson contract" in text
+    for line in [
+        "- outcomeRefs[0]: '1' is not an outcome id of the course (its outcome ids: O1, O2)",
+        "- outcomeRefs: must be ['O1', 'AS1.2']: the entry's outcome ids, then its",
+        "- cards[0] (card_001).explainer: must be 100-2000 characters, has 51",
+        "- cards[0] (card_001).misconceptions: must hold 1-3 misconceptions, has 0",
+        "- cards[1] (card_002).notes: key not allowed by the contract",
+        "- cards[1] (card_002).cfu.expected: must be a number, got text (the admin editor",
+    ]:
+        assert line in text, text
     assert "(round 1 of 2)" in text
+    # The second submission was accepted, reviewed and returned: it passes the contract.
+    assert requirements_for(sow().entries[0].data, OUTCOMES).check(authored.lesson) == []
+    assert authored.review == {"sow_fidelity": 0.95, "basic_quality": 0.9, "overall": 0.9375}
 
 
 async def test_critic_rejecting_past_max_retries_fails_without_a_lesson(
@@ -214,33 +226,40 @@ def test_check_ready_needs_the_cli(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def valid_lesson() -> dict[str, Any]:
-    from pytest_batchgen.authors.outline import draft_template
-
     entry = sow().entries[0].data
-    return draft_template(entry).model_dump(mode="json", exclude_none=True)
+    return draft_lesson(entry, requirements_for(entry, OUTCOMES))
+
+
+def submissions(workspace: Path | None = None, max_rounds: int = 5) -> Submissions:
+    return Submissions(max_rounds=max_rounds, workspace=workspace,
+                       requirements=requirements_for(sow().entries[0].data, OUTCOMES))
+
+
+PASS = {"pass": True, "feedback": "good", "scores": {"sow_fidelity": 0.95, "basic_quality": 0.9}}
+FAIL = {"pass": False, "feedback": "no", "scores": {"sow_fidelity": 0.7, "basic_quality": 0.9}}
 
 
 def test_result_is_the_latest_accepted_lesson_whose_latest_review_passed() -> None:
-    state = Submissions(max_rounds=5)
-    assert state.submit_review({"pass": True, "feedback": ""}) == (
-        False, "There is no accepted lesson to review yet.")
+    state = submissions()
+    assert state.submit_review(PASS) == (False, "There is no accepted lesson to review yet.")
     first = valid_lesson()
     assert state.submit_lesson({"lesson": first})[0]
     assert state.result is None  # not reviewed yet
-    assert state.submit_review({"pass": True, "feedback": "good"})[0]
-    assert state.result is not None and state.result.title == first["title"]
+    assert state.submit_review(PASS)[0]
+    assert state.result is not None and state.result["title"] == first["title"]
+    assert state.latest_review == {"sow_fidelity": 0.95, "basic_quality": 0.9, "overall": 0.9375}
     second = {**first, "title": "A second, revised version of the same lesson"}
     assert state.submit_lesson({"lesson": second})[0]
     assert state.result is None  # the new lesson's review is still to come
-    state.submit_review({"pass": False, "feedback": "worse"})
+    state.submit_review(FAIL)
     assert state.result is None
-    state.submit_review({"pass": True, "feedback": "fine now"})
-    assert state.result is not None and state.result.title == second["title"]
+    state.submit_review(PASS)
+    assert state.result is not None and state.result["title"] == second["title"]
 
 
 def test_the_latest_accepted_lesson_is_saved_for_the_critic(tmp_path: Path) -> None:
     # Subagents start fresh: the critic reviews, and the author revises, this file.
-    state = Submissions(max_rounds=5, workspace=tmp_path)
+    state = submissions(tmp_path)
     saved = tmp_path / SUBMISSION_FILE
     lesson = valid_lesson()
     ok, text = state.submit_lesson({"lesson": lesson})
@@ -250,14 +269,48 @@ def test_the_latest_accepted_lesson_is_saved_for_the_critic(tmp_path: Path) -> N
     assert json.loads(saved.read_text())["title"] == lesson["title"]  # rejected: unchanged
 
 
+@pytest.mark.parametrize(
+    ("verdict", "refusal"),
+    [
+        ({"pass": True, "scores": {"sow_fidelity": 0.95, "basic_quality": 0.9}}, None),
+        ({"pass": False, "scores": {"sow_fidelity": 0.89, "basic_quality": 1}}, None),
+        ({"pass": False, "scores": {"sow_fidelity": 1, "basic_quality": 1},
+          "factual_errors": ["card_002: 25% of £16 is £4, not £5"]}, None),
+        ({"pass": True, "scores": {"sow_fidelity": 0.89, "basic_quality": 1}}, "a pass needs"),
+        ({"pass": True, "scores": {"sow_fidelity": 0.9, "basic_quality": 0.7}}, "a pass needs"),
+        ({"pass": True, "scores": {"sow_fidelity": 1, "basic_quality": 1},
+          "factual_errors": ["card_001: wrong answer index"]}, "1 factual error"),
+        ({"pass": False, "scores": {"sow_fidelity": 1, "basic_quality": 0.9}},
+         "these scores pass every threshold"),
+        ({"pass": True, "scores": {"sow_fidelity": 9, "basic_quality": 1}}, "from 0 to 1"),
+        ({"pass": True, "scores": {"pedagogy": 4}}, "from 0 to 1"),
+        ({"pass": "yes", "scores": {}}, "Expected"),
+        ({"pass": True}, "Expected"),
+    ],
+)
+def test_a_verdict_must_agree_with_its_scores(verdict: dict[str, Any], refusal: str | None
+                                              ) -> None:
+    _, refused = judge_verdict({"feedback": "", **verdict})
+    assert (refused is None) if refusal is None else (refused is not None and refusal in refused)
+
+
+def test_a_refused_verdict_costs_a_round_and_leaves_the_lesson_unreviewed() -> None:
+    state = submissions(max_rounds=3)
+    assert state.submit_lesson({"lesson": valid_lesson()})[0]
+    ok, text = state.submit_review({**PASS, "scores": {"sow_fidelity": 0.5,
+                                                       "basic_quality": 0.5}})
+    assert not ok and "Verdict refused" in text and "(round 1 of 3)" in text
+    assert state.result is None and state.reviews == []
+
+
 def test_rounds_count_rejections_and_failed_reviews() -> None:
-    state = Submissions(max_rounds=2)
+    state = submissions(max_rounds=2)
     ok, text = state.submit_lesson({"lesson": {"title": "x"}})
     assert not ok and "(round 1 of 2)" in text
     assert state.submit_lesson({"lesson": valid_lesson()})[0]
-    ok, text = state.submit_review({"pass": False, "feedback": "no"})
+    ok, text = state.submit_review(FAIL)
     assert ok and "(round 2 of 2)" in text and not state.exhausted
-    ok, text = state.submit_review({"pass": False, "feedback": "still no"})
+    ok, text = state.submit_review({**FAIL, "feedback": "still no"})
     assert state.exhausted and "retry budget of 2 rounds is exhausted" in text
     assert state.submit_lesson({"lessons": []})[0] is False
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_batchgen.contract import check_row, outcome_ids_of
 from pytest_batchgen.lesson import LESSON_COLUMNS
 from tests.conftest import COURSE, BatchProject
 from tests.support.model_server import HttpError, ModelServer, OfflineEnv, scripted
@@ -66,6 +67,24 @@ def test_happy_path_writes_every_column_and_reports_cost(
     assert {r.body["model"] for r in model_server.model_requests()} == {"claude-sonnet-4-5"}
     assert all("Use numerical skills in real-life contexts" in text for text in tasks)
     assert any("Numeracy: Time, Speed, and Distance" in text for text in tasks)
+
+
+def test_a_broken_first_submission_is_fixed_and_the_written_rows_pass_the_contract(
+    claude: BatchProject, model_server: ModelServer
+) -> None:
+    model_server.script = scripted(first_broken=True)
+    batch = run(claude, "--junitxml=report.xml")
+    batch.result.assert_outcomes(passed=3)
+    store = claude.store()
+    rows = [row for order in (1, 2, 4) for row in store.lesson_rows(COURSE, order)]
+    outcome_ids = outcome_ids_of(store.fetch_outcomes(COURSE))
+    store.close()
+    # Each decoded as the frontend decodes it and held to every rule and outcome.
+    assert [[str(v) for v in check_row(row, outcome_ids)] for row in rows] == [[], [], []]
+    log = (batch.batch_dir / "lesson_order_001.log").read_text()
+    assert "submit_lesson rejected: 6 violations" in log
+    assert "critic_overall" in (claude.pytester.path / "report.xml").read_text()
+    assert batch.summary()["results"][0]["critic_overall"] == 0.9375
 
 
 def test_lesson_log_holds_the_full_agent_trace(claude: BatchProject) -> None:

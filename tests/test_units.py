@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
 
-from pytest_batchgen.lesson import LessonRow, LessonTemplate, decode_cards, encode_cards
+from pytest_batchgen.lesson import LessonRow, decode_cards, encode_cards
 from pytest_batchgen.planning import Action, Reason, estimate, plan_lessons
 from pytest_batchgen.reporting import create_batch_directory, format_duration
 from pytest_batchgen.sow import (
@@ -22,6 +21,7 @@ from pytest_batchgen.sow import (
     select_sow,
 )
 from pytest_batchgen.store import ExistingLesson, choose_row_to_update
+from tests.support.lessons import valid_lesson
 
 OURS = "claud_Agent_sdk"
 
@@ -147,63 +147,12 @@ def test_select_highest_published_version() -> None:
 # --- lesson rules ----------------------------------------------------------------
 
 
-def card(number: int = 1, **changes: Any) -> dict[str, Any]:
-    base = {
-        "id": f"card_{number:03d}", "title": "Starter: recall of fractions",
-        "explainer": "A fraction names equal parts of a whole; the denominator counts them.",
-        "explainer_plain": "A fraction is equal parts of one whole thing.",
-        "cfu": {"type": "mcq", "id": "q1", "stem": "Which is one quarter?",
-                "options": ["1/4", "1/2", "1/3"], "answerIndex": 0,
-                "rubric": {"total_points": 1, "criteria": [{"description": "ok", "points": 1}]}},
-        "misconceptions": [{"id": "MISC_MATH_FRAC_001", "misconception": "m",
-                            "clarification": "c"}],
-    }
-    base.update(changes)
-    return base
-
-
-def lesson(**changes: Any) -> dict[str, Any]:
-    base = {"title": "Calculating Fractions of Amounts in Context",
-            "lesson_type": "teach", "estMinutes": 50, "cards": [card()]}
-    base.update(changes)
-    return base
-
-
-@pytest.mark.parametrize(
-    ("data", "problem"),
-    [
-        (lesson(title="Too short"), "title"),
-        (lesson(estMinutes=150), "estMinutes 150 exceeds 120"),
-        (lesson(lesson_type="mock_assessment"), "lesson_type"),
-        (lesson(cards=[]), "cards"),
-        (lesson(cards=[card(2)]), "card ids must run card_001"),
-        (lesson(cards=[card(explainer="short")]), "cards.0.explainer"),
-        (lesson(cards=[card(cfu={**card()["cfu"], "answerIndex": 3})]), "answerIndex"),
-        (lesson(cards=[card(cfu={**card()["cfu"], "options": ["a", "b"]})]), "3 to 5 options"),
-        (lesson(cards=[card(cfu={**card()["cfu"], "type": "numeric"})]), "expected and tol"),
-        (lesson(cards=[card(cfu={**card()["cfu"], "rubric": {
-            "total_points": 3, "criteria": [{"description": "x", "points": 1}]}})]),
-         "sum to 1, total_points is 3"),
-        (lesson(cards=[card(misconceptions=[{"id": "MISC_bad", "misconception": "m",
-                                             "clarification": "c"}])]), "misconceptions.0.id"),
-    ],
-)
-def test_lesson_rules(data: dict[str, Any], problem: str) -> None:
-    with pytest.raises(ValidationError) as error:
-        LessonTemplate.model_validate(data)
-    assert problem in str(error.value)
-
-
-def test_mock_exam_may_run_180_minutes() -> None:
-    assert LessonTemplate.model_validate(lesson(lesson_type="mock_exam", estMinutes=180))
-
-
 def test_row_encodes_as_the_platform_does() -> None:
-    template = LessonTemplate.model_validate(lesson(outcomeRefs=["O1"], policy={"a": 1}))
-    built = LessonRow.build(template, course_id="course_x1", sow_order=3, model_version=OURS,
-                            sow_id="sow1", sow_version="2")
+    built = LessonRow.build(valid_lesson(), course_id="course_x1", sow_order=3,
+                            model_version=OURS, sow_id="sow1", sow_version="2")
     assert len(built.columns()) == 15
-    assert json.loads(built.outcomeRefs) == ["O1"] and json.loads(built.policy) == {"a": 1}
+    assert json.loads(built.outcomeRefs) == ["O1", "AS1.1", "AS1.2"]
+    assert json.loads(built.policy) == {"calculator_allowed": False}
     assert decode_cards(built.cards)[0]["id"] == "card_001"
     assert built.cards.startswith("H4sI")
     cards = decode_cards(built.cards)

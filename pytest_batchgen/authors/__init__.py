@@ -1,9 +1,9 @@
 """Who writes a lesson: the interface every author implements.
 
-An author turns one SOW entry (plus its context) into a validated
-`LessonTemplate`, or raises `AuthoringError`. It never touches the store:
-the item writes the lesson only after the author succeeded, so a failed
-authoring can never overwrite a good row.
+An author turns one SOW entry (plus its context) into a lesson, or raises
+`AuthoringError`. It never touches the store: the item writes the lesson only
+after the author succeeded and the lesson passed the contract (its gate runs
+whatever the author), so a failed authoring can never overwrite a good row.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from pytest_batchgen.lesson import LessonTemplate
+from pytest_batchgen.contract import Lesson
+from pytest_batchgen.requirements import EntryRequirements
 from pytest_batchgen.sow import SowEntry, SowRecord
 
 
@@ -36,6 +37,9 @@ class AuthorRequest:
     entry: SowEntry
     sow: SowRecord
     outcomes: list[dict[str, Any]]
+    #: What the lesson must carry from the entry (outcome refs resolved, lesson
+    #: type, policy, card count); the item's gate checks the same.
+    requirements: EntryRequirements
     # The author's working directory (None when it uses none): created by
     # the runner, kept or removed according to --batch-no-persist-workspace.
     workspace: Path | None
@@ -51,8 +55,10 @@ class AuthorRequest:
 
 @dataclass(frozen=True)
 class AuthoredLesson:
-    template: LessonTemplate
+    lesson: Lesson
     metrics: AuthorMetrics
+    #: The critic's scores of this lesson, for authors that review (0-1 each).
+    review: dict[str, float] | None = None
 
 
 class AuthoringError(Exception):

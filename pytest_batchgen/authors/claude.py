@@ -26,8 +26,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from pytest_batchgen.authors import (
     AuthoredLesson,
     AuthoringError,
@@ -35,7 +33,9 @@ from pytest_batchgen.authors import (
     AuthorRequest,
     AuthorUnavailable,
 )
-from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION, LessonTemplate, validation_messages
+from pytest_batchgen.contract import Lesson
+from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION
+from pytest_batchgen.requirements import EntryRequirements
 from pytest_batchgen.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,8 @@ AUTH_VARIABLES = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUT
                   "CLAUDE_CODE_USE_BEDROCK", "CLAUDE_CODE_USE_VERTEX")
 # Overrides the CLI the SDK would use (its bundled one, else `claude` on PATH).
 CLI_VARIABLE = "BATCHGEN_CLAUDE_CLI"
-WORKSPACE_FILES = ("sow_entry_input.json", "sow_context.json", "course_outcomes.json")
+WORKSPACE_FILES = ("sow_entry_input.json", "lesson_requirements.json", "sow_context.json",
+                   "course_outcomes.json")
 # Each subagent starts with a fresh context: the critic reads the lesson it
 # reviews, and the author the lesson it revises, from this workspace file.
 SUBMISSION_FILE = "lesson_submission.json"
@@ -61,18 +62,62 @@ def prompt(name: str) -> str:
 # --- the tool contract --------------------------------------------------------------
 
 
+# The platform critic's pass rule: two hard gates (the contract, which the tool
+# enforces, and factual correctness), then weighted scores over thresholds.
+FIDELITY_WEIGHT, QUALITY_WEIGHT = 0.75, 0.25
+FIDELITY_MIN, QUALITY_MIN, OVERALL_MIN = 0.90, 0.80, 0.85
+SCORE_NAMES = ("sow_fidelity", "basic_quality")
+
+
+def judge_verdict(arguments: dict[str, Any]) -> tuple[dict[str, float], str | None]:
+    """The verdict's scores (with `overall`), and why it is refused, if it is.
+
+    A verdict whose `pass` contradicts its own scores and factual errors is
+    refused: the pass rule is the platform critic's, not the model's mood.
+    """
+    verdict, scores, errors = (arguments.get("pass"), arguments.get("scores"),
+                               arguments.get("factual_errors", []))
+    usage = ('Expected {"pass": true|false, "feedback": "...", "scores": {"sow_fidelity": 0-1,'
+             ' "basic_quality": 0-1}, "factual_errors": ["..."]}.')
+    if not isinstance(verdict, bool) or not isinstance(scores, dict) or not (
+            isinstance(errors, list) and all(isinstance(e, str) for e in errors)):
+        return {}, usage
+    values = {name: scores.get(name) for name in SCORE_NAMES}
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1
+               for v in values.values()):
+        return {}, f"Both scores must be numbers from 0 to 1. {usage}"
+    fidelity, quality = float(values["sow_fidelity"] or 0), float(values["basic_quality"] or 0)
+    overall = round(FIDELITY_WEIGHT * fidelity + QUALITY_WEIGHT * quality, 4)
+    judged = {"sow_fidelity": fidelity, "basic_quality": quality, "overall": overall}
+    passes = (not errors and fidelity >= FIDELITY_MIN and quality >= QUALITY_MIN
+              and overall >= OVERALL_MIN)
+    if verdict and not passes:
+        return judged, (
+            "Verdict refused: a pass needs no factual error, sow_fidelity >= 0.90,"
+            f" basic_quality >= 0.80 and overall (0.75*fidelity + 0.25*quality) >= 0.85; these"
+            f" scores give overall {overall:.3f} with {len(errors)} factual error(s).")
+    if not verdict and passes:
+        return judged, (
+            "Verdict refused: these scores pass every threshold and no factual error is"
+            " listed; to fail the lesson, list the factual errors or score what falls short.")
+    return judged, None
+
+
 @dataclass
 class Submissions:
     """One lesson's submissions and reviews, and its retry budget.
 
-    A round is a rejected submission or a failed review; more than
-    `max_rounds` of them ends the lesson without a result.
+    A round is a rejected submission, a refused verdict or a failed review;
+    more than `max_rounds` of them ends the lesson without a result.
     """
 
     max_rounds: int
+    #: The contract plus what this entry asks: the same check as the item's gate.
+    requirements: EntryRequirements
     #: Where the latest accepted lesson is saved for the other agents to read.
     workspace: Path | None = None
-    latest: LessonTemplate | None = None
+    latest: Lesson | None = None
+    latest_review: dict[str, float] | None = None
     latest_passed: bool = False
     rounds: int = 0
     accepted: int = 0
@@ -83,7 +128,7 @@ class Submissions:
         return self.rounds > self.max_rounds
 
     @property
-    def result(self) -> LessonTemplate | None:
+    def result(self) -> Lesson | None:
         return self.latest if self.latest_passed else None
 
     def _spend_round(self, reason: str) -> str:
@@ -97,36 +142,37 @@ class Submissions:
         lesson = arguments.get("lesson")
         if not isinstance(lesson, dict):
             return False, self._spend_round('Expected {"lesson": {...}} with the lesson object.')
-        try:
-            template = LessonTemplate.model_validate(lesson)
-        except ValidationError as exc:
-            problems = validation_messages(exc)
-            log.warning("submit_lesson rejected: %d problems", len(problems))
+        violations = self.requirements.check(lesson)
+        if violations:
+            log.warning("submit_lesson rejected: %d violations", len(violations))
             return False, self._spend_round(
-                "The lesson was NOT accepted. Fix exactly these problems and submit again:\n- "
-                + "\n- ".join(problems))
-        self.latest, self.latest_passed = template, False
+                f"The lesson was NOT accepted: {len(violations)} violation(s) of the lesson"
+                " contract. Fix all of them and submit the whole lesson again:\n- "
+                + "\n- ".join(map(str, violations)))
+        self.latest, self.latest_passed, self.latest_review = lesson, False, None
         self.accepted += 1
-        log.info("submit_lesson accepted (#%d): %s, %d cards", self.accepted, template.title,
-                 len(template.cards))
+        log.info("submit_lesson accepted (#%d): %s, %d cards", self.accepted, lesson["title"],
+                 len(lesson["cards"]))
         if self.workspace is None:
             return True, "accepted: the lesson is valid and awaits review."
         saved = self.workspace / SUBMISSION_FILE
-        saved.write_text(json.dumps(template.model_dump(mode="json", exclude_none=True),
-                                    indent=2, ensure_ascii=False), encoding="utf-8")
+        saved.write_text(json.dumps(lesson, indent=2, ensure_ascii=False), encoding="utf-8")
         return True, (f"accepted: the lesson is valid, saved as {SUBMISSION_FILE} in the"
                       " workspace, and awaits review.")
 
     def submit_review(self, arguments: dict[str, Any]) -> tuple[bool, str]:
         if self.latest is None:
             return False, "There is no accepted lesson to review yet."
-        verdict = arguments.get("pass")
-        if not isinstance(verdict, bool):
-            return False, 'Expected {"pass": true|false, "feedback": "...", "scores": {...}}.'
+        scores, refused = judge_verdict(arguments)
+        if refused:
+            log.warning("submit_review refused: %s", refused)
+            return False, self._spend_round(refused)
+        verdict = bool(arguments["pass"])
         self.reviews.append(arguments)
-        self.latest_passed = verdict
-        log.info("submit_review: %s; scores %s; feedback: %s", "PASS" if verdict else "FAIL",
-                 json.dumps(arguments.get("scores", {})), arguments.get("feedback", ""))
+        self.latest_passed, self.latest_review = verdict, scores
+        log.info("submit_review: %s; scores %s; factual errors %s; feedback: %s",
+                 "PASS" if verdict else "FAIL", json.dumps(scores),
+                 json.dumps(arguments.get("factual_errors", [])), arguments.get("feedback", ""))
         if verdict:
             return True, "review recorded: the lesson passed and will be written."
         return True, self._spend_round("review recorded: the lesson failed; the author must"
@@ -149,11 +195,15 @@ def tool_server(submissions: Submissions) -> Any:
     async def submit_lesson(arguments: dict[str, Any]) -> dict[str, Any]:
         return answer(*submissions.submit_lesson(arguments))
 
-    @tool("submit_review", "Record the critic's verdict on the latest accepted lesson.",
+    @tool("submit_review", "Record the critic's verdict on the latest accepted lesson:"
+          " pass, feedback, scores {sow_fidelity, basic_quality} from 0 to 1, and the"
+          " factual errors found (none: an empty list).",
           {"type": "object", "properties": {"pass": {"type": "boolean"},
                                             "feedback": {"type": "string"},
-                                            "scores": {"type": "object"}},
-           "required": ["pass", "feedback"]})
+                                            "scores": {"type": "object"},
+                                            "factual_errors": {"type": "array",
+                                                               "items": {"type": "string"}}},
+           "required": ["pass", "feedback", "scores"]})
     async def submit_review(arguments: dict[str, Any]) -> dict[str, Any]:
         return answer(*submissions.submit_review(arguments))
 
@@ -257,7 +307,9 @@ class ClaudeAuthor:
 
         assert request.workspace is not None
         write_workspace(request)
-        submissions = Submissions(max_rounds=self.max_retries, workspace=request.workspace)
+        submissions = Submissions(max_rounds=self.max_retries,
+                                  requirements=request.requirements,
+                                  workspace=request.workspace)
         trace = Trace()
         log.info("Claude agent starting: model %s, max %d rounds, budget %s",
                  self.model or "(CLI default)", self.max_retries,
@@ -276,11 +328,12 @@ class ClaudeAuthor:
             raise AuthoringError(f"Claude agent failed: {one_line(exc)}",
                                  trace.metrics(self.model)) from exc
         metrics = trace.metrics(self.model)
-        template = submissions.result
-        if template is not None:
+        lesson = submissions.result
+        if lesson is not None:
             log.info("Lesson accepted and reviewed after %d submissions, %d reviews",
                      submissions.accepted, len(submissions.reviews))
-            return AuthoredLesson(template=template, metrics=metrics)
+            return AuthoredLesson(lesson=lesson, metrics=metrics,
+                                  review=submissions.latest_review)
         raise AuthoringError(failure_reason(submissions, trace), metrics)
 
 
@@ -416,7 +469,8 @@ def _block(block: Any) -> str:
 
 
 def write_workspace(request: AuthorRequest) -> None:
-    """The agent's working files (spec §2.4): the entry, its context, the outcomes."""
+    """The agent's working files (spec §2.4): the entry, what its lesson must carry,
+    the course around it, the outcomes."""
     assert request.workspace is not None
     before, after = request.neighbours()
     entry = request.entry.data
@@ -432,7 +486,8 @@ def write_workspace(request: AuthorRequest) -> None:
         "prerequisites": (entry.get("coherence") or {}).get("prerequisites", []),
     }
     outcomes = {"courseId": request.course_id, "outcomes": request.outcomes}
-    for name, data in zip(WORKSPACE_FILES, (entry, context, outcomes), strict=True):
+    documents = (entry, request.requirements.document(), context, outcomes)
+    for name, data in zip(WORKSPACE_FILES, documents, strict=True):
         path = request.workspace / name
         path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
         log.info("Workspace file ready: %s (%d bytes)", path, path.stat().st_size)
@@ -453,6 +508,9 @@ def task_prompt(request: AuthorRequest) -> str:
         f" ({entry.lesson_type}).\n\n"
         f"The workspace holds {', '.join(WORKSPACE_FILES)}. The SOW entry:\n"
         f"<sow_entry>\n{json.dumps(entry.data, ensure_ascii=False)}\n</sow_entry>\n"
+        f"What the lesson must carry from it (lesson_requirements.json):\n"
+        f"<lesson_requirements>\n{json.dumps(request.requirements.document())}\n"
+        f"</lesson_requirements>\n"
         f"The course outcomes:\n<course_outcomes>\n"
         f"{json.dumps(request.outcomes, ensure_ascii=False)}\n</course_outcomes>"
     )

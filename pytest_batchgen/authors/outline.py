@@ -1,11 +1,14 @@
 """The outline author: a deterministic draft from the SOW entry, no model involved.
 
-It exists for demos, CI and offline use. Its lessons are honest scaffolds —
-card titles, purposes, worked examples and practice problems taken from the
-entry's `lesson_plan.card_structure` (or, for legacy entries, from the label,
-outcomes and standards) — not finished teaching material. They carry their
-own `model_version`, so they never count as agent-authored lessons, and the
-outline author never replaces a lesson it did not write (see planning).
+It exists for demos, CI and offline use. Its lessons are honest scaffolds, not
+finished teaching material, but they pass the whole lesson contract: every
+explainer carries the plan's real content (purpose, approach, worked example,
+key concepts, standards; for legacy entries the label, notes and standards),
+every card has 1-3 misconceptions (the plan's, else drawn from the standard
+it addresses), and formative and mock lessons take the platform's layout (a
+rules card, then question cards). Drafts carry their own `model_version`, so
+they never count as agent-authored lessons, and the outline author never
+replaces a lesson it did not write (see planning).
 """
 
 from __future__ import annotations
@@ -15,40 +18,20 @@ import re
 from typing import Any
 
 from pytest_batchgen.authors import AuthoredLesson, AuthorMetrics, AuthorRequest
-from pytest_batchgen.lesson import LessonTemplate, platform_lesson_type
+from pytest_batchgen.contract import Lesson
+from pytest_batchgen.requirements import MAX_CARDS, EntryRequirements
 
 OUTLINE_MODEL_VERSION = "batchgen_outline"
+ASSESSMENT_TYPES = ("formative_assessment", "mock_exam")
+DEFAULT_BLOCKS = ("starter", "explainer", "guided_practice")
+# calculator_section -> (the rules card's right option, its sentence).
+CALCULATOR_RULES = {
+    "calc": (0, "You may use a calculator."),
+    "non_calc": (1, "You may not use a calculator."),
+    "mixed": (2, "Use a calculator only where a question says you may."),
+}
 
 log = logging.getLogger(__name__)
-
-CALCULATOR_ALLOWED = {"non_calc": False, "mixed": True, "calc": True, "exam_conditions": True}
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, list):
-        return " ".join(_text(v) for v in value)
-    if isinstance(value, dict):
-        return str(value.get("description") or value.get("code") or "")
-    return " ".join(str(value or "").split())
-
-
-def _fit(text: str, low: int, high: int, pad: str) -> str:
-    """Bring text within [low, high] characters: pad short, cut long at a word."""
-    text = " ".join(text.split())
-    if len(text) < low:
-        text = f"{text} {pad}".strip()
-    if len(text) > high:
-        text = text[: high - 1].rsplit(" ", 1)[0].rstrip(",;:") + "…"
-    return text
-
-
-def _standard_codes(entry: dict[str, Any]) -> list[str]:
-    refs = entry.get("assessmentStandardRefs") or []
-    return [str(r.get("code") if isinstance(r, dict) else r) for r in refs]
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Z0-9]+", "_", text.upper()).strip("_")[:20] or "GENERAL"
 
 
 class OutlineAuthor:
@@ -66,104 +49,258 @@ class OutlineAuthor:
         """Holds nothing across lessons."""
 
     async def author(self, request: AuthorRequest) -> AuthoredLesson:
-        template = draft_template(request.entry.data)
-        log.info("Draft outline ready: %s (%d cards)", template.title, len(template.cards))
-        return AuthoredLesson(template=template, metrics=AuthorMetrics(model="outline"))
+        lesson = draft_lesson(request.entry.data, request.requirements)
+        log.info("Draft outline ready: %s (%d cards)", lesson["title"], len(lesson["cards"]))
+        return AuthoredLesson(lesson=lesson, metrics=AuthorMetrics(model="outline"))
 
 
-def _legacy_card_specs(entry: dict[str, Any]) -> list[dict[str, Any]]:
-    """Legacy entries have no card plan: one card per pedagogical block."""
-    blocks = entry.get("pedagogical_blocks") or ["explainer", "guided_practice"]
+# --- text that fits the contract ----------------------------------------------------
+
+
+def _text(value: Any) -> str:
+    """Plan fields are text, lists of text, or standard objects: one line of text."""
+    if isinstance(value, list):
+        return " ".join(part for part in (_text(v) for v in value) if part)
+    if isinstance(value, dict):
+        code, description = value.get("code"), value.get("description") or value.get("desc")
+        return f"{code}: {description}" if code and description else str(code or description or "")
+    return " ".join(str(value or "").split())
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if not text or text[-1] in ".!?…:" else f"{text}."
+
+
+def _fit(low: int, high: int, *parts: str) -> str:
+    """The parts, in order, until the text is at least `low` long; cut at a word
+    before `high`. Callers end `parts` with a fallback long enough on its own."""
+    text = ""
+    for part in parts:
+        if part and len(text) < low:
+            text = f"{text} {part}".strip()
+    if len(text) > high:
+        text = text[: high - 1].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+    return text
+
+
+def _plain(text: str) -> str:
+    """Plain text for explainer_plain: no LaTeX the plan's text may hold."""
+    return " ".join(re.sub(r"\\[A-Za-z]+|[$\\{}^]", " ", text).split())
+
+
+def _letters(text: str, fallback: str) -> str:
+    return re.sub(r"[^A-Z]", "", text.upper())[:24] or fallback
+
+
+# --- card plans ---------------------------------------------------------------------
+
+
+def _standards(entry: dict[str, Any]) -> list[Any]:
+    return list(entry.get("assessmentStandardRefs") or [])
+
+
+def _assessment_specs(entry: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    """Formative and mock lessons without a card plan: a rules card, then one
+    question card per standard assessed (the platform author's layout)."""
+    standards = _standards(entry) or [entry.get("label") or "this unit"]
+    questions = [
+        {"card_type": "question", "title": f"Question {number}: {_text(standard)}",
+         "purpose": f"Show what you can do for {_text(standard)}.",
+         "stem": f"Write one short real-life problem that tests {_text(standard)}, then solve"
+                 " it. Show every step of your working and give the answer with its units.",
+         "standards_addressed": [standard]}
+        for number, standard in enumerate(standards[: MAX_CARDS - 1], start=1)
+    ]
+    return [{"card_type": "rules", "question_count": len(questions), "kind": kind}, *questions]
+
+
+def _block_specs(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """Other legacy entries: one card per pedagogical block."""
     notes = _text(entry.get("notes") or entry.get("lesson_instruction"))
+    policy = entry.get("policy") if isinstance(entry.get("policy"), dict) else {}
+    focus = _text(policy.get("assessment_notes")) if policy else ""
+    label = _text(entry.get("label")) or "this lesson"
     return [
-        {
-            "card_type": block,
-            "title": f"{str(block).replace('_', ' ').title()}: {entry.get('label', '')}",
-            "purpose": notes or f"Work on {entry.get('label', 'this lesson')}.",
-            "standards_addressed": entry.get("assessmentStandardRefs") or [],
-        }
-        for block in blocks
+        {"card_type": block, "title": f"{str(block).replace('_', ' ').title()}: {label}",
+         "purpose": notes or f"Work on {label}.", "pedagogical_approach": focus,
+         "standards_addressed": _standards(entry)}
+        for block in (entry.get("pedagogical_blocks") or DEFAULT_BLOCKS)[:MAX_CARDS]
     ]
 
-def _card(number: int, spec: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
-    card_type = str(spec.get("card_type") or "explainer")
-    kind = card_type.replace("_", " ").capitalize()
-    title = _fit(str(spec.get("title") or kind), 10, 150, f"({kind})")
-    if not title.lower().startswith(kind.lower()):
-        title = _fit(f"{kind}: {title}", 10, 150, "")
-    purpose = _text(spec.get("purpose")) or f"Work on {entry.get('label', 'this lesson')}."
-    approach = _text(spec.get("pedagogical_approach"))
-    worked = _text(spec.get("worked_example"))
-    explainer = " ".join(
-        part for part in (
-            f"Purpose: {purpose}",
-            f"Approach: {approach}" if approach else "",
-            f"Worked example: {worked}" if worked else "",
-            f"Standards: {_text(spec.get('standards_addressed'))}."
-            if spec.get("standards_addressed") else "",
-        ) if part
-    )
-    explainer = _fit(explainer, 50, 4000, "This draft card is an outline to be completed.")
-    plain = _fit(f"In this part: {purpose}", 30, 600, "Take your time.")
-    problems = [str(p) for p in spec.get("practice_problems") or []]
-    stem = problems[0] if problems else _text(spec.get("cfu_strategy")) or (
-        f"Explain in your own words: {purpose}"
-    )
-    misconceptions = [
-        {
-            "id": f"MISC_DRAFT_{_slug(card_type)}_{number:03d}",
-            "misconception": _text(m.get("misconception") if isinstance(m, dict) else m),
-            "clarification": _text(m.get("clarification") if isinstance(m, dict) else "")
-            or "Revisit the worked example and compare each step.",
+
+def card_specs(entry: dict[str, Any], lesson_type: str) -> list[dict[str, Any]]:
+    plan = entry.get("lesson_plan") if isinstance(entry.get("lesson_plan"), dict) else {}
+    structure = plan.get("card_structure") if plan else None
+    if isinstance(structure, list) and structure:
+        log.info("Drafting %d cards from lesson_plan.card_structure",
+                 min(len(structure), MAX_CARDS))
+        return [spec if isinstance(spec, dict) else {"purpose": _text(spec)}
+                for spec in structure[:MAX_CARDS]]
+    specs = (_assessment_specs(entry, lesson_type) if lesson_type in ASSESSMENT_TYPES
+             else _block_specs(entry))
+    log.info("Drafting %d cards from label, notes and standards (no card plan)", len(specs))
+    return specs
+
+
+# --- cards ----------------------------------------------------------------------------
+
+
+class _Drafter:
+    """Drafts one lesson's cards; numbers its misconceptions across the lesson."""
+
+    def __init__(self, entry: dict[str, Any], requirements: EntryRequirements) -> None:
+        self.entry = entry
+        self.requirements = requirements
+        self.label = _text(entry.get("label")) or "this lesson"
+        plan = entry.get("lesson_plan") if isinstance(entry.get("lesson_plan"), dict) else {}
+        # Shared context that lengthens a sparse card with the lesson's own words.
+        self.context = [_sentence(_text(plan.get("summary"))) if plan else "",
+                        _sentence(_text(entry.get("lesson_instruction") or entry.get("notes")))]
+        self.misconceptions = 0
+
+    def card(self, number: int, spec: dict[str, Any]) -> dict[str, Any]:
+        if spec.get("card_type") == "rules":
+            return self._rules_card(number, spec)
+        kind = str(spec.get("card_type") or "explainer").replace("_", " ").capitalize()
+        title = _text(spec.get("title")) or self.label
+        if not title.lower().startswith(kind.lower()):
+            title = f"{kind}: {title}"
+        purpose = _sentence(_text(spec.get("purpose"))) or f"Work on {self.label}."
+        standards = spec.get("standards_addressed") or _standards(self.entry)
+        parts = [
+            purpose,
+            _sentence(_text(spec.get("pedagogical_approach"))),
+            f"Worked example: {_text(spec.get('worked_example'))}"
+            if spec.get("worked_example") else "",
+            f"Key ideas: {_text(spec.get('key_concepts'))}." if spec.get("key_concepts") else "",
+            f"Standards: {_text(standards)}." if standards else "",
+        ]
+        explainer = _fit(100, 2000, " ".join(p for p in parts if p), *self.context,
+                         f"This card is part of the lesson {self.label}: read it, then try the"
+                         " question and check your working against the rubric.")
+        plain = _fit(60, 1600, _plain(f"In this part: {purpose}"),
+                     _plain(_text(spec.get("worked_example"))),
+                     "Read each step slowly. Then try the question and show your working.")
+        return {
+            "id": f"card_{number:03d}",
+            "title": _fit(10, 100, title, "(outline)"),
+            "explainer": explainer,
+            "explainer_plain": plain,
+            "cfu": self._question(number, spec, purpose),
+            "misconceptions": self._misconceptions(spec, standards),
         }
-        for m in spec.get("misconceptions_addressed") or []
-        if _text(m.get("misconception") if isinstance(m, dict) else m)
-    ]
-    return {
-        "id": f"card_{number:03d}",
-        "title": title,
-        "explainer": explainer,
-        "explainer_plain": plain,
-        "cfu": {
+
+    def _rules_card(self, number: int, spec: dict[str, Any]) -> dict[str, Any]:
+        """The first card of an assessment: calculator policy, time, show working."""
+        minutes = estimated_minutes(self.entry, self.requirements)
+        what = "mock exam" if spec["kind"] == "mock_exam" else "assessment"
+        policy = self.entry.get("policy") if isinstance(self.entry.get("policy"), dict) else {}
+        # The sentence and the right option follow the entry's calculator section.
+        answer, calculator = CALCULATOR_RULES.get(
+            str(policy.get("calculator_section")) if policy else "", CALCULATOR_RULES["mixed"])
+        count = spec["question_count"]
+        rules = (f"This {what} has {count} question{'s' if count != 1 else ''} and takes about"
+                 f" {minutes} minutes. {calculator} Show all your working: marks are given for"
+                 " the method as well as the answer. Give units with every answer.")
+        notes = _sentence(_text(policy.get("assessment_notes"))) if policy else ""
+        options = ["Yes, for every question", "No, not for any question",
+                   "Only where a question says you may"]
+        return {
+            "id": f"card_{number:03d}",
+            "title": _fit(10, 100, f"Rules for this {what}: {self.label}"),
+            "explainer": _fit(100, 2000, rules, notes),
+            "explainer_plain": _fit(60, 1600, _plain(rules)),
+            "cfu": {"type": "mcq", "id": f"q{number:03d}",
+                    "stem": f"Can you use a calculator in this {what}?",
+                    "options": options, "answerIndex": answer,
+                    "rubric": _rubric(("Chooses the calculator rule stated for this"
+                                       f" {what}", 1))},
+            "misconceptions": [self._misconception(
+                "Thinking the method does not matter as long as the answer is right",
+                "Marks are given for each correct step of working, so write every step"
+                " even when you are sure of the answer.", "RULES")],
+        }
+
+    def _question(self, number: int, spec: dict[str, Any], purpose: str) -> dict[str, Any]:
+        problems = [_text(p) for p in spec.get("practice_problems") or [] if _text(p)]
+        stem = spec.get("stem") or (problems[0] if problems else None) or (
+            f"{_text(spec.get('cfu_strategy'))} {purpose}" if spec.get("cfu_strategy")
+            else f"Explain in your own words, with an example: {purpose}")
+        return {
             "type": "structured_response",
             "id": f"q{number:03d}",
-            "stem": _fit(stem, 10, 1000, "Show your working."),
-            "rubric": {
-                "total_points": 2,
-                "criteria": [
-                    {"description": "Chooses a suitable method", "points": 1},
-                    {"description": "Reaches a correct, clearly stated answer", "points": 1},
-                ],
-            },
-        },
-        "misconceptions": misconceptions,
-    }
-
-
-def draft_template(entry: dict[str, Any]) -> LessonTemplate:
-    """A valid lesson template drafted from one SOW entry, deterministically."""
-    sow_type = str(entry.get("lesson_type", "teach"))
-    lesson_type = platform_lesson_type(sow_type)
-    if lesson_type != sow_type:
-        log.warning("lesson_type %r is not accepted by the platform frontend; writing %r",
-                    sow_type, lesson_type)
-    plan = entry.get("lesson_plan") or {}
-    specs = plan.get("card_structure") or _legacy_card_specs(entry)
-    log.info("Drafting %d cards from %s", len(specs),
-             "lesson_plan.card_structure" if plan.get("card_structure") else "label/outcomes")
-    policy = dict(entry.get("policy") or {})
-    section = policy.get("calculator_section")
-    if section in CALCULATOR_ALLOWED:
-        policy["calculator_allowed"] = CALCULATOR_ALLOWED[section]
-    outcome_refs = [str(o) for o in entry.get("outcomeRefs") or []] + _standard_codes(entry)
-    return LessonTemplate.model_validate(
-        {
-            "title": _fit(str(entry.get("label", "")), 30, 80, "(draft outline)"),
-            "lesson_type": lesson_type,
-            "estMinutes": int(entry.get("estMinutes") or 50),
-            "cards": [_card(i, spec, entry) for i, spec in enumerate(specs[:20], start=1)],
-            "outcomeRefs": list(dict.fromkeys(outcome_refs)),
-            "engagement_tags": [str(t) for t in entry.get("engagement_tags") or []],
-            "policy": policy,
+            "stem": _fit(10, 800, stem, "Show your working."),
+            "rubric": _rubric(("Chooses a suitable method and shows each step", 1),
+                              ("Reaches a correct, clearly stated answer", 1)),
         }
-    )
+
+    def _misconceptions(self, spec: dict[str, Any], standards: list[Any]) -> list[dict[str, Any]]:
+        topic = _letters(str(spec.get("card_type") or ""), "LESSON")
+        planned = [m for m in spec.get("misconceptions_addressed") or []
+                   if _text(m.get("misconception") if isinstance(m, dict) else m)]
+        if planned:
+            return [self._misconception(
+                _text(m.get("misconception") if isinstance(m, dict) else m),
+                _text(m.get("clarification") or m.get("remediation"))
+                if isinstance(m, dict) else "", topic) for m in planned[:3]]
+        # No planned misconception: the classic slip for what the card assesses.
+        return [self._misconception(
+            f"Believing {_text(standard)} is only about the final answer",
+            f"{_text(standard)} is assessed on the method too: write each step, give units"
+            " and check that the answer makes sense in the context.", topic)
+            for standard in (standards or [self.label])[:1]]
+
+    def _misconception(self, text: str, clarification: str, topic: str) -> dict[str, Any]:
+        self.misconceptions += 1
+        return {
+            "id": f"MISC_DRAFT_{topic}_{self.misconceptions:03d}",
+            "misconception": _fit(10, 200, text, "(common error)"),
+            "clarification": _fit(20, 300, clarification,
+                                  "Compare each step with the worked example.",
+                                  "Ask which step went wrong and why."),
+        }
+
+
+def _rubric(*criteria: tuple[str, int]) -> dict[str, Any]:
+    return {"total_points": sum(points for _, points in criteria),
+            "criteria": [{"description": text, "points": points} for text, points in criteria]}
+
+
+def estimated_minutes(entry: dict[str, Any], requirements: EntryRequirements) -> int:
+    """The entry's estMinutes, held within the platform's range for the lesson type."""
+    raw = entry.get("estMinutes")
+    minutes = raw if isinstance(raw, int) and not isinstance(raw, bool) else 50
+    fitted = min(max(minutes, 5), requirements.max_minutes)
+    if fitted != raw:
+        log.warning("estMinutes %r is outside 5-%d for this lesson type; writing %d",
+                    raw, requirements.max_minutes, fitted)
+    return fitted
+
+
+def lesson_title(entry: dict[str, Any]) -> str:
+    label = _text(entry.get("label"))
+    coherence = entry.get("coherence") if isinstance(entry.get("coherence"), dict) else {}
+    block = _text(coherence.get("block_name")) if coherence else ""
+    return _fit(30, 80, label, f"({block})" if block else "", "(draft outline)",
+                "- a lesson drafted from its scheme of work")
+
+
+def draft_lesson(entry: dict[str, Any], requirements: EntryRequirements) -> Lesson:
+    """A contract-valid draft of one SOW entry's lesson, deterministically."""
+    sow_type = str(entry.get("lesson_type") or "teach")
+    lesson_type = requirements.lesson_type or "teach"
+    if lesson_type != sow_type:
+        log.warning("lesson_type %r is not a type the platform's frontend accepts; writing %r",
+                    sow_type, lesson_type)
+    drafter = _Drafter(entry, requirements)
+    specs = card_specs(entry, lesson_type)
+    return {
+        "title": lesson_title(entry),
+        "lesson_type": lesson_type,
+        "estMinutes": estimated_minutes(entry, requirements),
+        "outcomeRefs": list(requirements.refs.refs),
+        "engagement_tags": [str(t) for t in entry.get("engagement_tags") or [] if str(t).strip()],
+        "policy": requirements.policy,
+        "cards": [drafter.card(number, spec) for number, spec in enumerate(specs, start=1)],
+    }

@@ -31,12 +31,15 @@ import pytest
 
 from pytest_batchgen.authors import AuthoredLesson, AuthoringError, AuthorMetrics, AuthorRequest
 from pytest_batchgen.authors.outline import OutlineAuthor
-from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION, LessonRow, LessonTemplate
+from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION, LessonRow
 from pytest_batchgen.settings import Settings
 from pytest_batchgen.store import LessonStore, StoreError, WriteResult, open_default_store
 
 # A module other than the author, to prove lesson logs catch every logger.
 helper_log = logging.getLogger("fake_plugin.helper")
+
+
+SCRIPTED_REVIEW = {"sow_fidelity": 0.95, "basic_quality": 0.9, "overall": 0.9375}
 
 
 def _orders(name: str) -> set[int]:
@@ -71,13 +74,13 @@ class ScriptedAuthor(OutlineAuthor):
         authored = await super().author(request)
         metrics = AuthorMetrics(cost_usd=0.1 * order, tokens=1000 * order, turns=3,
                                 model="scripted-model")
+        lesson = authored.lesson
         if order in _orders("BATCHGEN_FAKE_INVALID"):
-            broken = authored.template.model_dump()
-            broken["cards"][0]["cfu"]["stem"] = "short"
-            # model_construct skips validation, as a careless author might.
-            template = LessonTemplate.model_construct(**broken)
-            return AuthoredLesson(template=template, metrics=metrics)
-        return AuthoredLesson(template=authored.template, metrics=metrics)
+            # A careless author: nothing checked what it returns, but the gate.
+            lesson["cards"][0]["cfu"]["stem"] = "short"
+            lesson["cards"][0]["misconceptions"] = []
+        # As a reviewing author would report its critic's scores.
+        return AuthoredLesson(lesson=lesson, metrics=metrics, review=dict(SCRIPTED_REVIEW))
 
 
 class FaultyStore:

@@ -23,7 +23,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pytest_batchgen.authors.outline import draft_template
+from pytest_batchgen.authors.outline import draft_lesson
+from pytest_batchgen.requirements import requirements_for
 
 MODEL = "claude-sonnet-4-5"
 SUBMIT_LESSON = "mcp__batchgen__submit_lesson"
@@ -287,6 +288,7 @@ def _events(message: dict[str, Any]) -> list[bytes]:
 
 
 ENTRY_FILE = "sow_entry_input.json"
+OUTCOMES_FILE = "course_outcomes.json"
 SUBMISSION_FILE = "lesson_submission.json"
 
 
@@ -307,21 +309,33 @@ def read_json(request: ModelRequest, name: str) -> dict[str, Any] | None:
     return None
 
 
-def read_call(request: ModelRequest, name: str) -> ToolCalls:
-    return ToolCalls([("Read", {"file_path": str(workspace_of(request) / name)})])
+def read_call(request: ModelRequest, *names: str) -> ToolCalls:
+    """One turn reading every named workspace file (parallel tool calls)."""
+    return ToolCalls([("Read", {"file_path": str(workspace_of(request) / name)})
+                      for name in names])
 
 
 def lesson_for(request: ModelRequest) -> dict[str, Any]:
-    entry = read_json(request, ENTRY_FILE)
-    assert entry is not None, "the author must read the entry before writing"
-    return draft_template(entry).model_dump(mode="json", exclude_none=True)
+    """The lesson a diligent author writes: the outline draft of the entry it read,
+    with the outcome refs resolved against the course outcomes it read."""
+    entry, outcomes = read_json(request, ENTRY_FILE), read_json(request, OUTCOMES_FILE)
+    assert entry is not None and outcomes is not None, "the author must read its inputs first"
+    return draft_lesson(entry, requirements_for(entry, outcomes["outcomes"]))
 
 
 def broken(lesson: dict[str, Any]) -> dict[str, Any]:
-    """The same lesson with two schema faults the model must fix."""
+    """The same lesson breaking five rules only the platform's frontend and admin editor
+    declare: a short explainer, no misconception, a numeric answer given as text, a key
+    the card schema does not allow, and an outcome ref session start cannot resolve."""
     cards = [dict(card) for card in lesson["cards"]]
-    cards[0] = {**cards[0], "explainer": "Too short."}
-    return {**lesson, "title": "Short", "cards": cards}
+    cards[0] = {**cards[0], "explainer": "Percentages are parts of a hundred, so 50% is half.",
+                "misconceptions": []}
+    cards[-1] = {**cards[-1], "notes": "teacher only",  # the second card, or the only one
+                 "cfu": {"type": "numeric", "id": f"q{len(cards):03d}",
+                         "stem": "What is 25% of £16?", "expected": "4", "tolerance": 0.01,
+                         "rubric": {"total_points": 1, "criteria": [
+                             {"description": "Finds a quarter of £16", "points": 1}]}}}
+    return {**lesson, "outcomeRefs": ["1", *lesson["outcomeRefs"][1:]], "cards": cards}
 
 
 def orchestrator(request: ModelRequest, *, rounds: int = 10) -> Reply:
@@ -338,7 +352,7 @@ def orchestrator(request: ModelRequest, *, rounds: int = 10) -> Reply:
 
 def author(request: ModelRequest, *, first_broken: bool = False) -> Reply:
     if read_json(request, ENTRY_FILE) is None:
-        return read_call(request, ENTRY_FILE)
+        return read_call(request, ENTRY_FILE, OUTCOMES_FILE)
     last = request.last_result()
     submissions = request.calls_of(SUBMIT_LESSON)
     if submissions and last is not None and not last.get("is_error"):
@@ -361,7 +375,9 @@ def critic(request: ModelRequest, *, verdict: bool = True) -> Reply:
         "feedback": (f"'{lesson['title']}' ({len(lesson['cards'])} cards): "
                      + ("clear, follows the card plan." if verdict
                         else "cards lack Scottish context.")),
-        "scores": {"pedagogy": 4 if verdict else 2, "accuracy": 5},
+        "scores": ({"sow_fidelity": 0.95, "basic_quality": 0.9} if verdict
+                   else {"sow_fidelity": 0.95, "basic_quality": 0.6}),
+        "factual_errors": [],
     })])
 
 

@@ -1,0 +1,442 @@
+"""The lesson contract: every rule the platform declares for a lesson, in one place.
+
+The platform that reads our `lesson_templates` rows states its rules in four
+places (schoolofai/ScottishAILessons): the frontend's row and card schemas
+(`lib/appwrite/schemas.ts`), the admin editor's save check
+(`lib/validation/cardValidator.ts`), session start (`CourseOutcomesDriver`,
+`SessionChatAssistant`) and the platform author's validator. A lesson must
+pass all of them at once; where two disagree, the stricter rule is here.
+
+Everything that judges a lesson uses this module: the Claude author's
+`submit_lesson` tool, the item's gate before any write (whatever author,
+including one a conftest plugs in), and `--batch-audit` over stored rows.
+The checks return *every* violation, never only the first, so an agent can
+fix them all in one round and an audit lists them all. Keys are strict: a key
+the contract does not name is a violation, never silently written.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import gzip
+import json
+import math
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# A lesson as authors produce it and the row's JSON columns hold it.
+Lesson = dict[str, Any]
+
+PLATFORM_LESSON_TYPES = (
+    "teach", "independent_practice", "formative_assessment", "revision", "mock_exam",
+)
+LONG_LESSON_TYPES = ("mock_exam",)  # up to 180 minutes: full exam papers
+LESSON_STATUSES = ("draft", "review", "published")
+CFU_TYPES = ("mcq", "numeric", "structured_response", "short_text")
+
+LESSON_KEYS = ("title", "lesson_type", "estMinutes", "outcomeRefs", "engagement_tags",
+               "policy", "cards")
+CARD_KEYS = ("id", "title", "explainer", "explainer_plain", "cfu", "misconceptions")
+CARD_OPTIONAL = ("context_hooks",)
+MISCONCEPTION_KEYS = ("id", "misconception", "clarification")
+POLICY_OPTIONAL = ("assessment_notes",)
+RUBRIC_KEYS = ("total_points", "criteria")
+CRITERION_KEYS = ("description", "points")
+CFU_KEYS = ("type", "id", "stem", "rubric")
+# Beyond CFU_KEYS, per type: (required, optional).
+CFU_TYPE_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "mcq": (("options",), ("answerIndex", "multiSelect", "answerIndices")),
+    "numeric": (("expected", "tolerance"), ("money2dp", "hints")),
+    "structured_response": ((), ()),
+    "short_text": ((), ()),
+}
+
+CARD_ID = re.compile(r"^card_\d{3}$")
+CFU_ID = re.compile(r"^q\d{3}$")
+MISCONCEPTION_ID = re.compile(r"^MISC_[A-Z]+_[A-Z]+_\d{3}$")
+# LaTeX a plain-language reader would see raw: commands, display maths, \( \[.
+LATEX = re.compile(r"\\[A-Za-z]+|\$\$|\\[(\[]")
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule: where in the lesson (card and field) and what the rule says."""
+
+    where: str
+    rule: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.rule}"
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+@dataclass
+class _Checker:
+    """Collects violations while one lesson (or row) is walked."""
+
+    found: list[Violation] = field(default_factory=list)
+
+    def add(self, where: str, rule: str) -> None:
+        self.found.append(Violation(where, rule))
+
+    def keys(self, where: str, value: Any, required: Collection[str],
+             optional: Collection[str] = ()) -> bool:
+        """An object with every required key and no other; False when not an object.
+
+        `where` is "" for the lesson itself, so its fields read `title`, `cards`."""
+        if not isinstance(value, dict):
+            self.add(where or "lesson", f"must be an object, got {_kind(value)}")
+            return False
+        prefix = f"{where}." if where else ""
+        for key in required:
+            if key not in value:
+                self.add(f"{prefix}{key}", "missing (required)")
+        allowed = (*required, *optional)
+        for key in value:
+            if key not in allowed:
+                self.add(f"{prefix}{key}",
+                         f"key not allowed by the contract (allowed: {', '.join(allowed)})")
+        return True
+
+    def text(self, where: str, value: Any, low: int, high: int) -> bool:
+        if not isinstance(value, str):
+            self.add(where, f"must be text of {low}-{high} characters, got {_kind(value)}")
+            return False
+        if not low <= len(value) <= high:
+            self.add(where, f"must be {low}-{high} characters, has {len(value)}")
+            return False
+        if low and not value.strip():
+            self.add(where, "must not be blank")
+            return False
+        return True
+
+    def whole(self, where: str, value: Any, low: int, high: int) -> bool:
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.add(where, f"must be a whole number from {low} to {high}, got {_kind(value)}")
+            return False
+        if not low <= value <= high:
+            self.add(where, f"must be a whole number from {low} to {high}, got {value}")
+            return False
+        return True
+
+    def number(self, where: str, value: Any, low: float, high: float | None = None,
+               why: str = "") -> bool:
+        if isinstance(value, bool) or not isinstance(value, int | float) or (
+                isinstance(value, float) and not math.isfinite(value)):
+            self.add(where, f"must be a number, got {_kind(value)}{why}")
+            return False
+        if value < low or (high is not None and value > high):
+            bounds = f"from {low:g} to {high:g}" if high is not None else f"of at least {low:g}"
+            self.add(where, f"must be a number {bounds}, got {value:g}")
+            return False
+        return True
+
+    def texts(self, where: str, value: Any, items: tuple[int, int | None],
+              low: int, high: int) -> list[str]:
+        """A list of texts; returns the good ones."""
+        if not isinstance(value, list):
+            self.add(where, f"must be a list of texts, got {_kind(value)}")
+            return []
+        least, most = items
+        if len(value) < least or (most is not None and len(value) > most):
+            count = f"{least}-{most}" if most is not None else f"at least {least}"
+            self.add(where, f"must hold {count} items, has {len(value)}")
+        return [item for index, item in enumerate(value)
+                if self.text(f"{where}[{index}]", item, low, high)]
+
+
+# --- the lesson ------------------------------------------------------------------
+
+
+def check_lesson(lesson: Any) -> list[Violation]:
+    """Every contract rule a lesson (the JSON an author submits) breaks."""
+    check = _Checker()
+    if not check.keys("", lesson, LESSON_KEYS):
+        return check.found
+    if "title" in lesson:
+        check.text("title", lesson["title"], 30, 80)
+    lesson_type = lesson.get("lesson_type")
+    if "lesson_type" in lesson and lesson_type not in PLATFORM_LESSON_TYPES:
+        check.add("lesson_type", f"must be one of {', '.join(PLATFORM_LESSON_TYPES)}"
+                                 f" (the frontend rejects {lesson_type!r})")
+    if "estMinutes" in lesson:
+        check.whole("estMinutes", lesson["estMinutes"], 5,
+                    180 if lesson_type in LONG_LESSON_TYPES else 120)
+    if "outcomeRefs" in lesson:
+        check.texts("outcomeRefs", lesson["outcomeRefs"], (0, None), 1, 100)
+    if "engagement_tags" in lesson:
+        check.texts("engagement_tags", lesson["engagement_tags"], (0, None), 1, 100)
+    if "policy" in lesson:
+        _check_policy(check, lesson["policy"])
+    if "cards" in lesson:
+        _check_cards(check, lesson["cards"])
+    return check.found
+
+
+def _check_policy(check: _Checker, policy: Any) -> None:
+    if not check.keys("policy", policy, ("calculator_allowed",), POLICY_OPTIONAL):
+        return
+    if "calculator_allowed" in policy and not isinstance(policy["calculator_allowed"], bool):
+        check.add("policy.calculator_allowed",
+                  f"must be true or false, got {_kind(policy['calculator_allowed'])}")
+    if "assessment_notes" in policy:
+        check.text("policy.assessment_notes", policy["assessment_notes"], 0, 500)
+
+
+def _check_cards(check: _Checker, cards: Any) -> None:
+    if not isinstance(cards, list):
+        check.add("cards", f"must be a list of cards, got {_kind(cards)}")
+        return
+    if not 1 <= len(cards) <= 20:
+        check.add("cards", f"must hold 1-20 cards, has {len(cards)}")
+    for index, card in enumerate(cards):
+        _check_card(check, index, card)
+
+
+def card_label(index: int, card: Any) -> str:
+    """`cards[2] (card_003)`: the position, and the id when the card has a valid one."""
+    card_id = card.get("id") if isinstance(card, dict) else None
+    named = f" ({card_id})" if isinstance(card_id, str) and CARD_ID.match(card_id) else ""
+    return f"cards[{index}]{named}"
+
+
+def _check_card(check: _Checker, index: int, card: Any) -> None:
+    where = card_label(index, card)
+    if not check.keys(where, card, CARD_KEYS, CARD_OPTIONAL):
+        return
+    wanted = f"card_{index + 1:03d}"
+    if "id" in card and card["id"] != wanted:
+        check.add(f"{where}.id", f"must be {wanted!r}: card ids run card_001, card_002, … in"
+                                 f" order (got {card['id']!r})")
+    if "title" in card:
+        check.text(f"{where}.title", card["title"], 10, 100)
+    if "explainer" in card:
+        check.text(f"{where}.explainer", card["explainer"], 100, 2000)
+    plain = card.get("explainer_plain")
+    if ("explainer_plain" in card and check.text(f"{where}.explainer_plain", plain, 60, 1600)
+            and (latex := LATEX.search(plain))):
+        check.add(f"{where}.explainer_plain",
+                      f"must be plain language without LaTeX (found {latex.group()!r});"
+                      " keep the maths notation in explainer")
+    if "misconceptions" in card:
+        _check_misconceptions(check, f"{where}.misconceptions", card["misconceptions"])
+    if "context_hooks" in card:
+        check.texts(f"{where}.context_hooks", card["context_hooks"], (0, None), 10, 100)
+    if "cfu" in card:
+        check_cfu(check, f"{where}.cfu", card["cfu"])
+
+
+def _check_misconceptions(check: _Checker, where: str, items: Any) -> None:
+    if not isinstance(items, list):
+        check.add(where, f"must be a list of 1-3 misconceptions, got {_kind(items)}")
+        return
+    if not 1 <= len(items) <= 3:
+        check.add(where, f"must hold 1-3 misconceptions, has {len(items)}")
+    for index, item in enumerate(items):
+        at = f"{where}[{index}]"
+        if not check.keys(at, item, MISCONCEPTION_KEYS):
+            continue
+        if "id" in item and not (isinstance(item["id"], str)
+                                 and MISCONCEPTION_ID.match(item["id"])):
+            check.add(f"{at}.id", "must look like MISC_MATH_PERCENT_001 (MISC_, two"
+                                  f" letter-only words, three digits), got {item['id']!r}")
+        if "misconception" in item:
+            check.text(f"{at}.misconception", item["misconception"], 10, 200)
+        if "clarification" in item:
+            check.text(f"{at}.clarification", item["clarification"], 20, 300)
+
+
+def check_cfu(check: _Checker, where: str, cfu: Any) -> None:
+    if not isinstance(cfu, dict):
+        check.add(where, f"must be an object, got {_kind(cfu)}")
+        return
+    kind = cfu.get("type")
+    if kind not in CFU_TYPES:
+        check.add(f"{where}.type", f"must be one of {', '.join(CFU_TYPES)}, got {kind!r}")
+        check.keys(where, {k: v for k, v in cfu.items() if k in CFU_KEYS}, CFU_KEYS)
+        return
+    required, optional = CFU_TYPE_KEYS[kind]
+    check.keys(where, cfu, (*CFU_KEYS, *required), optional)
+    if "id" in cfu and not (isinstance(cfu["id"], str) and CFU_ID.match(cfu["id"])):
+        check.add(f"{where}.id", f"must look like q001 (q and three digits), got {cfu['id']!r}")
+    if "stem" in cfu:
+        check.text(f"{where}.stem", cfu["stem"], 10, 800 if kind == "structured_response" else 500)
+    if "rubric" in cfu:
+        _check_rubric(check, f"{where}.rubric", cfu["rubric"])
+    if kind == "mcq":
+        _check_mcq(check, where, cfu)
+    elif kind == "numeric":
+        _check_numeric(check, where, cfu)
+
+
+def _check_rubric(check: _Checker, where: str, rubric: Any) -> None:
+    if not check.keys(where, rubric, RUBRIC_KEYS):
+        return
+    total = rubric.get("total_points")
+    total_ok = "total_points" in rubric and check.whole(f"{where}.total_points", total, 1, 20)
+    criteria = rubric.get("criteria")
+    if "criteria" not in rubric:
+        return
+    if not isinstance(criteria, list):
+        check.add(f"{where}.criteria", f"must be a list of 1-5 criteria, got {_kind(criteria)}")
+        return
+    if not 1 <= len(criteria) <= 5:
+        check.add(f"{where}.criteria", f"must hold 1-5 criteria, has {len(criteria)}")
+    points: list[int] = []
+    for index, criterion in enumerate(criteria):
+        at = f"{where}.criteria[{index}]"
+        if not check.keys(at, criterion, CRITERION_KEYS):
+            continue
+        if "description" in criterion:
+            check.text(f"{at}.description", criterion["description"], 10, 200)
+        if "points" in criterion and check.whole(f"{at}.points", criterion["points"], 1, 10):
+            points.append(criterion["points"])
+    if total_ok and criteria and len(points) == len(criteria) and sum(points) != total:
+        check.add(f"{where}.total_points",
+                  f"must equal the criteria's points, which add up to {sum(points)} (got {total})")
+
+
+def _check_mcq(check: _Checker, where: str, cfu: dict[str, Any]) -> None:
+    if "options" in cfu:
+        check.texts(f"{where}.options", cfu["options"], (3, 5), 1, 200)
+    options = cfu.get("options")
+    # Indices are checked against the options there are (the frontend's cap is 4).
+    last = len(options) - 1 if isinstance(options, list) and options else 4
+    multi = cfu.get("multiSelect", False)
+    if not isinstance(multi, bool):
+        check.add(f"{where}.multiSelect", f"must be true or false, got {_kind(multi)}")
+        return
+    if multi:
+        if "answerIndex" in cfu:
+            check.add(f"{where}.answerIndex", "a multi-select question takes answerIndices"
+                                              " only; remove answerIndex")
+        indices = cfu.get("answerIndices")
+        if not isinstance(indices, list) or not indices:
+            check.add(f"{where}.answerIndices", "multiSelect needs a non-empty list of the"
+                                                " correct options' indices")
+            return
+        for index, value in enumerate(indices):
+            check.whole(f"{where}.answerIndices[{index}]", value, 0, last)
+        if len(set(map(repr, indices))) != len(indices):
+            check.add(f"{where}.answerIndices", f"must not repeat an index (got {indices})")
+        return
+    if "answerIndices" in cfu:
+        check.add(f"{where}.answerIndices", "only a multi-select question (multiSelect: true)"
+                                            " takes answerIndices; use answerIndex")
+    if "answerIndex" not in cfu:
+        check.add(f"{where}.answerIndex", "missing: the index of the correct option")
+    else:
+        check.whole(f"{where}.answerIndex", cfu["answerIndex"], 0, last)
+
+
+def _check_numeric(check: _Checker, where: str, cfu: dict[str, Any]) -> None:
+    if "expected" in cfu:
+        check.number(f"{where}.expected", cfu["expected"], 0,
+                     why=" (the admin editor cannot save a numeric answer given as text)"
+                     if isinstance(cfu["expected"], str) else "")
+    if "tolerance" in cfu:
+        check.number(f"{where}.tolerance", cfu["tolerance"], 0, 1)
+    if "money2dp" in cfu and not isinstance(cfu["money2dp"], bool):
+        check.add(f"{where}.money2dp", f"must be true or false, got {_kind(cfu['money2dp'])}")
+    if "hints" in cfu:
+        check.texts(f"{where}.hints", cfu["hints"], (3, 5), 10, 200)
+
+
+# --- outcome refs: what session start needs -----------------------------------------
+
+
+def check_outcome_ids(refs: Any, outcome_ids: Collection[str]) -> list[Violation]:
+    """Every dot-less ref must be an `outcomeId` of the course.
+
+    Session start looks the dot-less refs up in `course_outcomes`; when none is
+    found it refuses to start the learner's session. (Refs with a dot are
+    assessment standard codes and are not looked up.)
+    """
+    if not isinstance(refs, list):
+        return []  # check_lesson reports the shape
+    known = ", ".join(sorted(outcome_ids)) or "none"
+    return [
+        Violation(f"outcomeRefs[{index}]",
+                  f"{ref!r} is not an outcome id of the course (its outcome ids: {known});"
+                  " a learner's session would not start")
+        for index, ref in enumerate(refs)
+        if isinstance(ref, str) and "." not in ref and ref not in outcome_ids
+    ]
+
+
+def outcome_ids_of(outcomes: list[dict[str, Any]]) -> frozenset[str]:
+    """The course's outcome ids, from its `course_outcomes` rows."""
+    return frozenset(str(o["outcomeId"]) for o in outcomes if o.get("outcomeId"))
+
+
+# --- the stored row: what an audit reads ---------------------------------------------
+
+JSON_LIST_COLUMNS = ("outcomeRefs", "engagement_tags")
+
+
+def decode_cards(value: Any) -> list[Any]:
+    """Every encoding readers accept: plain JSON, `gzip:`-prefixed, bare base64 gzip."""
+    if not isinstance(value, str):
+        raise ValueError(f"cards is {_kind(value)}, not encoded text")
+    text = value.strip()
+    if text.startswith("gzip:"):
+        text = text[len("gzip:"):]
+    try:
+        if text.startswith("["):
+            cards = json.loads(text)
+        else:
+            cards = json.loads(gzip.decompress(base64.b64decode(text, validate=True)))
+    except (ValueError, OSError, EOFError, binascii.Error, RecursionError) as exc:
+        raise ValueError(f"cards cannot be decoded ({type(exc).__name__})") from None
+    if not isinstance(cards, list):
+        raise ValueError("cards do not decode to a list")
+    return cards
+
+
+def check_row(row: Mapping[str, Any], outcome_ids: Collection[str]) -> list[Violation]:
+    """Every rule a stored `lesson_templates` row breaks: its columns, then its lesson."""
+    check = _Checker()
+    if "sow_order" in row:
+        check.whole("sow_order", row["sow_order"], 1, 1000)
+    if row.get("status") not in LESSON_STATUSES:
+        check.add("status", f"must be one of {', '.join(LESSON_STATUSES)},"
+                            f" got {row.get('status')!r}")
+    for name, most in (("model_version", 50), ("authored_sow_id", 50),
+                       ("authored_sow_version", 20)):
+        if row.get(name) is not None:
+            check.text(name, row[name], 0, most)
+    lesson: Lesson = {key: row.get(key) for key in ("title", "lesson_type", "estMinutes")}
+    undecoded = set()
+    for name in (*JSON_LIST_COLUMNS, "policy"):
+        try:
+            lesson[name] = json.loads(row.get(name) or "")
+        except (TypeError, ValueError, RecursionError):
+            undecoded.add(name)
+            check.add(name, "must be the JSON text of a "
+                            + ("list" if name in JSON_LIST_COLUMNS else "policy object"))
+    try:
+        lesson["cards"] = decode_cards(row.get("cards"))
+    except ValueError as exc:
+        undecoded.add("cards")
+        check.add("cards", f"{exc}: the frontend shows no cards")
+    # A column that did not decode is reported once, above, not also as missing.
+    found = [v for v in check_lesson(lesson) if v.where not in undecoded]
+    return check.found + found + check_outcome_ids(lesson.get("outcomeRefs"), outcome_ids)
