@@ -1,6 +1,7 @@
 """`python -m pytest_batchgen`: set up and inspect the embedded store.
 
-    load-sow FILE [--course ID] [--status S]   load a SOW JSON file
+    load-sow FILE [--course ID] [--status S]   load a SOW JSON file (and its outcomes)
+    load-outcomes FILE [--course ID]            load a course's course_outcomes rows
     load-demo                                   load the shipped demo course
     show-lesson COURSE ORDER                    print a stored lesson, decoded
 """
@@ -14,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from pytest_batchgen.nodeids import COURSE_ID
 from pytest_batchgen.settings import DEFAULT_STORE
 from pytest_batchgen.sow import SowError, decode_entries_field, parse_entries
 from pytest_batchgen.store import StoreError
@@ -35,6 +37,7 @@ def sow_row_from_document(
     course_id = course or document.get("courseId")
     if not course_id:
         raise CommandError("the file names no courseId: pass --course ID")
+    check_course_id(course_id)
     entries = decode_entries_field(document["entries"])
     parse_entries(entries)  # refuse a SOW the batch could not use, before storing it
     return {
@@ -48,28 +51,71 @@ def sow_row_from_document(
     }
 
 
+def check_course_id(course_id: Any) -> str:
+    if not isinstance(course_id, str) or not COURSE_ID.match(course_id):
+        raise CommandError(f"{course_id!r} is not a course id (course_ + ASCII letters and"
+                           " digits)")
+    return course_id
+
+
+def outcome_rows(rows: Any, course: str | None, where: str) -> dict[str, list[dict[str, Any]]]:
+    """`course_outcomes` rows grouped by course: each an object with an outcomeId and,
+    unless --course names it, its courseId."""
+    if isinstance(rows, dict) and isinstance(rows.get("outcomes"), list):
+        rows = rows["outcomes"]  # the shape the Claude author's workspace holds
+    if not isinstance(rows, list) or not rows:
+        raise CommandError(f"{where} must be a non-empty list of course_outcomes rows")
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict) or not isinstance(row.get("outcomeId"), str) \
+                or not row["outcomeId"].strip():
+            raise CommandError(f"{where}[{index}] is not a course_outcomes row (an object"
+                               " with an outcomeId)")
+        course_id = check_course_id(course or row.get("courseId"))
+        grouped.setdefault(course_id, []).append({**row, "courseId": course_id})
+    return grouped
+
+
 def load_document(store: SqliteStore, document: Any, course: str | None,
                   status: str | None) -> str:
     row = sow_row_from_document(document, course, status)
-    store.save_sow(row)
-    outcomes = document.get("outcomes") or []
-    if outcomes:
-        store.save_outcomes(row["courseId"], outcomes)
+    course_id = row["courseId"]
+    outcomes = None
+    if document.get("outcomes") is not None:
+        # The SOW's own course id wins over any the rows name: they come with it.
+        outcomes = outcome_rows(document["outcomes"], course_id, "outcomes")[course_id]
+    store.save_sow(row, outcomes)  # the SOW and its outcomes, or neither
     entries = json.loads(row["entries"])
-    return (f"Loaded SOW {row['$id']} for {row['courseId']}: {len(entries)} entries,"
+    return (f"Loaded SOW {row['$id']} for {course_id}: {len(entries)} entries,"
             f" status {row['status']}, version {row['version']}"
             + (f", {len(outcomes)} outcomes" if outcomes else "")
             + f" -> {store.description}")
 
 
-def command_load_sow(args: argparse.Namespace, store: SqliteStore) -> str:
+def read_json_file(name: str) -> Any:
     try:
-        document = json.loads(Path(args.file).read_text(encoding="utf-8"))
+        return json.loads(Path(name).read_text(encoding="utf-8"))
     except OSError as exc:
-        raise CommandError(f"cannot read {args.file}: {exc.strerror}") from exc
-    except ValueError as exc:
-        raise CommandError(f"{args.file} is not valid JSON: {exc}") from exc
+        raise CommandError(f"cannot read {name}: {exc.strerror}") from exc
+    except (ValueError, RecursionError) as exc:
+        raise CommandError(f"{name} is not valid JSON: {exc}") from exc
+
+
+def command_load_sow(args: argparse.Namespace, store: SqliteStore) -> str:
+    document = read_json_file(args.file)
+    if isinstance(document, list):
+        raise CommandError(f"{args.file} is a list, not a SOW; for course_outcomes rows use"
+                           f" load-outcomes {args.file}")
     return load_document(store, document, args.course, args.status)
+
+
+def command_load_outcomes(args: argparse.Namespace, store: SqliteStore) -> str:
+    grouped = outcome_rows(read_json_file(args.file), args.course, args.file)
+    store.save_outcomes(grouped)
+    return "; ".join(
+        f"Loaded {len(rows)} outcomes for {course_id}"
+        f" (outcome ids: {', '.join(sorted({r['outcomeId'] for r in rows}))})"
+        for course_id, rows in grouped.items()) + f" -> {store.description}"
 
 
 def command_load_demo(args: argparse.Namespace, store: SqliteStore) -> str:
@@ -98,6 +144,11 @@ def parser() -> argparse.ArgumentParser:
     load.add_argument("--status", choices=("published", "draft", "archived"),
                       help="store with this status instead of the file's")
     load.set_defaults(run=command_load_sow)
+    outcomes = commands.add_parser(
+        "load-outcomes", help="load course_outcomes rows (a JSON list) into the store")
+    outcomes.add_argument("file")
+    outcomes.add_argument("--course", help="course id for every row (default: each row's)")
+    outcomes.set_defaults(run=command_load_outcomes)
     demo = commands.add_parser("load-demo", help=f"load the shipped demo course {DEMO_COURSE}")
     demo.set_defaults(run=command_load_demo)
     show = commands.add_parser("show-lesson", help="print a stored lesson with cards decoded")

@@ -34,6 +34,8 @@ class CourseBatch:
     # Absolute; created only once the whole batch has validated.
     directory: Path
     store_description: str
+    #: "generate" (author the missing lessons) or "audit" (check the stored ones).
+    mode: str = "generate"
 
     @property
     def total(self) -> int:
@@ -71,6 +73,7 @@ class CourseBatch:
             "batch_id": self.batch_id,
             "directory": str(self.directory),
             "store_description": self.store_description,
+            "mode": self.mode,
         }
 
     @classmethod
@@ -85,6 +88,7 @@ class CourseBatch:
                 reason=Reason(item["reason"]),
                 existing=ExistingLesson(**item["existing"]) if item["existing"] else None,
                 duplicates=tuple(item["duplicates"]),
+                diagrams=item["diagrams"],
             )
             for item in data["plan"]
         )
@@ -97,4 +101,5 @@ class CourseBatch:
             batch_id=data["batch_id"],
             directory=Path(data["directory"]),
             store_description=data["store_description"],
+            mode=data["mode"],
         )

@@ -40,11 +40,12 @@ from pytest_batchgen.store import StoreError
 
 class BatchReporter:
     def __init__(self, settings: Settings, batches: list[CourseBatch],
-                 runner: LessonRunner) -> None:
+                 runner: LessonRunner, author_name: str) -> None:
         self.settings = settings
         self.batches = batches
-        # For the author's name and marker, and the store read after Ctrl-C.
+        # For the author's marker and the store read after Ctrl-C.
         self.runner = runner
+        self.author_name = author_name
         self.summaries: dict[str, BatchSummary] = {}
         self.batch_logs: dict[str, logging.Logger] = {}
         for batch in batches:
@@ -54,7 +55,7 @@ class BatchReporter:
         logger = open_batch_log(batch)
         self.batch_logs[batch.course_id] = logger
         self.summaries[batch.course_id] = BatchSummary(
-            batch, force=self.settings.force, author=self.runner.author.name,
+            batch, force=self.settings.force, author=self.author_name,
             max_cost=self.settings.max_cost)
         counts = count_actions(batch.plan)
         existing = [p.order for p in batch.plan if p.existing]
@@ -65,7 +66,7 @@ class BatchReporter:
             f"Force Mode: {'Yes' if self.settings.force else 'No'}",
             "Dry Run: No",
             f"Store: {batch.store_description}",
-            f"Author: {self.runner.author.name}",
+            f"Author: {self.author_name}",
             f"MCP Config: {self.settings.mcp_config}",
             f"Max Retries: {self.settings.max_retries}",
             f"Log Directory: {batch.directory}/",
@@ -74,6 +75,8 @@ class BatchReporter:
             f"Found {batch.total} SOW entries for {batch.course_id}",
             f"Found {len(existing)} existing lessons"
             + (f" (orders: {', '.join(map(str, existing))})" if existing else ""),
+            f"Audit Plan: Audit {counts[Action.AUDIT]}, Skip {counts[Action.SKIP]} (no lesson)"
+            if batch.mode == "audit" else
             f"Generation Plan: Skip {counts[Action.SKIP]}, Generate {counts[Action.GENERATE]},"
             f" Overwrite {counts[Action.OVERWRITE]}",
             RULE,
@@ -172,8 +175,15 @@ class BatchReporter:
             logger.warning("%s (%s): NOT STARTED - %s", where, result.label, result.error)
             return
         if result.status == "skipped":
-            logger.info("%s (%s): SKIP - Already exists (doc: %s)", where, result.label,
-                        result.existing_doc_id)
+            logger.info("%s (%s): SKIP - %s", where, result.label, result.error or
+                        f"Already exists (doc: {result.existing_doc_id})")
+            return
+        if result.action == Action.AUDIT:
+            say = logger.info if result.status == "passed" else logger.error
+            say("%s (%s): %s - row %s", where, result.label, result.status.upper(),
+                result.doc_id)
+            for violation in result.violations:
+                say("  %s", violation)
             return
         say = logger.info if result.status == "success" else logger.error
         if result.status == "success":
@@ -213,6 +223,7 @@ class BatchReporter:
                 "Summary:",
                 f"  Total SOW entries: {document['total_sow_entries']}",
                 f"  Skipped: {document['skipped']}",
+                f"  Passed: {document['passed']}" if "passed" in document else
                 f"  Generated (success): {document['generated']}",
                 f"  Failed: {document['failed']}",
                 f"  Not run: {len(document['not_run'])}",
@@ -265,12 +276,18 @@ class BatchReporter:
         for summary in self.summaries.values():
             counts = summary.counts()
             generated = [r for r in summary.results.values() if r.status != "skipped"]
-            terminalreporter.write_line(
-                f"{summary.batch.course_id}: generated {counts['success']},"
-                f" skipped {counts['skipped']}, failed {counts['failed']}"
-                f" | cost ${sum(r.cost_usd for r in generated):.4f},"
-                f" tokens {sum(r.tokens for r in generated)}"
-            )
+            if summary.batch.mode == "audit":
+                terminalreporter.write_line(
+                    f"{summary.batch.course_id}: audited {counts['passed'] + counts['failed']},"
+                    f" passed {counts['passed']}, failed {counts['failed']},"
+                    f" skipped {counts['skipped']} (no lesson)")
+            else:
+                terminalreporter.write_line(
+                    f"{summary.batch.course_id}: generated {counts['success']},"
+                    f" skipped {counts['skipped']}, failed {counts['failed']}"
+                    f" | cost ${sum(r.cost_usd for r in generated):.4f},"
+                    f" tokens {sum(r.tokens for r in generated)}"
+                )
             terminalreporter.write_line(f"  summary: {summary.path}")
             terminalreporter.write_line(f"  report:  {summary.batch.directory / REPORT_FILE}")
             if summary.budget_reached:

@@ -56,10 +56,24 @@ def _chart(results: list[dict[str, Any]], key: str, css: str, unit: str) -> str:
 def _cells(result: dict[str, Any]) -> str:
     duration = format_duration(result["duration_seconds"]) if "duration_seconds" in result else ""
     cost = f"${result['cost_usd']:.4f}" if "cost_usd" in result else ""
+    critic = (f"{result['critic_overall']:.3f} (fidelity {result['critic_fidelity']:.2f},"
+              f" quality {result['critic_quality']:.2f})" if "critic_overall" in result else "")
     return (
         f'<td class="num">{duration}</td><td class="num">{cost}</td>'
-        f'<td class="num">{result.get("tokens", "")}</td>'
+        f'<td class="num">{result.get("tokens", "")}</td><td class="num">{critic}</td>'
     )
+
+
+def _problems(result: dict[str, Any]) -> str:
+    """The error, and under an audit every violation the lesson has."""
+    items = "".join(f"<li>{escape(v)}</li>" for v in result.get("violations", []))
+    return escape(result.get("error") or "") + (f"<ul>{items}</ul>" if items else "")
+
+
+def counts(summary: dict[str, Any]) -> str:
+    done = (f"passed {summary['passed']}" if summary.get("mode") == "audit"
+            else f"generated {summary['generated']}")
+    return f"{done}, skipped {summary['skipped']}, failed {summary['failed']}"
 
 
 def render(summary: dict[str, Any]) -> str:
@@ -73,7 +87,7 @@ def render(summary: dict[str, Any]) -> str:
         f"{_cells(r)}"
         f"<td>{escape(r.get('doc_id') or r.get('existing_doc_id') or '')}</td>"
         f"<td>{_link(r.get('log_file'))} {_link(r.get('diff_file'))}</td>"
-        f"<td>{escape(r.get('error') or '')}</td></tr>"
+        f"<td>{_problems(r)}</td></tr>"
         for r in results
     )
     return f"""<!DOCTYPE html>
@@ -82,13 +96,13 @@ def render(summary: dict[str, Any]) -> str:
 <body>
 <h1>Batch {escape(summary["batch_id"])}</h1>
 <p>Course <b>{escape(summary["courseId"])}</b> · {status} ·
-generated {summary["generated"]}, skipped {summary["skipped"]}, failed {summary["failed"]},
+{counts(summary)},
 not run {len(summary.get("not_run", []))} ·
 {escape(summary["duration_human"])} · ${summary["total_cost_usd"]:.4f} ·
 {summary["total_tokens"]} tokens · author {escape(str(summary.get("author", "")))}</p>
 <table>
 <tr><th>Order</th><th>Lesson</th><th>Action</th><th>Status</th><th>Duration</th>
-<th>Cost</th><th>Tokens</th><th>Row</th><th>Logs</th><th>Error</th></tr>
+<th>Cost</th><th>Tokens</th><th>Critic</th><th>Row</th><th>Logs</th><th>Error</th></tr>
 {rows}
 </table>
 <h2>Cost per lesson</h2>

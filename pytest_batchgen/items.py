@@ -70,11 +70,11 @@ class LessonItem(pytest.Item):
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> str:  # type: ignore[override]
         if isinstance(excinfo.value, LessonFailed):
             result = excinfo.value.result
-            log = self.batch.directory / result.log_file if result.log_file else "no log"
-            return (
-                f"{self.batch.course_id} order {self.lesson.order} ({self.lesson.label}):"
-                f" {result.error}\nlesson log: {log}"
-            )
+            lines = [f"{self.batch.course_id} order {self.lesson.order} ({self.lesson.label}):"
+                     f" {result.error}", *(f"- {v}" for v in result.violations)]
+            if result.log_file:
+                lines.append(f"lesson log: {self.batch.directory / result.log_file}")
+            return "\n".join(lines)
         return str(super().repr_failure(excinfo))
 
     def reportinfo(self) -> tuple[Path, int | None, str]:

@@ -1,4 +1,4 @@
-"""Lesson node ids (`course_x::lesson_006`): made and parsed in one place.
+"""Course ids and lesson node ids (`course_x::lesson_006`): made and parsed in one place.
 
 They are the batch's stable names: `--lf`, `--deselect`, positional selection
 and the controller's bookkeeping under xdist all go by them.
@@ -6,7 +6,11 @@ and the controller's bookkeeping under xdist all go by them.
 
 from __future__ import annotations
 
+import re
+
 NODE_PREFIX = "lesson_"
+#: A course id as the platform writes it into rows (ASCII: the row's pattern).
+COURSE_ID = re.compile(r"^course_[A-Za-z0-9]+$")
 
 
 def lesson_node_name(order: int) -> str:

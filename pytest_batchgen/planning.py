@@ -23,6 +23,7 @@ class Action(StrEnum):
     GENERATE = "generate"
     SKIP = "skip"
     OVERWRITE = "overwrite"
+    AUDIT = "audit"
 
 
 class Reason(StrEnum):
@@ -42,14 +43,23 @@ class PlannedLesson:
     existing: ExistingLesson | None = None
     # Further rows for the same lesson (left by older generators).
     duplicates: tuple[str, ...] = ()
+    # Diagrams attached to the row the write will replace (removed after it).
+    diagrams: int = 0
 
     @property
     def runs_author(self) -> bool:
-        return self.action is not Action.SKIP
+        return self.action in (Action.GENERATE, Action.OVERWRITE)
+
+    @property
+    def replaces_row(self) -> bool:
+        """The write will update a stored row (force, or another generator's lesson)."""
+        return self.runs_author and self.existing is not None
 
     def describe(self) -> str:
         """The human reason, as the spec words it."""
         doc = self.existing.doc_id if self.existing else ""
+        if self.action is Action.AUDIT:
+            return f"Audit row {doc}"
         if self.reason is Reason.ALREADY_EXISTS:
             return f"Already exists (doc: {doc})"
         if self.reason is Reason.OTHER_MODEL_VERSION:
@@ -58,6 +68,15 @@ class PlannedLesson:
         if self.reason is Reason.FORCE:
             return f"Force mode, was: {doc}"
         return "Not found in database"
+
+
+def _rows_by_order(existing: Iterable[ExistingLesson]) -> dict[int, list[ExistingLesson]]:
+    """A lesson's rows, oldest first (the order choose_row_to_update goes by)."""
+    rows_by_order: dict[int, list[ExistingLesson]] = {}
+    for row in existing:
+        rows_by_order.setdefault(row.sow_order, []).append(row)
+    return {order: sorted(rows, key=lambda r: (r.created_at, r.doc_id))
+            for order, rows in rows_by_order.items()}
 
 
 def plan_lessons(
@@ -75,13 +94,10 @@ def plan_lessons(
     real lessons. Without force, a row of another model_version is replaced
     (generate); with force, every entry that has a row is overwritten.
     """
-    rows_by_order: dict[int, list[ExistingLesson]] = {}
-    for row in existing:
-        rows_by_order.setdefault(row.sow_order, []).append(row)
-
+    rows_by_order = _rows_by_order(existing)
     plan = []
     for entry in entries:
-        rows = sorted(rows_by_order.get(entry.order, []), key=lambda r: (r.created_at, r.doc_id))
+        rows = rows_by_order.get(entry.order, [])
         ours = [r for r in rows if r.model_version == model_version]
         blocking = rows if any_row_counts else ours
         chosen = ours[0] if ours else (rows[0] if rows else None)
@@ -104,6 +120,23 @@ def plan_lessons(
                 duplicates=duplicates,
             )
         )
+    return plan
+
+
+def plan_audit(entries: Sequence[SowEntry],
+               existing: Iterable[ExistingLesson]) -> list[PlannedLesson]:
+    """An audit checks every entry that has a stored lesson, whoever wrote it."""
+    rows_by_order = _rows_by_order(existing)
+    plan = []
+    for entry in entries:
+        rows = rows_by_order.get(entry.order, [])
+        plan.append(PlannedLesson(
+            order=entry.order, label=entry.label,
+            action=Action.AUDIT if rows else Action.SKIP,
+            reason=Reason.ALREADY_EXISTS if rows else Reason.NOT_FOUND,
+            existing=rows[0] if rows else None,
+            duplicates=tuple(r.doc_id for r in rows[1:]),
+        ))
     return plan
 
 

@@ -129,9 +129,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     if session is None:
         return []
     settings = config.stash[SETTINGS_KEY]
-    mode = "dry run" if settings.dry_run else ("force" if settings.force else "skip existing")
+    mode = "dry run" if settings.dry_run else (
+        "audit" if settings.audit else "force" if settings.force else "skip existing")
     # The store and author planning used, which a conftest hook may have swapped.
     return [
-        f"batchgen: courses {', '.join(settings.courses)}; author {session.runner.author.name};"
+        f"batchgen: courses {', '.join(settings.courses)}; author {session.author_name};"
         f" store {session.runner.store.description}; mode {mode}; logs {settings.log_dir}"
     ]

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -151,7 +152,8 @@ def load_history(log_dir: Path, author: str) -> list[tuple[float, float]]:
 
 def plan_document(batch: CourseBatch, force: bool, estimate: Estimate) -> dict[str, Any]:
     """`dry_run_plan.json` (spec §2.1)."""
-    lists: dict[str, list[dict[str, Any]]] = {action.value: [] for action in Action}
+    actions = batch_actions(batch)
+    lists: dict[str, list[dict[str, Any]]] = {action.value: [] for action in actions}
     for lesson in batch.plan:
         item: dict[str, Any] = {
             "order": lesson.order,
@@ -162,8 +164,11 @@ def plan_document(batch: CourseBatch, force: bool, estimate: Estimate) -> dict[s
             item.update(
                 doc_id=lesson.existing.doc_id,
                 model_version=lesson.existing.model_version,
+                status=lesson.existing.status,
                 created_at=lesson.existing.created_at,
             )
+        if lesson.diagrams:
+            item["diagrams"] = lesson.diagrams
         if lesson.duplicates:
             item["duplicate_doc_ids"] = list(lesson.duplicates)
         lists[lesson.action.value].append(item)
@@ -178,10 +183,45 @@ def plan_document(batch: CourseBatch, force: bool, estimate: Estimate) -> dict[s
         "sow": {"doc_id": batch.sow.doc_id, "version": batch.sow.version,
                 "status": batch.sow.status},
         "total_sow_entries": batch.total,
+        "mode": batch.mode,
         "plan": lists,
-        "summary": {f"will_{action.value}": counts[action] for action in Action},
+        "summary": {f"will_{action.value}": counts[action] for action in actions},
+        **({} if batch.mode == "audit" else {"replacing": replacing_document(batch.plan)}),
         "estimates": estimate_document(estimate),
     }
+
+
+def batch_actions(batch: CourseBatch) -> tuple[Action, ...]:
+    if batch.mode == "audit":
+        return (Action.AUDIT, Action.SKIP)
+    return (Action.GENERATE, Action.SKIP, Action.OVERWRITE)
+
+
+def replacing_document(plan: Iterable[PlannedLesson]) -> dict[str, int]:
+    """What the plan's writes replace: rows, published ones among them, their diagrams."""
+    lessons = [lesson for lesson in plan if lesson.replaces_row]
+    return {
+        "lessons": len(lessons),
+        "published": sum(1 for p in lessons if p.existing and p.existing.status == "published"),
+        "diagrams": sum(p.diagrams for p in lessons),
+    }
+
+
+def replacing_lines(plan: Iterable[PlannedLesson], keep_diagrams: bool) -> list[str]:
+    """The plan's and the force prompt's warning about what an overwrite does."""
+    counts = replacing_document(plan)
+    lines = []
+    if counts["published"]:
+        lines.append(f"  {counts['published']} of the lessons to overwrite are published: an"
+                     " overwrite makes them draft (hidden from learners until re-published)")
+    if counts["diagrams"] and keep_diagrams:
+        lines.append(f"  {counts['diagrams']} diagrams of them are kept (--batch-keep-diagrams):"
+                     " they may no longer fit the new cards")
+    elif counts["diagrams"]:
+        lines.append(f"  {counts['diagrams']} diagrams of them will be removed after the"
+                     " write, so the platform's diagram step draws them afresh"
+                     " (--batch-keep-diagrams keeps them)")
+    return lines
 
 
 def estimate_document(estimate: Estimate) -> dict[str, Any]:
@@ -196,7 +236,8 @@ def estimate_document(estimate: Estimate) -> dict[str, Any]:
     }
 
 
-def plan_table(batch: CourseBatch, force: bool, estimate: Estimate) -> list[str]:
+def plan_table(batch: CourseBatch, force: bool, estimate: Estimate,
+               keep_diagrams: bool = False) -> list[str]:
     """The spec's console plan: header, one row per entry, totals, estimates."""
     width = max([len(lesson.label) for lesson in batch.plan] + [27])
     width = min(width, 48)
@@ -225,17 +266,20 @@ def plan_table(batch: CourseBatch, force: bool, estimate: Estimate) -> list[str]
         label = lesson.label if len(lesson.label) <= width else lesson.label[: width - 1] + "…"
         reason = reason if len(reason) <= rwidth else reason[: rwidth - 1] + "…"
         lines.append(row(str(lesson.order), label, lesson.action.name, reason))
-    lines += [
-        border("└", "┴", "┘"),
-        "",
-        "Summary:",
+    lines += [border("└", "┴", "┘"), "", "Summary:"]
+    if batch.mode == "audit":
+        return [*lines,
+                f"  Will audit (stored):        {counts[Action.AUDIT]} lessons",
+                f"  Will skip (no lesson):      {counts[Action.SKIP]} lessons"]
+    return [
+        *lines,
         f"  Will skip (already exist):  {counts[Action.SKIP]} lessons",
         f"  Will generate (new):        {counts[Action.GENERATE]} lessons",
         f"  Will overwrite:             {counts[Action.OVERWRITE]} lessons",
+        *replacing_lines(batch.plan, keep_diagrams),
         "",
         *estimate_lines(estimate),
     ]
-    return lines
 
 
 def estimate_lines(estimate: Estimate) -> list[str]:
@@ -297,10 +341,24 @@ class LessonResult:
     model: str | None = None
     turns: int | None = None
     duplicate_doc_ids: list[str] = field(default_factory=list)
+    # The critic's scores of the written lesson (authors that review), 0-1.
+    critic_fidelity: float | None = None
+    critic_quality: float | None = None
+    critic_overall: float | None = None
+    # Diagram rows of the overwritten lesson removed after the write.
+    removed_diagrams: list[str] = field(default_factory=list)
+    # --batch-audit: every rule the stored lesson breaks.
+    violations: list[str] = field(default_factory=list)
+
+    def set_review(self, review: dict[str, float] | None) -> None:
+        if review:
+            self.critic_fidelity = review["sow_fidelity"]
+            self.critic_quality = review["basic_quality"]
+            self.critic_overall = review["overall"]
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        generated = self.status in ("success", "failed")
+        generated = self.status in ("success", "failed") and self.action != Action.AUDIT
         data["duration_seconds"] = round(self.duration_seconds)
         if not generated:
             for name in ("duration_seconds", "cost_usd", "tokens", "model", "turns"):
@@ -349,7 +407,7 @@ class BatchSummary:
         self._documents[result.order] = result.to_json()
 
     def counts(self) -> dict[str, int]:
-        counts = {"skipped": 0, "success": 0, "failed": 0, BUDGET_REACHED: 0}
+        counts = {"skipped": 0, "success": 0, "failed": 0, "passed": 0, BUDGET_REACHED: 0}
         for result in self.results.values():
             counts[BUDGET_REACHED if result.reason == BUDGET_REACHED else result.status] += 1
         return counts
@@ -379,6 +437,7 @@ class BatchSummary:
             "duration_human": format_duration((now - self.batch.started).total_seconds()),
             "force_mode": self.force,
             "dry_run": False,
+            "mode": self.batch.mode,
             "author": self.author,
             "complete": finished and not interrupted and not not_run,
             "interrupted": interrupted,
@@ -388,6 +447,7 @@ class BatchSummary:
             "total_sow_entries": self.batch.total,
             "skipped": counts["skipped"],
             "generated": counts["success"],
+            **({"passed": counts["passed"]} if self.batch.mode == "audit" else {}),
             "failed": counts["failed"],
             "not_run": not_run,
             "deselected": sorted(self.deselected),
@@ -398,6 +458,7 @@ class BatchSummary:
                                       if r.reason == BUDGET_REACHED),
             },
             "changed_lessons": sorted(r.order for r in self.results.values() if r.changed),
+            "diagrams_removed": sum(len(r.removed_diagrams) for r in self.results.values()),
             "results": [self._documents[order] for order in sorted(self._documents)],
             "total_cost_usd": total_cost,
             "total_tokens": total_tokens,

@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import os
 import sys
+from collections import Counter
 from collections.abc import Generator
 from datetime import datetime
 
@@ -23,7 +24,14 @@ from pytest_batchgen.controller import BatchReporter
 from pytest_batchgen.items import CourseCollector, LessonItem
 from pytest_batchgen.lessonlog import capture_lesson_log
 from pytest_batchgen.nodeids import lesson_node_name
-from pytest_batchgen.planning import Action, Estimate, PlannedLesson, estimate, plan_lessons
+from pytest_batchgen.planning import (
+    Action,
+    Estimate,
+    PlannedLesson,
+    estimate,
+    plan_audit,
+    plan_lessons,
+)
 from pytest_batchgen.reporting import (
     PLAN_FILE,
     create_batch_directory,
@@ -32,6 +40,7 @@ from pytest_batchgen.reporting import (
     load_history,
     plan_document,
     plan_table,
+    replacing_lines,
     write_json_atomic,
 )
 from pytest_batchgen.runner import LessonRunner
@@ -43,6 +52,15 @@ WORKERINPUT_KEY = "batchgen_batches"
 
 class BatchError(Exception):
     """A batch-level problem: one readable line, exit 2, nothing written."""
+
+
+def no_outcomes_message(course_id: str, store: LessonStore) -> str:
+    """A course without outcomes: no lesson's outcome refs could resolve."""
+    how = ("load them with: python -m pytest_batchgen load-outcomes FILE (a JSON list of"
+           " course_outcomes rows)" if not store.shared else
+           "add the course's rows to the course_outcomes table")
+    return (f"course {course_id} has no course_outcomes rows in {store.description}, so no"
+            f" lesson's outcome refs can be checked (a learner's session needs them); {how}")
 
 
 class BatchStop(Exception):
@@ -116,40 +134,67 @@ class BatchSession:
             self.batches = [CourseBatch.from_wire(data) for data in wire]
             return
         if not self.settings.dry_run:
-            self.reporter = BatchReporter(self.settings, self.batches, self.runner)
+            self.reporter = BatchReporter(self.settings, self.batches, self.runner,
+                                          self.author_name)
             self.config.pluginmanager.register(self.reporter, "batchgen-reporter")
+
+    @property
+    def author_name(self) -> str:
+        """Who writes this run's lessons: an audit runs no author (and makes none)."""
+        return "audit" if self.settings.audit else self.runner.author.name
 
     def _plan_batches(self) -> list[CourseBatch]:
         settings = self.settings
         store = self.runner.store
-        author = self.runner.author
-        if not settings.dry_run:
+        author = None if settings.audit else self.runner.author
+        if author is not None and not settings.dry_run:
             author.check_ready()
-        self.history = load_history(settings.log_dir, author.name)
+            if author.any_row_counts and store.shared and not settings.allow_drafts:
+                raise BatchError(
+                    f"the {author.name} author writes drafts, and the platform reads"
+                    f" {store.description} as finished lessons (its own tools would never"
+                    " author the real ones); pass --batch-allow-drafts to write drafts there")
+        self.history = load_history(settings.log_dir, self.author_name)
         batches = []
         for course_id in settings.courses:
             sow = store.fetch_sow(course_id, status=settings.sow_status)
-            plan = plan_lessons(
-                sow.entries,
-                store.list_lessons(course_id),
-                model_version=author.model_version,
-                any_row_counts=author.any_row_counts,
-                force=settings.force,
-            )
+            outcomes = store.fetch_outcomes(course_id)
+            if not outcomes:
+                raise BatchError(no_outcomes_message(course_id, store))
+            rows = store.list_lessons(course_id)
+            if author is None:
+                plan = plan_audit(sow.entries, rows)
+            else:
+                plan = self._with_diagram_counts(store, plan_lessons(
+                    sow.entries, rows, model_version=author.model_version,
+                    any_row_counts=author.any_row_counts, force=settings.force))
             self._check_selection(course_id, plan)
             started = datetime.now().astimezone()
             batch_id = batch_id_for(course_id, started)
             batches.append(CourseBatch(
                 course_id=course_id,
                 sow=sow,
-                outcomes=[] if settings.dry_run else store.fetch_outcomes(course_id),
+                outcomes=outcomes,
                 plan=tuple(plan),
                 started=started,
                 batch_id=batch_id,
                 directory=settings.log_dir / batch_id,  # claimed once confirmed
                 store_description=store.description,
+                mode="audit" if settings.audit else "generate",
             ))
         return batches
+
+    @staticmethod
+    def _with_diagram_counts(store: LessonStore, plan: list[PlannedLesson]
+                             ) -> list[PlannedLesson]:
+        """How many diagrams hang on each row the run will overwrite (for the plan and
+        the prompt); one store read, only when something is overwritten."""
+        rows = [p.existing.doc_id for p in plan if p.replaces_row and p.existing]
+        if not rows:
+            return plan
+        counts = Counter(diagram.lesson_row_id for diagram in store.list_diagrams(rows))
+        return [dataclasses.replace(p, diagrams=counts[p.existing.doc_id])
+                if p.replaces_row and p.existing else p for p in plan]
 
     def _check_selection(self, course_id: str, plan: list[PlannedLesson]) -> None:
         orders = {p.order for p in plan}
@@ -182,6 +227,7 @@ class BatchSession:
                 f"Existing lessons found: {len(lessons)}"
                 f" (orders: {', '.join(str(p.order) for p in lessons)})",
                 f"Will overwrite: {to_author} lessons (including {len(lessons)} existing)",
+                *replacing_lines(plan, self.settings.keep_diagrams),
                 *estimate_lines(self._estimate(to_author)),
                 "",
             ]
@@ -258,7 +304,8 @@ class BatchSession:
                 "║" + "Batch Generation Plan - DRY RUN".center(64) + "║",
                 "╚" + "═" * 64 + "╝",
                 "",
-                *plan_table(batch, self.settings.force, self._estimate(batch.to_author)),
+                *plan_table(batch, self.settings.force, self._estimate(batch.to_author),
+                            self.settings.keep_diagrams),
                 "",
                 f"✓ Dry-run plan saved to: {batch.directory / PLAN_FILE}",
             ]

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pytest_batchgen.nodeids import lesson_node_name, parse_node_id
+from pytest_batchgen.nodeids import COURSE_ID, lesson_node_name, parse_node_id
 
 DEFAULT_STORE = "sqlite:///logs/batchgen.sqlite3"
 DEFAULT_LOG_DIR = "logs/batch_runs"
@@ -46,6 +46,12 @@ OPTIONS = (
            kind="bool", default=False, ini=False),
     Option("--batch-yes", "Answer yes to confirmation prompts (for automation)",
            kind="bool", default=False, ini=False),
+    Option("--batch-audit", "Check the stored lessons against the lesson contract; write"
+           " nothing", kind="bool", default=False, ini=False),
+    Option("--batch-allow-drafts", "Let the outline author write drafts to a store the"
+           " platform reads (Appwrite)", kind="bool", default=False),
+    Option("--batch-keep-diagrams", "Keep an overwritten lesson's diagrams (default: remove"
+           " them so the platform draws them afresh)", kind="bool", default=False),
     Option("--batch-store", f"Lesson store: sqlite:///PATH or appwrite (default {DEFAULT_STORE})",
            default=DEFAULT_STORE, metavar="URL"),
     Option("--batch-author", "Lesson author: claude (the agent) or outline (offline drafts)",
@@ -107,6 +113,9 @@ class Settings:
     dry_run: bool
     force: bool
     yes: bool
+    audit: bool
+    allow_drafts: bool
+    keep_diagrams: bool
     store_url: str
     author: str
     log_dir: Path
@@ -151,6 +160,10 @@ def _convert(option: Option, value: Any, source: str) -> Any:
 
 
 CLAUDE_ONLY = ("batch_model", "batch_max_cost_per_lesson", "batch_research")
+# What only a run that writes lessons uses: an audit reads, and runs no author.
+WRITING_ONLY = ("batch_force", "batch_yes", "batch_author", "batch_allow_drafts",
+                "batch_keep_diagrams", "batch_max_cost", "batch_timeout", "batch_max_retries",
+                "batch_no_persist_workspace", *CLAUDE_ONLY)
 
 
 def check_combinations(
@@ -161,6 +174,12 @@ def check_combinations(
         given = [o.flag for o in OPTIONS if config.getoption(o.dest) not in (None, False, [])]
         if given:
             raise pytest.UsageError(f"{given[0]} needs --batch-course")
+        return
+    if values["batch_audit"]:
+        for option in OPTIONS:
+            if option.dest in WRITING_ONLY and config.getoption(option.dest) not in (None, False):
+                raise pytest.UsageError(f"{option.flag} does not apply to --batch-audit,"
+                                        " which writes nothing and runs no author")
         return
     if values["batch_author"] != "claude":
         for option in OPTIONS:
@@ -209,9 +228,10 @@ def resolve(config: pytest.Config) -> Settings:
         values[option.dest] = value
     courses = tuple(dict.fromkeys(values["batch_course"] or ()))
     for course in courses:
-        if not course.startswith("course_") or not course[len("course_"):].isalnum():
+        if not COURSE_ID.match(course):
             raise pytest.UsageError(
-                f"--batch-course: {course!r} is not a course id (course_ + letters and digits)"
+                f"--batch-course: {course!r} is not a course id"
+                " (course_ + ASCII letters and digits)"
             )
     if values["batch_max_retries"] < 1:
         raise pytest.UsageError("--batch-max-retries: must be at least 1")
@@ -225,6 +245,9 @@ def resolve(config: pytest.Config) -> Settings:
         dry_run=bool(values["batch_dry_run"]) or bool(config.getoption("collectonly")),
         force=bool(values["batch_force"]),
         yes=bool(values["batch_yes"]),
+        audit=bool(values["batch_audit"]),
+        allow_drafts=bool(values["batch_allow_drafts"]),
+        keep_diagrams=bool(values["batch_keep_diagrams"]),
         store_url=values["batch_store"],
         author=values["batch_author"],
         log_dir=Path(values["batch_log_dir"]),

@@ -12,7 +12,9 @@ import pytest
 
 from pytest_batchgen.__main__ import sow_row_from_document
 from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION, LESSON_COLUMNS, LessonRow
+from pytest_batchgen.store import LessonDiagram
 from pytest_batchgen.store.sqlite import SqliteStore, new_id, now_iso
+from tests.support.lessons import OUTCOMES
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SUPPORT = Path(__file__).parent / "support"
@@ -74,14 +76,14 @@ class BatchProject:
         return SqliteStore(self.store_path)
 
     def load(self, document: dict[str, Any] | str, course: str | None = COURSE,
-             status: str | None = "published", outcomes: list[dict[str, Any]] | None = None
+             status: str | None = "published", outcomes: list[dict[str, Any]] = OUTCOMES
              ) -> None:
+        """A SOW and the course's outcomes (pass [] for a course without any)."""
         if isinstance(document, str):
             document = json.loads((FIXTURES / document).read_text())
         store = self.store()
-        store.save_sow(sow_row_from_document(document, course, status))
-        if outcomes:
-            store.save_outcomes(course or document["courseId"], outcomes)
+        row = sow_row_from_document(document, course, status)
+        store.save_sow(row, outcomes or None)
         store.close()
 
     def add_lessons(self, course: str, orders: list[int],
@@ -102,21 +104,43 @@ class BatchProject:
                        (doc_id, now_iso(), now_iso(), *columns.values()))
         return doc_id
 
+    def publish(self, doc_id: str) -> None:
+        """Mark a stored lesson published, as a teacher on the platform would."""
+        with sqlite3.connect(self.store_path) as db:
+            db.execute('UPDATE lesson_templates SET status = ? WHERE "$id" = ?',
+                       ("published", doc_id))
+
+    def add_diagrams(self, doc_id: str, *cards: str) -> list[str]:
+        """Diagram rows for a stored lesson's cards, as the platform's diagram step adds them."""
+        diagrams = [LessonDiagram(f"dgm_{doc_id[:8]}_{card}", doc_id, card, f"img_{card}")
+                    for card in cards]
+        store = self.store()
+        store.add_diagrams(diagrams)
+        store.close()
+        return [d.doc_id for d in diagrams]
+
+    def diagrams(self) -> list[str]:
+        with sqlite3.connect(self.store_path) as db:
+            return sorted(r[0] for r in db.execute('SELECT "$id" FROM lesson_diagrams'))
+
     def rows(self, course: str = COURSE) -> list[dict[str, Any]]:
         with sqlite3.connect(self.store_path) as db:
             db.row_factory = sqlite3.Row
             return [dict(r) for r in db.execute(
                 "SELECT * FROM lesson_templates WHERE courseId = ? ORDER BY sow_order", (course,))]
 
-    def args(self, *args: str, author: str = "scripted") -> list[str]:
+    def args(self, *args: str, author: str | None = "scripted") -> list[str]:
+        """The store and log options, and the author: `scripted` (the fake plugin's),
+        a --batch-author name, or None for none at all."""
         base = [f"--batch-store=sqlite:///{self.store_path}", f"--batch-log-dir={self.log_dir}"]
         if author == "scripted":
             base.append("-pfake_plugin")
-        else:
+        elif author is not None:
             base.append(f"--batch-author={author}")
         return [*base, *args]
 
-    def run(self, *args: str, author: str = "scripted", subprocess: bool = False) -> BatchRun:
+    def run(self, *args: str, author: str | None = "scripted",
+            subprocess: bool = False) -> BatchRun:
         full = self.args(*args, author=author)
         earlier = frozenset(self.log_dir.glob("batch_*")) if self.log_dir.exists() else frozenset()
         if subprocess:

@@ -43,9 +43,13 @@ class AppwriteProject:
             self.server.add_lesson(existing_row(COURSE, order, model_version))
         return list(document["entries"])
 
-    def run(self, *args: str, author: str = "outline", subprocess: bool = False) -> BatchRun:
+    def run(self, *args: str, author: str = "outline", subprocess: bool = False,
+            drafts: bool = True) -> BatchRun:
+        """A batch on the Appwrite server; the outline author may write its drafts there
+        (--batch-allow-drafts) unless `drafts` is False."""
+        allow = ["--batch-allow-drafts"] if drafts and author == "outline" else []
         return self.project.run(f"--batch-course={COURSE}", "--batch-store=appwrite",
-                                f"--batch-mcp-config={self.mcp_config}", *args,
+                                f"--batch-mcp-config={self.mcp_config}", *allow, *args,
                                 author=author, subprocess=subprocess)
 
     def rows(self, **equal: Any) -> list[dict[str, Any]]:
@@ -72,9 +76,10 @@ def test_dry_run_of_105_entries_with_40_existing_plans_65(
     plan = run.plan()
     assert plan["summary"] == {"will_generate": 65, "will_skip": 40, "will_overwrite": 0}
     assert [p["order"] for p in plan["plan"]["generate"]] == list(range(41, 106))
-    # Not N+1: one page for 40 lessons; the SOW list, the SOW by id, its entries file.
+    # Not N+1: one page for 40 lessons; the SOW list, the SOW by id, its entries file,
+    # the course's outcomes (a course without any is refused before the plan).
     assert server.count("list_rows", table="lesson_templates") == 1
-    assert server.count() == 4
+    assert server.count() == 5
     assert server.count("create_row") == server.count("update_row") == 0
     assert plan["store"] == (
         f"appwrite {server.url} project {server.project} database default")

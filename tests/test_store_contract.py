@@ -17,8 +17,8 @@ from typing import Any, Protocol
 import pytest
 
 from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION, LESSON_COLUMNS, LessonRow, encode_cards
-from pytest_batchgen.store import CourseNotFound, LessonStore
-from pytest_batchgen.store.appwrite import AppwriteStore
+from pytest_batchgen.store import CourseNotFound, LessonDiagram, LessonStore
+from pytest_batchgen.store.appwrite import DIAGRAM_BUCKET, AppwriteStore
 from pytest_batchgen.store.sqlite import SqliteStore, new_id
 from tests.support.appwrite_server import AppwriteTestServer, encode_entries
 
@@ -37,6 +37,12 @@ class Backend(Protocol):
     def add_outcomes(self, course: str, outcomes: list[dict[str, Any]]) -> None: ...
 
     def add_lesson(self, row: LessonRow, *, created_at: str) -> str: ...
+
+    def add_diagram(self, lesson_row_id: str, card_id: str) -> str: ...
+
+    def diagram_rows(self) -> list[str]: ...
+
+    def images(self) -> list[str] | None: ...
 
     def lesson_rows(self, course: str, order: int | None = None) -> list[dict[str, Any]]: ...
 
@@ -59,7 +65,21 @@ class SqliteBackend:
         })
 
     def add_outcomes(self, course: str, outcomes: list[dict[str, Any]]) -> None:
-        self.store.save_outcomes(course, outcomes)  # type: ignore[attr-defined]
+        self.store.save_outcomes({course: outcomes})  # type: ignore[attr-defined]
+
+    def add_diagram(self, lesson_row_id: str, card_id: str) -> str:
+        diagram = LessonDiagram(new_id(), lesson_row_id, card_id, f"dgm_image_{card_id}")
+        self.store.add_diagrams([diagram])  # type: ignore[attr-defined]
+        return diagram.doc_id
+
+    def diagram_rows(self) -> list[str]:
+        with sqlite3.connect(self.path) as db:
+            rows = [r[0] for r in db.execute('SELECT "$id" FROM lesson_diagrams')]
+        db.close()
+        return rows
+
+    def images(self) -> list[str] | None:
+        return None  # the embedded store keeps no image files
 
     def add_lesson(self, row: LessonRow, *, created_at: str) -> str:
         # Raw insert, as an older tool would have: duplicates are possible here.
@@ -100,6 +120,15 @@ class AppwriteBackend:
 
     def add_outcomes(self, course: str, outcomes: list[dict[str, Any]]) -> None:
         self.server.add_outcomes(course, outcomes)
+
+    def add_diagram(self, lesson_row_id: str, card_id: str) -> str:
+        return self.server.add_diagram(lesson_row_id, card_id)
+
+    def diagram_rows(self) -> list[str]:
+        return [row["$id"] for row in self.server.rows("lesson_diagrams")]
+
+    def images(self) -> list[str] | None:
+        return self.server.files(DIAGRAM_BUCKET)
 
     def add_lesson(self, row: LessonRow, *, created_at: str) -> str:
         return self.server.add_lesson(row, created_at=created_at)
@@ -342,3 +371,46 @@ def test_fetch_outcomes_returns_the_course_outcomes(backend: Backend) -> None:
 
 def test_description_names_the_store(backend: Backend) -> None:
     assert backend.store.description.startswith(backend.name)
+
+
+def test_description_and_sharing(backend: Backend) -> None:
+    # Appwrite is the platform's own store: drafts written there reach learners.
+    assert backend.store.shared is (backend.name == "appwrite")
+
+
+# --- what the audit reads, and diagrams ---------------------------------------------------
+
+
+def test_lesson_rows_are_every_row_of_the_lesson_as_stored(backend: Backend) -> None:
+    first = backend.add_lesson(lesson(4), created_at="2025-01-01T00:00:00.000+00:00")
+    second = backend.add_lesson(lesson(4, title="A second row for the same lesson, as left"),
+                                created_at="2025-01-02T00:00:00.000+00:00")
+    backend.add_lesson(lesson(5), created_at="2025-01-01T00:00:00.000+00:00")
+
+    rows = backend.store.lesson_rows(COURSE, 4)
+
+    assert [r["$id"] for r in rows] == [first, second]
+    assert {k: v for k, v in rows[0].items() if k != "$id"} == lesson(4).columns()
+    assert backend.store.lesson_rows(COURSE, 6) == []
+    assert [r.status for r in backend.store.list_lessons(COURSE)] == ["draft"] * 3
+
+
+def test_diagrams_are_listed_by_lesson_row_and_deleted_with_their_images(
+    backend: Backend
+) -> None:
+    row = backend.add_lesson(lesson(1), created_at="2025-01-01T00:00:00.000+00:00")
+    other = backend.add_lesson(lesson(2), created_at="2025-01-01T00:00:00.000+00:00")
+    first, second = backend.add_diagram(row, "card_001"), backend.add_diagram(row, "card_002")
+    kept = backend.add_diagram(other, "card_001")
+
+    found = backend.store.list_diagrams([row])
+
+    assert sorted(d.doc_id for d in found) == sorted([first, second])
+    assert {d.card_id for d in found} == {"card_001", "card_002"}
+    assert backend.store.list_diagrams([]) == []
+    backend.store.delete_diagrams(found)
+    backend.store.delete_diagrams(found)  # gone already: nothing to do, no error
+    assert backend.diagram_rows() == [kept]
+    images = backend.images()
+    assert images is None or images == [d.image_file_id for d in
+                                        backend.store.list_diagrams([other])]

@@ -7,6 +7,7 @@ tests (tests/test_store_contract.py).
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -37,6 +38,23 @@ class ExistingLesson:
     title: str = ""
     created_at: str = ""
     updated_at: str = ""
+    #: draft | review | published: an overwrite makes a published lesson a draft.
+    status: str = ""
+
+
+@dataclass(frozen=True)
+class LessonDiagram:
+    """A `lesson_diagrams` row: the platform's picture for one card of one lesson row.
+
+    An overwrite keeps the row id, so the old lesson's diagrams would stay
+    attached to new cards they no longer fit; the item removes them.
+    """
+
+    doc_id: str
+    lesson_row_id: str  # the column `lessonTemplateId`
+    card_id: str
+    #: The image in the platform's diagram bucket ("" when none was stored).
+    image_file_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -54,6 +72,9 @@ class LessonStore(Protocol):
 
     #: Shown in the plan and logs, never containing a secret.
     description: str
+    #: True when the platform's own tools read this store, so that whatever is
+    #: written here reaches learners (Appwrite); the embedded store is ours alone.
+    shared: bool
 
     def fetch_sow(self, course_id: str, *, status: str = "published") -> SowRecord:
         """The course's SOW with that status, highest version; CourseNotFound if none."""
@@ -73,6 +94,19 @@ class LessonStore(Protocol):
 
     def read_lesson(self, course_id: str, sow_order: int) -> LessonRow | None:
         """The row for (courseId, sow_order), or None."""
+        ...
+
+    def lesson_rows(self, course_id: str, sow_order: int) -> list[dict[str, Any]]:
+        """Every row for (courseId, sow_order) exactly as stored, `$id` included:
+        what the audit judges (a broken row must still be readable)."""
+        ...
+
+    def list_diagrams(self, lesson_row_ids: Collection[str]) -> list[LessonDiagram]:
+        """The `lesson_diagrams` rows of these lesson rows."""
+        ...
+
+    def delete_diagrams(self, diagrams: Sequence[LessonDiagram]) -> None:
+        """Remove these diagram rows and their image files (gone already is fine)."""
         ...
 
     def close(self) -> None: ...

@@ -29,7 +29,7 @@ import os
 import random
 import time
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -49,6 +49,7 @@ from pytest_batchgen.sow import STORAGE_BUCKET, SowError, SowRecord, record_from
 from pytest_batchgen.store import (
     CourseNotFound,
     ExistingLesson,
+    LessonDiagram,
     StoreError,
     WriteResult,
     choose_row_to_update,
@@ -59,6 +60,11 @@ log = logging.getLogger(__name__)
 SOW_TABLE = "Authored_SOW"
 LESSON_TABLE = "lesson_templates"
 OUTCOME_TABLE = "course_outcomes"
+DIAGRAM_TABLE = "lesson_diagrams"
+#: The platform's images bucket, where each diagram's picture lives.
+DIAGRAM_BUCKET = "6907775a001b754c19a6"
+#: Values one Appwrite query may hold.
+QUERY_VALUES = 100
 
 ENV_KEYS = ("APPWRITE_ENDPOINT", "APPWRITE_PROJECT_ID", "APPWRITE_API_KEY")
 MCP_SERVER = "appwrite"
@@ -70,7 +76,9 @@ PAGE_SIZE = 100
 # from carrying every lesson's cards.
 LESSON_SUMMARY_COLUMNS = (
     "$id", "$createdAt", "$updatedAt", "courseId", "sow_order", "model_version", "title",
+    "status",
 )
+DIAGRAM_COLUMNS = ("$id", "lessonTemplateId", "cardId", "image_file_id")
 SOW_SUMMARY_COLUMNS = ("$id", "courseId", "version", "status")
 
 T = TypeVar("T")
@@ -233,6 +241,9 @@ def lesson_row_id(course_id: str, sow_order: int) -> str:
 
 class AppwriteStore:
     """The `LessonStore` on the platform's Appwrite project."""
+
+    #: The platform's frontend reads these rows: what is written reaches learners.
+    shared = True
 
     def __init__(
         self,
@@ -419,6 +430,46 @@ class AppwriteStore:
         )
         return [_existing(row) for row in rows]
 
+    def lesson_rows(self, course_id: str, sow_order: int) -> list[dict[str, Any]]:
+        rows = self._list_all(
+            LESSON_TABLE, f"read lesson {course_id} #{sow_order}",
+            [Query.equal("courseId", course_id), Query.equal("sow_order", sow_order)],
+        )
+        return [{key: value for key, value in row.items()
+                 if key == "$id" or not key.startswith("$")} for row in rows]
+
+    def list_diagrams(self, lesson_row_ids: Collection[str]) -> list[LessonDiagram]:
+        ids = sorted(set(lesson_row_ids))
+        rows: list[dict[str, Any]] = []
+        for start in range(0, len(ids), QUERY_VALUES):
+            rows += self._list_all(
+                DIAGRAM_TABLE, f"list diagrams of {len(ids)} lessons",
+                [Query.equal("lessonTemplateId", ids[start:start + QUERY_VALUES]),
+                 Query.select(list(DIAGRAM_COLUMNS))],
+            )
+        return [LessonDiagram(doc_id=str(row["$id"]),
+                              lesson_row_id=str(row.get("lessonTemplateId") or ""),
+                              card_id=str(row.get("cardId") or ""),
+                              image_file_id=str(row.get("image_file_id") or ""))
+                for row in rows]
+
+    def delete_diagrams(self, diagrams: Sequence[LessonDiagram]) -> None:
+        for diagram in diagrams:
+            # The image first: a row left without its image is what a retry can still find.
+            if diagram.image_file_id:
+                self._delete(f"delete diagram image {diagram.image_file_id}", functools.partial(
+                    self._storage.delete_file, DIAGRAM_BUCKET, diagram.image_file_id))
+            self._delete(f"delete diagram {diagram.doc_id}", functools.partial(
+                self._tables.delete_row, self.database, DIAGRAM_TABLE, diagram.doc_id))
+
+    def _delete(self, what: str, request: Callable[[], Any]) -> None:
+        """A delete whose target is gone already has done its job."""
+        try:
+            self._call(what, request)
+        except AppwriteRequestError as exc:
+            if exc.code != 404:
+                raise
+
     def read_lesson(self, course_id: str, sow_order: int) -> LessonRow | None:
         # As the SQLite store: of several rows, the most recently written one.
         page = self._call(
@@ -508,6 +559,7 @@ def _existing(row: dict[str, Any]) -> ExistingLesson:
         title=str(row.get("title") or ""),
         created_at=str(row.get("$createdAt") or ""),
         updated_at=str(row.get("$updatedAt") or ""),
+        status=str(row.get("status") or ""),
     )
 
 

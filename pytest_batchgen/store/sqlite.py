@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +22,7 @@ from pytest_batchgen.sow import SowError, SowRecord, record_from_row, select_sow
 from pytest_batchgen.store import (
     CourseNotFound,
     ExistingLesson,
+    LessonDiagram,
     StoreError,
     WriteResult,
     choose_row_to_update,
@@ -54,7 +55,16 @@ CREATE TABLE IF NOT EXISTS lesson_templates (
     {", ".join(LESSON_COLUMNS)}
 );
 CREATE INDEX IF NOT EXISTS lessons_course ON lesson_templates (courseId, sow_order);
+CREATE TABLE IF NOT EXISTS lesson_diagrams (
+    "$id" TEXT PRIMARY KEY,
+    lessonTemplateId TEXT NOT NULL,
+    cardId TEXT NOT NULL,
+    image_file_id TEXT
+);
+CREATE INDEX IF NOT EXISTS diagrams_lesson ON lesson_diagrams (lessonTemplateId);
 """
+LESSON_SUMMARY = ('"$id", "$createdAt", "$updatedAt", courseId, sow_order, model_version,'
+                  " title, status")
 
 
 def now_iso() -> str:
@@ -76,6 +86,9 @@ def path_from_url(url: str) -> Path:
 
 class SqliteStore:
     """The `LessonStore` on one SQLite file; safe for several processes at once."""
+
+    #: Only this plugin reads the embedded store.
+    shared = False
 
     def __init__(self, path: Path, *, create: bool = True) -> None:
         self.path = path
@@ -133,18 +146,57 @@ class SqliteStore:
 
     def fetch_outcomes(self, course_id: str) -> list[dict[str, Any]]:
         rows = self._query(
-            'SELECT data FROM course_outcomes WHERE courseId = ? ORDER BY outcomeId, "$id"',
+            'SELECT "$id", data FROM course_outcomes WHERE courseId = ?'
+            ' ORDER BY outcomeId, "$id"',
             course_id,
         )
-        return [json.loads(row["data"]) for row in rows]
+        outcomes = []
+        for row in rows:
+            try:
+                outcome = json.loads(row["data"])
+            except (TypeError, ValueError, RecursionError):
+                outcome = None
+            if not isinstance(outcome, dict):
+                raise StoreError(f"course_outcomes row {row['$id']} of {course_id} in"
+                                 f" {self.path} is not a JSON object; load the outcomes again"
+                                 " (python -m pytest_batchgen load-outcomes FILE)")
+            outcomes.append(outcome)
+        return outcomes
 
     def list_lessons(self, course_id: str) -> list[ExistingLesson]:
         rows = self._query(
-            'SELECT "$id", "$createdAt", "$updatedAt", courseId, sow_order, model_version, title'
-            ' FROM lesson_templates WHERE courseId = ? ORDER BY sow_order, "$createdAt"',
+            f"SELECT {LESSON_SUMMARY} FROM lesson_templates WHERE courseId = ?"
+            ' ORDER BY sow_order, "$createdAt"',
             course_id,
         )
         return [_existing(row) for row in rows]
+
+    def lesson_rows(self, course_id: str, sow_order: int) -> list[dict[str, Any]]:
+        return self._query(
+            f'SELECT "$id", {", ".join(LESSON_COLUMNS)} FROM lesson_templates'
+            ' WHERE courseId = ? AND sow_order = ? ORDER BY "$createdAt", "$id"',
+            course_id, sow_order)
+
+    def list_diagrams(self, lesson_row_ids: Collection[str]) -> list[LessonDiagram]:
+        ids = sorted(set(lesson_row_ids))
+        if not ids:
+            return []
+        rows = self._query(
+            'SELECT "$id", lessonTemplateId, cardId, image_file_id FROM lesson_diagrams'
+            f" WHERE lessonTemplateId IN ({', '.join('?' * len(ids))})"
+            ' ORDER BY lessonTemplateId, cardId, "$id"', *ids)
+        return [LessonDiagram(doc_id=r["$id"], lesson_row_id=r["lessonTemplateId"],
+                              card_id=r["cardId"], image_file_id=r["image_file_id"] or "")
+                for r in rows]
+
+    def delete_diagrams(self, diagrams: Sequence[LessonDiagram]) -> None:
+        # The embedded store keeps no image files: the rows are all there is.
+        try:
+            with self._transaction() as db:
+                db.executemany('DELETE FROM lesson_diagrams WHERE "$id" = ?',
+                               [(d.doc_id,) for d in diagrams])
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite store {self.path}: {exc}") from exc
 
     def read_lesson(self, course_id: str, sow_order: int) -> LessonRow | None:
         rows = self._query(
@@ -168,8 +220,7 @@ class SqliteStore:
                 found = [
                     _existing(dict(r))
                     for r in db.execute(
-                        'SELECT "$id", "$createdAt", "$updatedAt", courseId, sow_order,'
-                        " model_version, title FROM lesson_templates"
+                        f"SELECT {LESSON_SUMMARY} FROM lesson_templates"
                         " WHERE courseId = ? AND sow_order = ?",
                         (row.courseId, row.sow_order),
                     )
@@ -201,13 +252,17 @@ class SqliteStore:
 
     # --- loading (the embedded store's own setup path) ------------------------
 
-    def save_sow(self, row: dict[str, Any]) -> str:
-        """Insert or replace one `Authored_SOW` row; entries stored as given."""
+    def save_sow(self, row: dict[str, Any],
+                 outcomes: list[dict[str, Any]] | None = None) -> str:
+        """Insert or replace one `Authored_SOW` row (entries stored as given) and, when
+        given, replace the course's outcomes: both or neither."""
         doc_id = str(row.get("$id") or new_id())
         entries = row["entries"]
         metadata = row.get("metadata") or {}
         stamp = now_iso()
         with self._transaction() as db:
+            if outcomes is not None:
+                self._replace_outcomes(db, row["courseId"], outcomes)
             db.execute('DELETE FROM Authored_SOW WHERE "$id" = ?', (doc_id,))
             db.execute(
                 'INSERT INTO Authored_SOW ("$id", "$createdAt", "$updatedAt", courseId, version,'
@@ -226,22 +281,35 @@ class SqliteStore:
             )
         return doc_id
 
-    def save_outcomes(self, course_id: str, outcomes: list[dict[str, Any]]) -> int:
-        """Replace the course's outcomes."""
+    def save_outcomes(self, outcomes_by_course: dict[str, list[dict[str, Any]]]) -> None:
+        """Replace each named course's outcomes, all courses in one transaction."""
         with self._transaction() as db:
-            db.execute("DELETE FROM course_outcomes WHERE courseId = ?", (course_id,))
-            for outcome in outcomes:
-                db.execute(
-                    'INSERT INTO course_outcomes ("$id", courseId, outcomeId, data)'
-                    " VALUES (?, ?, ?, ?)",
-                    (
-                        str(outcome.get("$id") or new_id()),
-                        course_id,
-                        str(outcome.get("outcomeId", "")),
-                        json.dumps({**outcome, "courseId": course_id}, ensure_ascii=False),
-                    ),
-                )
-        return len(outcomes)
+            for course_id, outcomes in outcomes_by_course.items():
+                self._replace_outcomes(db, course_id, outcomes)
+
+    @staticmethod
+    def _replace_outcomes(db: sqlite3.Connection, course_id: str,
+                          outcomes: list[dict[str, Any]]) -> None:
+        db.execute("DELETE FROM course_outcomes WHERE courseId = ?", (course_id,))
+        for outcome in outcomes:
+            db.execute(
+                'INSERT INTO course_outcomes ("$id", courseId, outcomeId, data)'
+                " VALUES (?, ?, ?, ?)",
+                (
+                    str(outcome.get("$id") or new_id()),
+                    course_id,
+                    str(outcome.get("outcomeId", "")),
+                    json.dumps({**outcome, "courseId": course_id}, ensure_ascii=False),
+                ),
+            )
+
+    def add_diagrams(self, diagrams: Sequence[LessonDiagram]) -> None:
+        """Diagram rows as the platform's diagram step leaves them (for tests and demos)."""
+        with self._transaction() as db:
+            db.executemany(
+                'INSERT INTO lesson_diagrams ("$id", lessonTemplateId, cardId, image_file_id)'
+                " VALUES (?, ?, ?, ?)",
+                [(d.doc_id, d.lesson_row_id, d.card_id, d.image_file_id) for d in diagrams])
 
     def close(self) -> None:
         self._db.close()
@@ -256,4 +324,5 @@ def _existing(row: dict[str, Any]) -> ExistingLesson:
         title=row["title"] or "",
         created_at=row["$createdAt"],
         updated_at=row["$updatedAt"],
+        status=row["status"] or "",
     )

@@ -7,7 +7,8 @@ which mimics what the real one does where it matters to us:
 * TablesDB rows: list (queries equal, notEqual, limit, offset, cursorAfter,
   cursorBefore, orderAsc, orderDesc, select; default limit 25; `total`),
   get, create (409 on a taken id), update (PATCH), upsert (PUT);
-* Storage file download, served with the file's own content type;
+* TablesDB row delete (DELETE, 404 when gone);
+* Storage file download, served with the file's own content type, and delete;
 * auth: `X-Appwrite-Project` and `X-Appwrite-Key` checked, 401 JSON error;
 * `lesson_templates` has a schema: an unknown or mistyped column is a 400
   `document_invalid_structure`, as Appwrite answers.
@@ -39,6 +40,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from pytest_batchgen.lesson import LESSON_COLUMNS, LessonRow
+from pytest_batchgen.store.appwrite import DIAGRAM_BUCKET
 
 PROJECT = "test-project"
 API_KEY = "test-secret-key-0123456789abcdef"
@@ -61,7 +63,9 @@ ROUTES = (
     ("get_row", "GET", re.compile(r"^/v1/tablesdb/([^/]+)/tables/([^/]+)/rows/([^/]+)$")),
     ("update_row", "PATCH", re.compile(r"^/v1/tablesdb/([^/]+)/tables/([^/]+)/rows/([^/]+)$")),
     ("upsert_row", "PUT", re.compile(r"^/v1/tablesdb/([^/]+)/tables/([^/]+)/rows/([^/]+)$")),
+    ("delete_row", "DELETE", re.compile(r"^/v1/tablesdb/([^/]+)/tables/([^/]+)/rows/([^/]+)$")),
     ("download", "GET", re.compile(r"^/v1/storage/buckets/([^/]+)/files/([^/]+)/download$")),
+    ("delete_file", "DELETE", re.compile(r"^/v1/storage/buckets/([^/]+)/files/([^/]+)$")),
 )
 
 
@@ -357,6 +361,8 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(result, tuple):
             blob, mime = result
             self._send(status, blob, mime)
+        elif status == 204:
+            self._send(status, b"", "text/plain")  # no body: the SDK returns b""
         else:
             self._send_json(status, result)
 
@@ -544,6 +550,20 @@ class AppwriteTestServer:
         data = row.columns() if isinstance(row, LessonRow) else dict(row)
         return self.add_row("lesson_templates", data, row_id=row_id, created_at=created_at)
 
+    def add_diagram(self, lesson_row_id: str, card_id: str, *, image: bytes = b"\x89PNG",
+                    row_id: str | None = None) -> str:
+        """A `lesson_diagrams` row and its image, as the platform's diagram step leaves them."""
+        file_id = f"dgm_image_{secrets.token_hex(4)}"
+        self.add_file(DIAGRAM_BUCKET, file_id, image, "image/png")
+        return self.add_row("lesson_diagrams", {
+            "lessonTemplateId": lesson_row_id, "cardId": card_id, "image_file_id": file_id,
+            "diagram_type": "geometry", "diagram_context": "lesson", "jsxgraph_json": "{}",
+        }, row_id=row_id)
+
+    def files(self, bucket: str) -> list[str]:
+        with self.state.lock:
+            return sorted(file_id for (name, file_id) in self.state.files if name == bucket)
+
     def rows(self, table: str, database: str = DATABASE, **equal: Any) -> list[dict[str, Any]]:
         """Stored rows (copies), in insertion order, filtered by column equality."""
         with self.state.lock:
@@ -583,6 +603,12 @@ class AppwriteTestServer:
                 raise ApiError(404, "storage_file_not_found",
                                "The requested file could not be found.")
             return 200, found
+        if route == "delete_file":
+            with self.state.lock:
+                if self.state.files.pop(match.groups(), None) is None:
+                    raise ApiError(404, "storage_file_not_found",
+                                   "The requested file could not be found.")
+            return 204, None
         database, table = match.group(1), match.group(2)
         with self.state.lock:
             rows = self.state.table(database, table)
@@ -613,6 +639,11 @@ class AppwriteTestServer:
                 queries = parse_queries(params)
                 page, _ = run_query(table, [rows[row_id]], queries, rows)
                 return 200, page[0]
+            if route == "delete_row":
+                if rows.pop(row_id, None) is None:
+                    raise ApiError(404, "row_not_found",
+                                   "Row with the requested ID could not be found.")
+                return 204, None
             data = payload.get("data") or {}
             if route == "update_row":
                 if row_id not in rows:

@@ -1,0 +1,136 @@
+"""`--batch-audit`: stored lessons as tests, judged against the whole contract."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+from xml.etree import ElementTree
+
+import pytest
+
+from tests.conftest import COURSE, BatchProject
+from tests.support.appwrite_server import AppwriteTestServer
+from tests.support.lessons import CORPUS, OUTCOMES, VALID, row_columns
+
+pytestmark = pytest.mark.usefixtures("project")
+
+STORED = [case for case in CORPUS if case.storable]
+LESSONS: list[tuple[str, dict[str, Any], bool]] = [
+    *((case.name, case.lesson, False) for case in STORED),
+    *((name, lesson, True) for name, lesson in sorted(VALID.items())),
+]
+
+
+def entries(count: int) -> list[dict[str, Any]]:
+    return [{"order": order, "label": f"Lesson number {order}", "lesson_type": "teach"}
+            for order in range(1, count + 1)]
+
+
+def insert_rows(project: BatchProject, rows: list[dict[str, Any]]) -> None:
+    """Rows exactly as given, whatever they break: past the store's own checks."""
+    with sqlite3.connect(project.store_path) as db:
+        for index, columns in enumerate(rows):
+            names = ['"$id"', '"$createdAt"', '"$updatedAt"', *columns]
+            stamp = f"2025-01-01T00:00:{index:02d}.000+00:00"
+            db.execute(f"INSERT INTO lesson_templates ({', '.join(names)}) VALUES"
+                       f" ({', '.join('?' * len(names))})",
+                       (f"row{index:03d}", stamp, stamp, *columns.values()))
+
+
+@pytest.fixture
+def corpus_project(project: BatchProject) -> BatchProject:
+    """One SOW entry per corpus lesson (and one with no lesson stored), each stored as a row."""
+    project.load({"entries": entries(len(LESSONS) + 1)})
+    insert_rows(project, [row_columns(lesson, order)
+                          for order, (_, lesson, _) in enumerate(LESSONS, start=1)])
+    return project
+
+
+@pytest.mark.parametrize("workers", [0, 2], ids=["serial", "xdist"])
+def test_the_audit_fails_exactly_the_lessons_that_break_the_contract(
+    corpus_project: BatchProject, workers: int
+) -> None:
+    xml = corpus_project.pytester.path / "audit.xml"
+    before = corpus_project.rows()
+    run = corpus_project.run(f"--batch-course={COURSE}", "--batch-audit", f"-n{workers}",
+                             f"--junitxml={xml}", author=None)
+    assert run.ret == 1
+    bad = sum(1 for *_, valid in LESSONS if not valid)
+    run.result.assert_outcomes(passed=len(LESSONS) - bad, failed=bad, skipped=1)
+    summary = run.summary()
+    assert (summary["mode"], summary["passed"], summary["failed"], summary["skipped"]) == (
+        "audit", len(LESSONS) - bad, bad, 1)
+    by_order = {r["order"]: r for r in summary["results"]}
+    for order, (name, _, valid) in enumerate(LESSONS, start=1):
+        result = by_order[order]
+        assert result["status"] == ("passed" if valid else "failed"), (name, result)
+        assert result["row_id" if "row_id" in result else "doc_id"] == f"row{order - 1:03d}"
+    case = next(c for c in STORED if c.name == "numeric-expected-text")
+    violations = by_order[1 + LESSONS.index((case.name, case.lesson, False))]["violations"]
+    assert len(violations) == 1 and violations[0].startswith(case.where)
+    assert corpus_project.rows() == before  # an audit writes nothing
+    assert (run.batch_dir / "batch_report.html").is_file()
+    assert "Audit Plan: Audit" in (run.batch_dir / "batch_execution.log").read_text()
+    failures = [c for c in ElementTree.parse(xml).getroot().iter("testcase")
+                if c.find("failure") is not None]
+    assert len(failures) == bad
+    assert "cfu.expected: must be a number, got text" in ElementTree.tostring(
+        ElementTree.parse(xml).getroot(), encoding="unicode")
+
+
+def test_the_audit_names_duplicates_and_undecodable_rows(project: BatchProject) -> None:
+    project.load({"entries": entries(3)})
+    good = VALID["plain"]
+    insert_rows(project, [
+        row_columns(good, 1), row_columns(good, 1),  # two rows for one lesson
+        {**row_columns(good, 2), "cards": "H4sIbroken", "status": "archived"},
+        row_columns(good, 3),
+    ])
+    run = project.run(f"--batch-course={COURSE}", "--batch-audit", "-k", "not lesson_003",
+                      author=None)
+    run.result.assert_outcomes(failed=2, deselected=1)
+    results = {r["order"]: r for r in run.summary()["results"]}
+    assert results[1]["violations"] == [
+        "rows: 2 rows for one lesson (row000, row001); the platform may show any of them"]
+    assert results[2]["violations"] == [
+        "status: must be one of draft, review, published, got 'archived'",
+        "cards: cards cannot be decoded (Error): the frontend shows no cards"]
+    out = run.output()
+    assert "- rows: 2 rows for one lesson (row000, row001)" in out
+    assert f"{COURSE}: audited 2, passed 0, failed 2, skipped 0 (no lesson)" in out
+
+
+def test_the_audit_needs_no_author_and_refuses_writing_flags(
+    project: BatchProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    project.load({"entries": entries(1)})
+    insert_rows(project, [row_columns(VALID["plain"], 1)])
+    # The real default author (claude) would need a key; an audit runs none.
+    run = project.run(f"--batch-course={COURSE}", "--batch-audit", author=None)
+    assert run.ret == 0, run.output()
+    run.result.assert_outcomes(passed=1)
+    assert "author audit; " in run.output()
+    refused = project.run(f"--batch-course={COURSE}", "--batch-audit", "--batch-force",
+                          author=None, subprocess=True)
+    assert refused.ret == 2
+    assert refused.result.stderr.lines == [
+        "batchgen: --batch-force does not apply to --batch-audit, which writes nothing and"
+        " runs no author"]
+
+
+def test_the_audit_reads_appwrite(
+    project: BatchProject, appwrite_server: AppwriteTestServer, appwrite_env: dict[str, str]
+) -> None:
+    appwrite_server.add_sow(COURSE, entries(3))
+    appwrite_server.add_outcomes(COURSE, OUTCOMES)
+    appwrite_server.add_lesson(row_columns(VALID["multi-select-mcq"], 1))
+    appwrite_server.add_lesson(row_columns(CORPUS[0].lesson, 2))
+    run = project.run(f"--batch-course={COURSE}", "--batch-audit", "--batch-store=appwrite",
+                      f"--batch-mcp-config={project.pytester.path / 'none.json'}", author=None)
+    run.result.assert_outcomes(passed=1, failed=1, skipped=1)
+    failed = next(r for r in run.summary()["results"] if r["status"] == "failed")
+    assert failed["violations"] == ["title: must be 30-80 characters, has 11"]
+    assert json.loads(appwrite_server.rows("lesson_templates")[1]["outcomeRefs"]) == [
+        "O1", "AS1.1", "AS1.2"]
