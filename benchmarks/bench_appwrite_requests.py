@@ -65,6 +65,30 @@ def writes(lessons: int) -> tuple[int, int]:
             store.close()
 
 
+def diagrams_and_audit(lessons: int, per_lesson: int) -> tuple[int, int, int]:
+    """(requests to count the diagrams of `lessons` rows for the plan, requests to remove
+    one lesson's `per_lesson` diagrams after its overwrite, audit requests per lesson)."""
+    with AppwriteTestServer() as server:
+        rows = [server.add_lesson(lesson(order)) for order in range(1, lessons + 1)]
+        for row in rows:
+            for card in range(1, per_lesson + 1):
+                server.add_diagram(row, f"card_{card:03d}")
+        store = AppwriteStore(server.url, server.project, server.api_key)
+        try:
+            server.reset_counts()
+            assert len(store.list_diagrams(rows)) == lessons * per_lesson
+            plan = server.count()
+            server.reset_counts()
+            store.delete_diagrams(store.list_diagrams(rows[:1]))
+            removal = server.count()
+            server.reset_counts()
+            for order in range(1, lessons + 1):
+                store.lesson_rows(COURSE, order)
+            return plan, removal, server.count() // lessons
+        finally:
+            store.close()
+
+
 def main() -> None:
     print("Dry-run read: fetch_sow + list_lessons, every lesson already stored")
     print(f"{'N':>6} {'entries':>13} {'fetch_sow':>10} {'list':>6} {'total':>6}"
@@ -84,6 +108,15 @@ def main() -> None:
           " (list the pair + create)")
     print(f"  rewritten lessons: {rewritten} requests = {rewritten / lessons:.2f} per lesson"
           " (list the pair + update)")
+    print()
+    print("Diagrams of overwritten lessons, and the audit")
+    for count in (50, 250):
+        plan, removal, audit = diagrams_and_audit(count, 3)
+        print(f"  plan counting the {count * 3} diagrams of {count} rows to overwrite: {plan}"
+              f" requests (one paged query per 100 rows, 100 diagrams a page)")
+    print(f"  removing one lesson's 3 diagrams: {removal} requests (list 1 + image and row"
+          " per diagram)")
+    print(f"  audit: {audit} request per lesson (its rows, decoded and checked locally)")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from importlib import resources
 from pathlib import Path
@@ -169,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     except (CommandError, SowError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # `show-lesson … | head`: the reader has what it wanted; no traceback.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115  # flushed at exit, not closed
+        return 0
     return 0
 
 

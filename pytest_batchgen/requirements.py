@@ -74,11 +74,18 @@ def standard_codes_of(outcomes: list[dict[str, Any]]) -> frozenset[str]:
     return frozenset(codes)
 
 
+def as_list(value: Any) -> list[Any]:
+    """An entry's list field as a list: hand-written SOWs put a lone value there too."""
+    if isinstance(value, list):
+        return value
+    return [] if value in (None, "") else [value]
+
+
 def _entry_standard_codes(entry: dict[str, Any]) -> list[str]:
-    refs = entry.get("assessmentStandardRefs") or []
+    refs = as_list(entry.get("assessmentStandardRefs"))
     codes = [str(r.get("code") or "") if isinstance(r, dict) else str(r) for r in refs]
     # Refs with a dot that sit among the outcome refs are standard codes too.
-    codes += [str(r) for r in entry.get("outcomeRefs") or [] if "." in str(r)]
+    codes += [str(r) for r in as_list(entry.get("outcomeRefs")) if "." in str(r)]
     return [code for code in codes if code.strip()]
 
 
@@ -113,7 +120,7 @@ def resolve_refs(entry: dict[str, Any], outcomes: list[dict[str, Any]]) -> RefRe
     renamed: list[tuple[str, str]] = []
     unresolved: list[str] = []
     dropped: list[str] = []
-    for ref in (str(r) for r in entry.get("outcomeRefs") or [] if "." not in str(r)):
+    for ref in (str(r) for r in as_list(entry.get("outcomeRefs")) if "." not in str(r)):
         found = _resolve(ref, ids, _ref_key)
         if found is None:
             unresolved.append(ref)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pty
+import select
 import signal
 import subprocess
 import sys
@@ -27,6 +28,13 @@ def run_on_terminal(project: BatchProject, args: list[str],
     answered = False
     deadline = time.monotonic() + 120  # a safety net only; the test never waits on it
     while time.monotonic() < deadline:
+        if answered and isinstance(answer, signal.Signals) and process.poll() is None \
+                and not select.select([controller], [], [], 1.0)[0]:
+            # CPython's readline loop misses a SIGINT that lands just before it waits
+            # for a key (the handler runs, select() is not interrupted): press again,
+            # as a user would. The second one wakes it; one KeyboardInterrupt results.
+            process.send_signal(answer)
+            continue
         try:
             chunk = os.read(controller, 4096)
         except OSError:  # the child closed the terminal

@@ -69,14 +69,25 @@ def test_keep_diagrams_keeps_them(project: BatchProject) -> None:
     assert run.summary()["diagrams_removed"] == 0
 
 
-def test_drafts_reach_the_platform_only_when_asked(
-    project: BatchProject, appwrite_server: AppwriteTestServer, appwrite_env: dict[str, str]
-) -> None:
+@pytest.fixture
+def appwrite_course(appwrite_server: AppwriteTestServer,
+                    appwrite_env: dict[str, str]) -> AppwriteTestServer:
+    """The Appwrite server holding a one-lesson course and its outcomes."""
     appwrite_server.add_sow(COURSE, [{"order": 1, "label": "Percentages in Scottish shops",
                                       "outcomeRefs": ["O1"]}])
     appwrite_server.add_outcomes(COURSE, OUTCOMES)
-    args = [f"--batch-course={COURSE}", "--batch-store=appwrite",
+    return appwrite_server
+
+
+def on_appwrite(project: BatchProject) -> list[str]:
+    return [f"--batch-course={COURSE}", "--batch-store=appwrite",
             f"--batch-mcp-config={project.pytester.path / 'none.json'}"]
+
+
+def test_drafts_reach_the_platform_only_when_asked(
+    project: BatchProject, appwrite_course: AppwriteTestServer
+) -> None:
+    appwrite_server, args = appwrite_course, on_appwrite(project)
     refused = project.run(*args, author="outline", subprocess=True)
     assert refused.ret == 2 and refused.batch_dirs() == []
     assert refused.result.stderr.lines == [
@@ -92,20 +103,16 @@ def test_drafts_reach_the_platform_only_when_asked(
 
 
 def test_an_appwrite_overwrite_removes_diagram_rows_and_images(
-    project: BatchProject, appwrite_server: AppwriteTestServer, appwrite_env: dict[str, str]
+    project: BatchProject, appwrite_course: AppwriteTestServer
 ) -> None:
-    appwrite_server.add_sow(COURSE, [{"order": 1, "label": "Percentages in Scottish shops",
-                                      "outcomeRefs": ["O1"]}])
-    appwrite_server.add_outcomes(COURSE, OUTCOMES)
+    appwrite_server = appwrite_course
     row = appwrite_server.add_lesson(existing_row(COURSE, 1))
     other = appwrite_server.add_lesson(existing_row(COURSE, 2))
     appwrite_server.add_diagram(row, "card_001")
     appwrite_server.add_diagram(row, "card_002")
     kept = appwrite_server.add_diagram(other, "card_001")
     xml = project.pytester.path / "batch.xml"
-    run = project.run(f"--batch-course={COURSE}", "--batch-store=appwrite", "--batch-force",
-                      "--batch-yes", f"--batch-mcp-config={project.pytester.path / 'none.json'}",
-                      f"--junitxml={xml}")
+    run = project.run(*on_appwrite(project), "--batch-force", "--batch-yes", f"--junitxml={xml}")
     run.result.assert_outcomes(passed=1)
     assert [r["$id"] for r in appwrite_server.rows("lesson_diagrams")] == [kept]
     assert len(appwrite_server.files("6907775a001b754c19a6")) == 1
@@ -118,3 +125,38 @@ def test_an_appwrite_overwrite_removes_diagram_rows_and_images(
     result = run.summary()["results"][0]
     assert (result["critic_fidelity"], result["critic_overall"]) == (0.95, 0.9375)
     assert "0.938" in (run.batch_dir / "batch_report.html").read_text()
+
+
+@pytest.fixture
+def appwrite_lesson(appwrite_course: AppwriteTestServer) -> str:
+    """One stored lesson with a diagram on its first card; returns its row id."""
+    row = appwrite_course.add_lesson(existing_row(COURSE, 1))
+    appwrite_course.add_diagram(row, "card_001")
+    return row
+
+
+def force_on_appwrite(project: BatchProject):  # type: ignore[no-untyped-def]
+    return project.run(*on_appwrite(project), "--batch-force", "--batch-yes")
+
+
+def test_a_diagram_that_cannot_be_removed_leaves_the_written_lesson_standing(
+    project: BatchProject, appwrite_server: AppwriteTestServer, appwrite_lesson: str
+) -> None:
+    appwrite_server.inject(r"/storage/buckets/.*/files/", 403, method="DELETE")
+    run = force_on_appwrite(project)
+    run.result.assert_outcomes(passed=1)  # the new lesson is written and good
+    result = run.summary()["results"][0]
+    assert result["note"].startswith("old diagrams could not be removed: Appwrite delete"
+                                     " diagram image dgm_image_")
+    assert "removed_diagrams" not in result
+    assert len(appwrite_server.rows("lesson_diagrams")) == 1  # a later run can find it
+    assert appwrite_server.rows("lesson_templates")[0]["model_version"] == "claud_Agent_sdk"
+
+
+def test_a_database_without_the_diagram_table_has_no_diagrams(
+    project: BatchProject, appwrite_server: AppwriteTestServer, appwrite_lesson: str
+) -> None:
+    appwrite_server.inject(r"/tables/lesson_diagrams/rows$", 404, times=2, method="GET")
+    run = force_on_appwrite(project)
+    run.result.assert_outcomes(passed=1)
+    assert run.summary()["diagrams_removed"] == 0

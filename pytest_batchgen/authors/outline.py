@@ -19,7 +19,7 @@ from typing import Any
 
 from pytest_batchgen.authors import AuthoredLesson, AuthorMetrics, AuthorRequest
 from pytest_batchgen.contract import Lesson
-from pytest_batchgen.requirements import MAX_CARDS, EntryRequirements
+from pytest_batchgen.requirements import MAX_CARDS, EntryRequirements, as_list
 
 OUTLINE_MODEL_VERSION = "batchgen_outline"
 ASSESSMENT_TYPES = ("formative_assessment", "mock_exam")
@@ -80,7 +80,9 @@ def _fit(low: int, high: int, *parts: str) -> str:
         if part and len(text) < low:
             text = f"{text} {part}".strip()
     if len(text) > high:
-        text = text[: high - 1].rsplit(" ", 1)[0].rstrip(",;:") + "…"
+        cut = text[: high - 1]
+        at_word = cut.rsplit(" ", 1)[0].rstrip(",;:")
+        text = (at_word if len(at_word) >= low else cut) + "…"  # a word longer than it all
     return text
 
 
@@ -97,7 +99,7 @@ def _letters(text: str, fallback: str) -> str:
 
 
 def _standards(entry: dict[str, Any]) -> list[Any]:
-    return list(entry.get("assessmentStandardRefs") or [])
+    return as_list(entry.get("assessmentStandardRefs"))
 
 
 def _assessment_specs(entry: dict[str, Any], kind: str) -> list[dict[str, Any]]:
@@ -125,7 +127,7 @@ def _block_specs(entry: dict[str, Any]) -> list[dict[str, Any]]:
         {"card_type": block, "title": f"{str(block).replace('_', ' ').title()}: {label}",
          "purpose": notes or f"Work on {label}.", "pedagogical_approach": focus,
          "standards_addressed": _standards(entry)}
-        for block in (entry.get("pedagogical_blocks") or DEFAULT_BLOCKS)[:MAX_CARDS]
+        for block in (as_list(entry.get("pedagogical_blocks")) or DEFAULT_BLOCKS)[:MAX_CARDS]
     ]
 
 
@@ -167,7 +169,7 @@ class _Drafter:
         if not title.lower().startswith(kind.lower()):
             title = f"{kind}: {title}"
         purpose = _sentence(_text(spec.get("purpose"))) or f"Work on {self.label}."
-        standards = spec.get("standards_addressed") or _standards(self.entry)
+        standards = as_list(spec.get("standards_addressed")) or _standards(self.entry)
         parts = [
             purpose,
             _sentence(_text(spec.get("pedagogical_approach"))),
@@ -223,7 +225,7 @@ class _Drafter:
         }
 
     def _question(self, number: int, spec: dict[str, Any], purpose: str) -> dict[str, Any]:
-        problems = [_text(p) for p in spec.get("practice_problems") or [] if _text(p)]
+        problems = [_text(p) for p in as_list(spec.get("practice_problems")) if _text(p)]
         stem = spec.get("stem") or (problems[0] if problems else None) or (
             f"{_text(spec.get('cfu_strategy'))} {purpose}" if spec.get("cfu_strategy")
             else f"Explain in your own words, with an example: {purpose}")
@@ -237,7 +239,7 @@ class _Drafter:
 
     def _misconceptions(self, spec: dict[str, Any], standards: list[Any]) -> list[dict[str, Any]]:
         topic = _letters(str(spec.get("card_type") or ""), "LESSON")
-        planned = [m for m in spec.get("misconceptions_addressed") or []
+        planned = [m for m in as_list(spec.get("misconceptions_addressed"))
                    if _text(m.get("misconception") if isinstance(m, dict) else m)]
         if planned:
             return [self._misconception(
@@ -286,6 +288,16 @@ def lesson_title(entry: dict[str, Any]) -> str:
                 "- a lesson drafted from its scheme of work")
 
 
+def engagement_tags(entry: dict[str, Any]) -> list[str]:
+    """The entry's tags; a blank one, or one longer than a tag (100), is left out."""
+    tags = [str(tag).strip() for tag in as_list(entry.get("engagement_tags"))]
+    kept = [tag for tag in tags if 0 < len(tag) <= 100]
+    if len(kept) < len(tags):
+        log.warning("%d engagement tag(s) left out: blank or over 100 characters",
+                    len(tags) - len(kept))
+    return kept
+
+
 def draft_lesson(entry: dict[str, Any], requirements: EntryRequirements) -> Lesson:
     """A contract-valid draft of one SOW entry's lesson, deterministically."""
     sow_type = str(entry.get("lesson_type") or "teach")
@@ -300,7 +312,7 @@ def draft_lesson(entry: dict[str, Any], requirements: EntryRequirements) -> Less
         "lesson_type": lesson_type,
         "estMinutes": estimated_minutes(entry, requirements),
         "outcomeRefs": list(requirements.refs.refs),
-        "engagement_tags": [str(t) for t in entry.get("engagement_tags") or [] if str(t).strip()],
+        "engagement_tags": engagement_tags(entry),
         "policy": requirements.policy,
         "cards": [drafter.card(number, spec) for number, spec in enumerate(specs, start=1)],
     }

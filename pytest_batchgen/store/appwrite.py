@@ -442,11 +442,19 @@ class AppwriteStore:
         ids = sorted(set(lesson_row_ids))
         rows: list[dict[str, Any]] = []
         for start in range(0, len(ids), QUERY_VALUES):
-            rows += self._list_all(
-                DIAGRAM_TABLE, f"list diagrams of {len(ids)} lessons",
-                [Query.equal("lessonTemplateId", ids[start:start + QUERY_VALUES]),
-                 Query.select(list(DIAGRAM_COLUMNS))],
-            )
+            try:
+                rows += self._list_all(
+                    DIAGRAM_TABLE, f"list diagrams of {len(ids)} lessons",
+                    [Query.equal("lessonTemplateId", ids[start:start + QUERY_VALUES]),
+                     Query.select(list(DIAGRAM_COLUMNS))],
+                )
+            except AppwriteRequestError as exc:
+                if exc.code != 404:
+                    raise
+                # A database without the diagram table has no diagrams to go stale.
+                log.info("No %s table in database %s: no diagrams", DIAGRAM_TABLE,
+                         self.database)
+                return []
         return [LessonDiagram(doc_id=str(row["$id"]),
                               lesson_row_id=str(row.get("lessonTemplateId") or ""),
                               card_id=str(row.get("cardId") or ""),
