@@ -52,7 +52,8 @@ def test_dry_run_with_no_existing_lessons_generates_all(project: BatchProject) -
     run = project.run(f"--batch-course={COURSE}", "--batch-dry-run")
     assert run.ret == 0
     plan = run.plan()
-    assert plan["summary"] == {"will_generate": 3, "will_skip": 0, "will_overwrite": 0}
+    assert plan["summary"] == {"will_generate": 3, "will_skip": 0, "will_replace": 0,
+                               "will_overwrite": 0}
     assert [p["order"] for p in plan["plan"]["generate"]] == [1, 2, 4]
     assert plan["courseId"] == COURSE and plan["dry_run"] is True
     assert plan["estimates"]["avg_cost_per_lesson_usd"] == 0.17  # no history yet
@@ -74,7 +75,8 @@ def test_dry_run_with_all_existing_skips_all(project: BatchProject) -> None:
     ids = project.add_lessons(COURSE, [1, 2, 4])
     run = project.run(f"--batch-course={COURSE}", "--batch-dry-run")
     plan = run.plan()
-    assert plan["summary"] == {"will_generate": 0, "will_skip": 3, "will_overwrite": 0}
+    assert plan["summary"] == {"will_generate": 0, "will_skip": 3, "will_replace": 0,
+                               "will_overwrite": 0}
     assert [p["doc_id"] for p in plan["plan"]["skip"]] == ids
     assert all(p["model_version"] == "claud_Agent_sdk" for p in plan["plan"]["skip"])
     run.result.stdout.fnmatch_lines([f"*SKIP*Already exists (doc: {ids[0]})*"])
@@ -85,9 +87,11 @@ def test_dry_run_with_mixed_existing(project: BatchProject) -> None:
     project.add_lessons(COURSE, [2])
     project.add_lessons(COURSE, [4], model_version="old_generator")
     plan = project.run(f"--batch-course={COURSE}", "--batch-dry-run").plan()
-    assert plan["summary"] == {"will_generate": 2, "will_skip": 1, "will_overwrite": 0}
-    assert [(p["order"], p["reason"]) for p in plan["plan"]["generate"]] == [
-        (1, "not_found"), (4, "other_model_version")]
+    assert plan["summary"] == {"will_generate": 1, "will_skip": 1, "will_replace": 1,
+                               "will_overwrite": 0}
+    assert [(p["order"], p["reason"]) for p in plan["plan"]["generate"]] == [(1, "not_found")]
+    assert [(p["order"], p["reason"]) for p in plan["plan"]["replace"]] == [
+        (4, "other_model_version")]
 
 
 def test_collect_only_is_a_dry_run(project: BatchProject) -> None:
@@ -104,7 +108,8 @@ def test_force_dry_run_plans_overwrites_without_prompting(project: BatchProject)
     project.load("sow_current.json")
     project.add_lessons(COURSE, [1, 2])
     plan = project.run(f"--batch-course={COURSE}", "--batch-dry-run", "--batch-force").plan()
-    assert plan["summary"] == {"will_generate": 1, "will_skip": 0, "will_overwrite": 2}
+    assert plan["summary"] == {"will_generate": 1, "will_skip": 0, "will_replace": 0,
+                               "will_overwrite": 2}
     assert plan["force_mode"] is True
 
 
@@ -272,7 +277,8 @@ def test_a_failing_write_fails_only_that_lesson(project: BatchProject,
     monkeypatch.setenv("BATCHGEN_FAKE_WRITE_FAIL", "2")
     run = project.run(f"--batch-course={COURSE}")
     run.result.assert_outcomes(passed=2, failed=1)
-    assert run.summary()["results"][1]["error"] == "scripted write failure for order 2"
+    assert run.summary()["results"][1]["error"].startswith(
+        "scripted write failure for order 2; the lesson is kept in pending/lesson_002.json")
 
 
 @pytest.mark.parametrize(
@@ -407,7 +413,7 @@ def test_batch_log_is_readable_progress(project: BatchProject) -> None:
     log = (run.batch_dir / "batch_execution.log").read_text(encoding="utf-8")
     for line in ["Batch Lesson Generation Starting", f"Course ID: {COURSE}",
                  f"Found 3 SOW entries for {COURSE}", "Found 1 existing lessons (orders: 1)",
-                 "Generation Plan: Skip 1, Generate 2, Overwrite 0",
+                 "Generation Plan: Skip 1, Generate 2, Replace 0, Overwrite 0",
                  "[1/3] Order 1 (Numeracy: Fractions, Decimals, and Percentages): SKIP",
                  "[2/3] Order 2 (Numeracy: Time, Speed, and Distance): GENERATING",
                  "Log file: lesson_order_002.log", "[2/3] Order 2 - ✅ SUCCESS",
@@ -478,3 +484,24 @@ def test_ctrl_c_leaves_a_valid_incomplete_summary(project: BatchProject,
     monkeypatch.delenv("BATCHGEN_FAKE_INTERRUPT")
     again = project.run(f"--batch-course={COURSE}")
     again.result.assert_outcomes(passed=2, skipped=1)
+
+
+def test_the_runtime_needs_no_test_plugin() -> None:
+    # pytest-asyncio warns at configure time in projects that leave its loop scope
+    # unset: as a runtime dependency it broke `filterwarnings = error` everywhere.
+    from importlib.metadata import requires
+
+    runtime = [r for r in requires("pytest-batchgen") or [] if "extra ==" not in r]
+    assert not [r for r in runtime if r.startswith(("pytest-asyncio", "pytest-xdist"))]
+
+
+def test_an_unrelated_strict_project_runs_exactly_as_before(project: BatchProject) -> None:
+    # A plain project with warnings as errors, in this environment minus the test-only
+    # plugins a user's environment would not have: our plugin adds nothing to its run.
+    project.pytester.makeini("[pytest]\nfilterwarnings = error\n")
+    project.pytester.makepyfile(test_plain="def test_ok():\n    assert True\n")
+    result = project.pytester.runpytest_subprocess("-p", "no:asyncio", "-p", "no:xdist",
+                                                   "-W", "error")
+    result.assert_outcomes(passed=1)
+    assert result.ret == 0 and "warning" not in result.stdout.str().lower()
+    assert result.stderr.str() == ""
