@@ -4,6 +4,8 @@
     load-outcomes FILE [--course ID]            load a course's course_outcomes rows
     load-demo                                   load the shipped demo course
     show-lesson COURSE ORDER                    print a stored lesson, decoded
+    write-pending BATCH_DIR                     write what a batch authored but could
+                                                not write (its pending/ rows)
 """
 
 from __future__ import annotations
@@ -11,18 +13,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from importlib import resources
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from pytest_batchgen.nodeids import COURSE_ID
+from pytest_batchgen.pending import pending_lessons, write_pending
 from pytest_batchgen.settings import DEFAULT_STORE
-from pytest_batchgen.sow import SowError, decode_entries_field, parse_entries
-from pytest_batchgen.store import StoreError
+from pytest_batchgen.sow import SOW_STATUSES, SowError, decode_entries_field, parse_entries
+from pytest_batchgen.store import StoreError, open_default_store
 from pytest_batchgen.store.sqlite import SqliteStore
 
 DEMO_COURSE = "course_demo1"
+ROW_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,35}$")  # Appwrite's custom row ids
 
 
 class CommandError(Exception):
@@ -41,14 +47,27 @@ def sow_row_from_document(
     check_course_id(course_id)
     entries = decode_entries_field(document["entries"])
     parse_entries(entries)  # refuse a SOW the batch could not use, before storing it
+    version = document.get("version", "1")
+    if isinstance(version, bool) or not isinstance(version, str | int) or not str(version):
+        raise CommandError(f"version must be text or a whole number, got {version!r}")
+    status = status or document.get("status") or "published"
+    if status not in SOW_STATUSES:
+        raise CommandError(f"status must be one of {', '.join(SOW_STATUSES)}, got {status!r}")
+    metadata = document.get("metadata") or {}
+    if not isinstance(metadata, dict | str):
+        raise CommandError(f"metadata must be an object, got {type(metadata).__name__}")
+    row_id = document.get("$id") or f"sow_{course_id}"
+    if not isinstance(row_id, str) or not ROW_ID.match(row_id):
+        raise CommandError(f"$id must be a row id (up to 36 of A-Z a-z 0-9 . _ -), got"
+                           f" {row_id!r}")
     return {
-        "$id": document.get("$id") or f"sow_{course_id}",
+        "$id": row_id,
         "courseId": course_id,
-        "version": str(document.get("version", "1")),
-        "status": status or document.get("status") or "published",
+        "version": str(version),
+        "status": status,
         "entries": json.dumps(entries, ensure_ascii=False),
-        "metadata": document.get("metadata") or {},
-        "accessibility_notes": document.get("accessibility_notes") or "",
+        "metadata": metadata,
+        "accessibility_notes": str(document.get("accessibility_notes") or ""),
     }
 
 
@@ -130,19 +149,52 @@ def command_show_lesson(args: argparse.Namespace, store: SqliteStore) -> str:
     row = store.read_lesson(args.course, args.order)
     if row is None:
         raise CommandError(f"no lesson for {args.course} order {args.order} in {store.description}")
-    return json.dumps(row.decoded(), indent=2, ensure_ascii=False)
+    try:
+        return json.dumps(row.decoded(), indent=2, ensure_ascii=False)
+    except (ValueError, RecursionError) as exc:
+        raise CommandError(f"the lesson {args.course} order {args.order} cannot be decoded"
+                           f" ({exc}); --batch-audit lists what else it breaks") from None
+
+
+def command_write_pending(args: argparse.Namespace) -> tuple[str, int]:
+    """Write what a batch authored but could not write; (report, exit code)."""
+    directory = Path(args.batch_dir)
+    if not directory.is_dir():
+        raise CommandError(f"{directory} is not a batch directory")
+    try:
+        found = pending_lessons(directory)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    if not found:
+        return f"no pending lessons in {directory}", 0
+    url = args.store or found[0][1].store
+    options = SimpleNamespace(mcp_config=Path(args.mcp_config),
+                              appwrite_database=args.appwrite_database)
+    store = open_default_store(url, options)
+    lines, kept = [], 0
+    try:
+        for path, lesson in found:
+            written = write_pending(store, path, lesson)
+            kept += bool(written.skipped)
+            lines.append(f"{path.name}: " + (f"kept: {written.skipped}" if written.skipped else
+                                             ("created" if written.created else "updated")
+                                             + f" row {written.doc_id}"))
+    finally:
+        store.close()
+    lines.append(f"{len(found) - kept} written, {kept} kept -> {store.description}")
+    return "\n".join(lines), 1 if kept else 0
 
 
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="python -m pytest_batchgen", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-    main.add_argument("--store", default=DEFAULT_STORE,
-                      help=f"SQLite store URL (default {DEFAULT_STORE})")
+    main.add_argument("--store", help=f"store URL (default {DEFAULT_STORE}; write-pending:"
+                      " the store the batch used)")
     commands = main.add_subparsers(dest="command", required=True)
     load = commands.add_parser("load-sow", help="load a SOW JSON file into the store")
     load.add_argument("file")
     load.add_argument("--course", help="course id, when the file names none")
-    load.add_argument("--status", choices=("published", "draft", "archived"),
+    load.add_argument("--status", choices=SOW_STATUSES,
                       help="store with this status instead of the file's")
     load.set_defaults(run=command_load_sow)
     outcomes = commands.add_parser(
@@ -156,13 +208,26 @@ def parser() -> argparse.ArgumentParser:
     show.add_argument("course")
     show.add_argument("order", type=int)
     show.set_defaults(run=command_show_lesson)
+    pending = commands.add_parser(
+        "write-pending", help="write the lessons a batch authored but could not write")
+    pending.add_argument("batch_dir")
+    pending.add_argument("--mcp-config", default=".mcp.json",
+                         help="Appwrite settings, as --batch-mcp-config (default .mcp.json)")
+    pending.add_argument("--appwrite-database", default="default",
+                         help="Appwrite database id (default 'default')")
+    pending.set_defaults(run=command_write_pending)
     return main
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        store = SqliteStore.from_url(args.store, create=args.run is not command_show_lesson)
+        if args.run is command_write_pending:
+            text, code = command_write_pending(args)
+            print(text)
+            return int(code)
+        store = SqliteStore.from_url(args.store or DEFAULT_STORE,
+                                     create=args.run is not command_show_lesson)
         try:
             print(args.run(args, store))
         finally:

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,6 +144,14 @@ class BatchProject:
             base.append(f"--batch-author={author}")
         return [*base, *args]
 
+    def start(self, *args: str, author: str | None = "scripted",
+              env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """A batch in a process of its own, left running (for signals, concurrent runs)."""
+        environ = {k: v for k, v in os.environ.items() if k != "CI"} | (env or {})
+        return subprocess.Popen([sys.executable, "-m", "pytest", *self.args(*args, author=author)],
+                                cwd=self.pytester.path, env=environ,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
     def run(self, *args: str, author: str | None = "scripted",
             subprocess: bool = False) -> BatchRun:
         full = self.args(*args, author=author)
@@ -173,3 +186,11 @@ def legacy_sow(entries: int, course: str = "course_c84774") -> dict[str, Any]:
                      lessonTemplateRef=f"AUTO_TBD_{order}")
         rows.append(entry)
     return {**template, "courseId": course, "entries": rows}
+
+
+def wait_for(condition: Callable[[], bool], what: str, seconds: float = 60) -> None:
+    """Poll until `condition` holds; the deadline is a safety net, not a measurement."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting: {what}"
+        time.sleep(0.05)

@@ -63,35 +63,46 @@ def test_transient_failures_are_retried(
     assert len(appwrite_sleeps.delays) == 2
 
 
-def test_a_lost_create_answer_is_retried_into_an_update(
+def test_a_lost_create_answer_is_recognised_as_our_own_row(
     appwrite_server: AppwriteTestServer, appwrite_store: AppwriteStore
 ) -> None:
     # The create succeeds but its answer never arrives; the retried create
-    # collides (409) with our own row, which is then updated: still one row.
+    # collides (409) with a row holding exactly what we wrote: it is ours.
     appwrite_server.inject(LESSONS, "drop_after", method="POST")
 
     result = appwrite_store.write_lesson(lesson(2))
 
-    assert result.doc_id == lesson_row_id(COURSE, 2)
+    assert (result.doc_id, result.created, result.skipped) == (
+        lesson_row_id(COURSE, 2), True, "")
     assert len(appwrite_server.rows("lesson_templates", courseId=COURSE, sow_order=2)) == 1
     assert appwrite_server.count("create_row") == 2
-    assert appwrite_server.count("update_row") == 1
+    assert appwrite_server.count("update_row") == 0
 
 
-def test_a_concurrent_create_becomes_an_update(
-    appwrite_server: AppwriteTestServer, appwrite_store: AppwriteStore
+@pytest.mark.parametrize(("theirs", "outcome"), [
+    (CLAUDE_MODEL_VERSION, "skipped"),  # another run's finished lesson: kept
+    ("batchgen_outline", "updated"),  # a draft: the real lesson replaces it
+])
+def test_a_concurrent_create_decides_again(
+    appwrite_server: AppwriteTestServer, appwrite_store: AppwriteStore, theirs: str,
+    outcome: str,
 ) -> None:
-    # Another worker creates the lesson between our listing and our create:
-    # the deterministic id makes our create collide (409), and we update instead.
+    # Another run creates the lesson between our listing and our create: the fixed
+    # id makes our create collide (409), and we decide again against its row.
     appwrite_server.inject(LESSONS, "hook", method="POST", action=lambda: (
-        appwrite_server.add_lesson(lesson(1), row_id=lesson_row_id(COURSE, 1))))
+        appwrite_server.add_lesson({**lesson(1, theirs).columns(),
+                                    "title": "Another run's lesson, written meanwhile"},
+                                   row_id=lesson_row_id(COURSE, 1))))
 
     result = appwrite_store.write_lesson(lesson(1))
 
-    assert (result.doc_id, result.created) == (lesson_row_id(COURSE, 1), False)
-    assert len(appwrite_server.rows("lesson_templates", courseId=COURSE)) == 1
+    assert result.doc_id == lesson_row_id(COURSE, 1) and not result.created
+    assert bool(result.skipped) is (outcome == "skipped")
+    [row] = appwrite_server.rows("lesson_templates", courseId=COURSE)
+    assert row["model_version"] == (theirs if outcome == "skipped" else CLAUDE_MODEL_VERSION)
     assert [h.route for h in appwrite_server.hits] == [
-        "list_rows", "create_row", "list_rows", "update_row"]
+        "list_rows", "create_row", "get_row", "list_rows",
+        *(["update_row"] if outcome == "updated" else [])]
 
 
 def test_an_id_taken_by_another_lesson_is_an_error(
@@ -365,9 +376,10 @@ def test_a_write_takes_two_requests(
 ) -> None:
     appwrite_store.write_lesson(lesson(1))
     assert [h.route for h in appwrite_server.hits] == ["list_rows", "create_row"]
+    [planned] = appwrite_store.list_lessons(COURSE)
     appwrite_server.reset_counts()
 
-    appwrite_store.write_lesson(lesson(1))
+    appwrite_store.write_lesson(lesson(1), planned)  # force: the row the plan saw
     assert [h.route for h in appwrite_server.hits] == ["list_rows", "update_row"]
 
 

@@ -17,7 +17,13 @@ from typing import Any, Protocol
 import pytest
 
 from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION, LESSON_COLUMNS, LessonRow, encode_cards
-from pytest_batchgen.store import CourseNotFound, LessonDiagram, LessonStore
+from pytest_batchgen.store import (
+    CourseNotFound,
+    ExistingLesson,
+    LessonDiagram,
+    LessonStore,
+    choose_row_to_update,
+)
 from pytest_batchgen.store.appwrite import DIAGRAM_BUCKET, AppwriteStore
 from pytest_batchgen.store.sqlite import SqliteStore, new_id
 from tests.support.appwrite_server import AppwriteTestServer, encode_entries
@@ -268,10 +274,16 @@ def test_list_lessons_of_a_course_without_lessons_is_empty(backend: Backend) -> 
 # --- write_lesson / read_lesson ----------------------------------------------------------
 
 
+def planned(backend: Backend, order: int) -> ExistingLesson:
+    """The row a plan made now would replace (the one write_lesson would choose)."""
+    rows = [r for r in backend.store.list_lessons(COURSE) if r.sow_order == order]
+    return choose_row_to_update(rows, CLAUDE_MODEL_VERSION)
+
+
 def test_write_creates_then_updates_the_same_row(backend: Backend) -> None:
     first = backend.store.write_lesson(lesson(3))
     better = "A better title for lesson three, rewritten"
-    second = backend.store.write_lesson(lesson(3, title=better))
+    second = backend.store.write_lesson(lesson(3, title=better), planned(backend, 3))
 
     assert first.created and not second.created
     assert second.doc_id == first.doc_id
@@ -300,7 +312,7 @@ def test_duplicates_are_reported_and_never_multiplied(backend: Backend) -> None:
     ours = backend.add_lesson(lesson(5), created_at="2024-02-01T00:00:00.000+00:00")
 
     for _ in range(2):
-        result = backend.store.write_lesson(lesson(5))
+        result = backend.store.write_lesson(lesson(5), planned(backend, 5))
         assert (result.doc_id, result.created, result.duplicates) == (ours, False, (legacy,))
 
     rows = {r["$id"]: r["model_version"] for r in backend.lesson_rows(COURSE, 5)}
@@ -317,6 +329,49 @@ def test_of_two_foreign_rows_the_oldest_is_updated(backend: Backend) -> None:
 
     assert (result.doc_id, result.duplicates, result.replaced_model_version) == (
         older, (newer,), "v1")
+
+
+@pytest.mark.parametrize(
+    ("stored", "plan_saw_it", "drafting", "outcome"),
+    [
+        ("ours", False, False, "skipped"),  # a finished lesson written meanwhile
+        ("ours", True, False, "updated"),  # force, the row as the plan saw it
+        ("legacy_v1", False, False, "updated"),  # another generator's: replaced, as planned
+        ("legacy_v1", False, True, "skipped"),  # a draft never writes over any row
+        ("batchgen_outline", True, True, "updated"),  # a forced draft over its own draft
+    ],
+)
+def test_the_write_decides_against_the_row_as_it_is_then(
+    backend: Backend, stored: str, plan_saw_it: bool, drafting: bool, outcome: str
+) -> None:
+    version = CLAUDE_MODEL_VERSION if stored == "ours" else stored
+    row_id = backend.add_lesson(lesson(8, model_version=version),
+                                created_at="2024-01-01T00:00:00.000+00:00")
+    seen = planned(backend, 8) if plan_saw_it else None
+    mine = "batchgen_outline" if drafting else CLAUDE_MODEL_VERSION
+
+    result = backend.store.write_lesson(lesson(8, model_version=mine, title="T" * 40), seen,
+                                        drafting=drafting)
+
+    rows = backend.lesson_rows(COURSE, 8)
+    assert len(rows) == 1 and rows[0]["$id"] == row_id == result.doc_id
+    if outcome == "skipped":
+        assert result.skipped.startswith("written meanwhile by another run")
+        assert rows[0]["model_version"] == version and rows[0]["title"] != "T" * 40
+    else:
+        assert not result.skipped and rows[0]["title"] == "T" * 40
+
+
+def test_a_row_changed_since_the_plan_is_not_overwritten(backend: Backend) -> None:
+    backend.add_lesson(lesson(9), created_at="2024-01-01T00:00:00.000+00:00")
+    seen = planned(backend, 9)
+    backend.store.write_lesson(lesson(9, title="Another run's lesson, written meanwhile"),
+                               seen)  # another run, same plan, wrote first
+
+    result = backend.store.write_lesson(lesson(9, title="T" * 40), seen)
+
+    assert result.skipped.startswith("changed meanwhile by another run")
+    assert backend.lesson_rows(COURSE, 9)[0]["title"].startswith("Another run's lesson")
 
 
 def test_read_lesson_round_trips_the_written_row(backend: Backend) -> None:

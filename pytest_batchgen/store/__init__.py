@@ -7,7 +7,7 @@ tests (tests/test_store_contract.py).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -65,6 +65,48 @@ class WriteResult:
     # behind: reported, never deleted, never multiplied.
     duplicates: tuple[str, ...] = field(default_factory=tuple)
     replaced_model_version: str | None = None
+    #: Why nothing was written, when the row as it stood at write time forbade it.
+    skipped: str = ""
+
+
+WRITTEN_MEANWHILE = "written meanwhile by another run"
+CHANGED_MEANWHILE = "changed meanwhile by another run"
+
+
+@dataclass(frozen=True)
+class WriteDecision:
+    """create, update `target`, or skip (with `reason`)."""
+
+    action: str
+    target: ExistingLesson | None = None
+    reason: str = ""
+
+
+def decide_write(rows: list[ExistingLesson], planned: ExistingLesson | None, *,
+                 model_version: str, drafting: bool) -> WriteDecision:
+    """Decide at write time, against the rows as they are then, not as the plan saw them.
+
+    The plan may be stale: another run may have written the lesson since. A
+    write goes ahead only where the plan still holds (nothing there to create
+    over; the row it meant to replace unchanged), or where the rule the plan
+    followed would decide the same now: a reviewing author replaces another
+    generator's row. A drafting author never writes over a row it did not plan
+    to, and no author over a row of its own kind that it did not plan to.
+    """
+    if not rows:
+        return WriteDecision("create")
+    current = {row.doc_id: row for row in rows}
+    if planned is not None and planned.doc_id in current:
+        target = current[planned.doc_id]
+        if target.updated_at == planned.updated_at:
+            return WriteDecision("update", target)
+    else:
+        target = choose_row_to_update(rows, model_version)
+    if not drafting and target.model_version != model_version:
+        return WriteDecision("update", target)
+    reason = WRITTEN_MEANWHILE if planned is None else CHANGED_MEANWHILE
+    return WriteDecision("skip", target, f"{reason} (row {target.doc_id},"
+                                         f" model_version {target.model_version or 'unset'})")
 
 
 class LessonStore(Protocol):
@@ -88,8 +130,15 @@ class LessonStore(Protocol):
         """Every `lesson_templates` row of the course, in one paged pass."""
         ...
 
-    def write_lesson(self, row: LessonRow) -> WriteResult:
-        """Create or replace the one row for (courseId, sow_order)."""
+    def write_lesson(self, row: LessonRow, planned: ExistingLesson | None = None, *,
+                     drafting: bool = False) -> WriteResult:
+        """Create or replace the one row for (courseId, sow_order), as `decide_write`
+        decides against the rows as they are at that moment; `planned` is the row the
+        plan meant to replace, `drafting` the author's kind."""
+        ...
+
+    def check_writable(self) -> None:
+        """Raise StoreError before the batch if a write cannot succeed."""
         ...
 
     def read_lesson(self, course_id: str, sow_order: int) -> LessonRow | None:
@@ -133,3 +182,30 @@ def open_default_store(url: str, settings: Any) -> LessonStore:
 
         return SqliteStore.from_url(url, create=False)  # filled by load-sow, not here
     raise StoreError(f"unknown --batch-store {url!r} (use sqlite:///PATH or appwrite)")
+
+
+def existing_lessons(rows: Iterable[dict[str, Any]]) -> list[ExistingLesson]:
+    """Stored rows as planning sees them (both stores' columns have these names).
+
+    A row whose sow_order is no whole number (NULL, or text an older tool
+    wrote) belongs to no SOW entry: like a row for an order the SOW lacks, it
+    is passed over, never a traceback. Text that is a number counts as one.
+    """
+    lessons = []
+    for row in rows:
+        order = row.get("sow_order")
+        if isinstance(order, str) and order.strip().isdigit():
+            order = int(order)
+        if isinstance(order, bool) or not isinstance(order, int):
+            continue
+        lessons.append(ExistingLesson(
+            doc_id=str(row["$id"]),
+            course_id=str(row.get("courseId") or ""),
+            sow_order=order,
+            model_version=str(row.get("model_version") or ""),
+            title=str(row.get("title") or ""),
+            created_at=str(row.get("$createdAt") or ""),
+            updated_at=str(row.get("$updatedAt") or ""),
+            status=str(row.get("status") or ""),
+        ))
+    return lessons

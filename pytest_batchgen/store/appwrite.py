@@ -52,7 +52,8 @@ from pytest_batchgen.store import (
     LessonDiagram,
     StoreError,
     WriteResult,
-    choose_row_to_update,
+    decide_write,
+    existing_lessons,
 )
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ LESSON_SUMMARY_COLUMNS = (
     "status",
 )
 DIAGRAM_COLUMNS = ("$id", "lessonTemplateId", "cardId", "image_file_id")
-SOW_SUMMARY_COLUMNS = ("$id", "courseId", "version", "status")
+SOW_SUMMARY_COLUMNS = ("$id", "$updatedAt", "courseId", "version", "status")
 
 T = TypeVar("T")
 
@@ -106,7 +107,7 @@ def _config_values(mcp_config: Path) -> tuple[dict[str, str], str | None]:
         return {}, f"{mcp_config} cannot be read ({exc.strerror})"
     try:
         document = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         # The decoder's message names a position, never the file's content.
         return {}, f"{mcp_config} is not valid JSON ({exc})"
     servers = document.get("mcpServers") if isinstance(document, dict) else None
@@ -287,6 +288,11 @@ class AppwriteStore:
     def __repr__(self) -> str:
         return f"AppwriteStore({self.description})"
 
+    def check_writable(self) -> None:
+        """Appwrite cannot be asked whether the key may write without writing (and a
+        probe write would disturb the rows other runs compare); the read that
+        planning made already proved the key and the server."""
+
     # --- plumbing ------------------------------------------------------------------
 
     def _scrub(self, text: str) -> str:
@@ -387,11 +393,11 @@ class AppwriteStore:
             [Query.equal("courseId", course_id), Query.select(list(SOW_SUMMARY_COLUMNS))],
         )
         try:
-            chosen = select_sow(summaries, course_id, status)
+            chosen, same_version = select_sow(summaries, course_id, status)
             row = _plain(self._call(
                 what, lambda: self._tables.get_row(self.database, SOW_TABLE, chosen["$id"])
             ))
-            record = record_from_row(row, download=self._download)
+            record = record_from_row(row, download=self._download, same_version=same_version)
         except SowError as exc:
             raise CourseNotFound(f"{exc} ({self.description})") from exc
         log.info(
@@ -416,7 +422,7 @@ class AppwriteStore:
             LESSON_TABLE, f"list lessons of {course_id}",
             [Query.equal("courseId", course_id), Query.select(list(LESSON_SUMMARY_COLUMNS))],
         )
-        lessons = [_existing(row) for row in rows]
+        lessons = existing_lessons(rows)
         return sorted(lessons, key=lambda lesson: (lesson.sow_order, lesson.created_at))
 
     def _lesson_rows(self, course_id: str, sow_order: int) -> list[ExistingLesson]:
@@ -428,7 +434,7 @@ class AppwriteStore:
                 Query.select(list(LESSON_SUMMARY_COLUMNS)),
             ],
         )
-        return [_existing(row) for row in rows]
+        return existing_lessons(rows)
 
     def lesson_rows(self, course_id: str, sow_order: int) -> list[dict[str, Any]]:
         rows = self._list_all(
@@ -503,44 +509,61 @@ class AppwriteStore:
 
     # --- writes ------------------------------------------------------------------------
 
-    def write_lesson(self, row: LessonRow) -> WriteResult:
+    def write_lesson(self, row: LessonRow, planned: ExistingLesson | None = None, *,
+                     drafting: bool = False) -> WriteResult:
+        """Decide against the rows read right before the write (see decide_write).
+
+        Appwrite has no conditional update: between that read and the update
+        another writer can still land; the README says what remains possible.
+        A create uses the lesson's fixed row id, so two creates never make two
+        rows: the second gets 409 and decides again against the row now there.
+        """
         what = f"write lesson {row.courseId} #{row.sow_order}"
         columns = row.columns()  # exactly the 15 columns: Appwrite rejects any other
-        found = self._lesson_rows(row.courseId, row.sow_order)
-        if not found:
-            row_id = lesson_row_id(row.courseId, row.sow_order)
+        row_id = lesson_row_id(row.courseId, row.sow_order)
+        for _ in range(2):
+            found = self._lesson_rows(row.courseId, row.sow_order)
+            decision = decide_write(found, planned, model_version=row.model_version,
+                                    drafting=drafting)
+            if decision.action == "skip":
+                assert decision.target is not None
+                return WriteResult(doc_id=decision.target.doc_id, created=False,
+                                   skipped=decision.reason)
+            if decision.action == "update":
+                assert decision.target is not None
+                return self._update(what, decision.target, found, columns)
             try:
                 self._call(what, lambda: self._tables.create_row(
-                    self.database, LESSON_TABLE, row_id, columns
-                ))
+                    self.database, LESSON_TABLE, row_id, columns))
                 return WriteResult(doc_id=row_id, created=True)
             except AppwriteRequestError as exc:
                 if exc.code != 409:
                     raise
-            # Someone (another worker, or our own create whose answer was lost
-            # and then retried) created the row first: update it instead.
-            log.info("%s: row %s appeared meanwhile; updating it", what, row_id)
-            found = self._lesson_rows(row.courseId, row.sow_order)
-            if not found:
-                raise StoreError(
-                    f"Appwrite {what}: row id {row_id} is taken by a row that is not this lesson"
-                )
-        target = choose_row_to_update(found, row.model_version)
+            if self._holds(row_id, columns):
+                # Our own create landed, its answer was lost and the retry collided.
+                return WriteResult(doc_id=row_id, created=True)
+            log.info("%s: row %s appeared meanwhile; deciding again", what, row_id)
+        raise StoreError(f"Appwrite {what}: row id {row_id} is taken by a row that is not"
+                         " this lesson")
+
+    def _holds(self, row_id: str, columns: dict[str, Any]) -> bool:
+        """Whether the stored row `row_id` holds exactly these columns."""
+        stored = _plain(self._call(f"read lesson row {row_id}", lambda: self._tables.get_row(
+            self.database, LESSON_TABLE, row_id)))
+        return all(stored.get(name) == value for name, value in columns.items())
+
+    def _update(self, what: str, target: ExistingLesson, found: list[ExistingLesson],
+                columns: dict[str, Any]) -> WriteResult:
         self._call(what, lambda: self._tables.update_row(
-            self.database, LESSON_TABLE, target.doc_id, columns
-        ))
+            self.database, LESSON_TABLE, target.doc_id, columns))
         duplicates = tuple(r.doc_id for r in found if r.doc_id != target.doc_id)
         if duplicates:
             log.warning(
                 "%s: %d other row(s) exist for this lesson, left untouched: %s (updated %s)",
                 what, len(duplicates), ", ".join(duplicates), target.doc_id,
             )
-        return WriteResult(
-            doc_id=target.doc_id,
-            created=False,
-            duplicates=duplicates,
-            replaced_model_version=target.model_version,
-        )
+        return WriteResult(doc_id=target.doc_id, created=False, duplicates=duplicates,
+                           replaced_model_version=target.model_version)
 
     def close(self) -> None:
         self._client.close()
@@ -556,19 +579,6 @@ def _plain(row: Any) -> dict[str, Any]:
         "$updatedAt": row.updatedat,
         **(row.data if isinstance(row.data, dict) else {}),
     }
-
-
-def _existing(row: dict[str, Any]) -> ExistingLesson:
-    return ExistingLesson(
-        doc_id=str(row["$id"]),
-        course_id=str(row.get("courseId") or ""),
-        sow_order=int(row.get("sow_order") or 0),
-        model_version=str(row.get("model_version") or ""),
-        title=str(row.get("title") or ""),
-        created_at=str(row.get("$createdAt") or ""),
-        updated_at=str(row.get("$updatedAt") or ""),
-        status=str(row.get("status") or ""),
-    )
 
 
 def open_appwrite_store(

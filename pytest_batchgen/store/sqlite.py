@@ -9,6 +9,7 @@ hold.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import uuid
 from collections.abc import Collection, Iterator, Sequence
@@ -25,8 +26,11 @@ from pytest_batchgen.store import (
     LessonDiagram,
     StoreError,
     WriteResult,
-    choose_row_to_update,
+    decide_write,
+    existing_lessons,
 )
+
+log = logging.getLogger(__name__)
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS Authored_SOW (
@@ -84,6 +88,10 @@ def path_from_url(url: str) -> Path:
     return Path(url[len(prefix) :])
 
 
+class _RollBack(Exception):
+    """Ends a transaction that was only a probe."""
+
+
 class SqliteStore:
     """The `LessonStore` on one SQLite file; safe for several processes at once."""
 
@@ -112,8 +120,38 @@ class SqliteStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
+            self._migrate()
         except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"cannot open SQLite store {path}: {exc}") from exc
+            raise StoreError(f"cannot open SQLite store {path}: {exc}") from None
+
+    def _migrate(self) -> None:
+        """Bring a store an older version made up to the current schema: add the
+        columns it lacks (an older lesson_templates had no authored_sow_id)."""
+        reference = sqlite3.connect(":memory:")
+        try:
+            reference.executescript(SCHEMA)
+            tables = [r[0] for r in reference.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")]
+            for table in tables:
+                have = {r[1] for r in self._db.execute(f'PRAGMA table_info("{table}")')}
+                for _, column, kind, *_ in reference.execute(f'PRAGMA table_info("{table}")'):
+                    if column not in have:
+                        self._db.execute(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {kind}')
+                        log.info("Store %s: added column %s.%s", self.path, table, column)
+        finally:
+            reference.close()
+
+    def check_writable(self) -> None:
+        """Prove a write would succeed (a read-only file, a locked or full disk) without
+        leaving a trace: a write inside a transaction that is rolled back."""
+        try:
+            with self._transaction() as db:
+                db.execute("CREATE TABLE batchgen_write_probe (x)")
+                raise _RollBack
+        except _RollBack:
+            return
+        except sqlite3.Error as exc:
+            raise StoreError(f"the SQLite store {self.path} cannot be written: {exc}") from None
 
     @classmethod
     def from_url(cls, url: str, *, create: bool = True) -> SqliteStore:
@@ -121,13 +159,20 @@ class SqliteStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
+        """A write transaction; sqlite3 errors come out as one-line StoreErrors
+        (a read-only file, a locked or full disk), and nothing half-done stays."""
         try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise StoreError(f"SQLite store {self.path}: {exc}") from None
 
     def _query(self, sql: str, *params: Any) -> list[dict[str, Any]]:
         try:
@@ -140,7 +185,8 @@ class SqliteStore:
     def fetch_sow(self, course_id: str, *, status: str = "published") -> SowRecord:
         rows = self._query('SELECT * FROM Authored_SOW WHERE courseId = ?', course_id)
         try:
-            return record_from_row(select_sow(rows, course_id, status))
+            chosen, same_version = select_sow(rows, course_id, status)
+            return record_from_row(chosen, same_version=same_version)
         except SowError as exc:
             raise CourseNotFound(str(exc)) from exc
 
@@ -169,7 +215,7 @@ class SqliteStore:
             ' ORDER BY sow_order, "$createdAt"',
             course_id,
         )
-        return [_existing(row) for row in rows]
+        return existing_lessons(rows)
 
     def lesson_rows(self, course_id: str, sow_order: int) -> list[dict[str, Any]]:
         return self._query(
@@ -212,37 +258,38 @@ class SqliteStore:
 
     # --- writes --------------------------------------------------------------
 
-    def write_lesson(self, row: LessonRow) -> WriteResult:
+    def write_lesson(self, row: LessonRow, planned: ExistingLesson | None = None, *,
+                     drafting: bool = False) -> WriteResult:
         columns = row.columns()
         stamp = now_iso()
-        try:
-            with self._transaction() as db:
-                found = [
-                    _existing(dict(r))
-                    for r in db.execute(
-                        f"SELECT {LESSON_SUMMARY} FROM lesson_templates"
-                        " WHERE courseId = ? AND sow_order = ?",
-                        (row.courseId, row.sow_order),
-                    )
-                ]
-                if not found:
-                    doc_id = new_id()
-                    names = ['"$id"', '"$createdAt"', '"$updatedAt"', *LESSON_COLUMNS]
-                    db.execute(
-                        f"INSERT INTO lesson_templates ({', '.join(names)})"
-                        f" VALUES ({', '.join('?' * len(names))})",
-                        (doc_id, stamp, stamp, *columns.values()),
-                    )
-                    return WriteResult(doc_id=doc_id, created=True)
-                target = choose_row_to_update(found, row.model_version)
-                assignments = ", ".join(f"{name} = ?" for name in LESSON_COLUMNS)
+        # BEGIN IMMEDIATE: the decision and the write are one step for every
+        # process sharing the file.
+        with self._transaction() as db:
+            found = existing_lessons(dict(r) for r in db.execute(
+                f"SELECT {LESSON_SUMMARY} FROM lesson_templates"
+                " WHERE courseId = ? AND sow_order = ?", (row.courseId, row.sow_order)))
+            decision = decide_write(found, planned, model_version=row.model_version,
+                                    drafting=drafting)
+            if decision.action == "skip":
+                assert decision.target is not None
+                return WriteResult(doc_id=decision.target.doc_id, created=False,
+                                   skipped=decision.reason)
+            if decision.action == "create":
+                doc_id = new_id()
+                names = ['"$id"', '"$createdAt"', '"$updatedAt"', *LESSON_COLUMNS]
                 db.execute(
-                    f'UPDATE lesson_templates SET "$updatedAt" = ?, {assignments}'
-                    ' WHERE "$id" = ?',
-                    (stamp, *columns.values(), target.doc_id),
+                    f"INSERT INTO lesson_templates ({', '.join(names)})"
+                    f" VALUES ({', '.join('?' * len(names))})",
+                    (doc_id, stamp, stamp, *columns.values()),
                 )
-        except sqlite3.Error as exc:
-            raise StoreError(f"SQLite store {self.path}: {exc}") from exc
+                return WriteResult(doc_id=doc_id, created=True)
+            target = decision.target
+            assert target is not None
+            assignments = ", ".join(f"{name} = ?" for name in LESSON_COLUMNS)
+            db.execute(
+                f'UPDATE lesson_templates SET "$updatedAt" = ?, {assignments} WHERE "$id" = ?',
+                (stamp, *columns.values(), target.doc_id),
+            )
         return WriteResult(
             doc_id=target.doc_id,
             created=False,
@@ -313,16 +360,3 @@ class SqliteStore:
 
     def close(self) -> None:
         self._db.close()
-
-
-def _existing(row: dict[str, Any]) -> ExistingLesson:
-    return ExistingLesson(
-        doc_id=row["$id"],
-        course_id=row["courseId"],
-        sow_order=int(row["sow_order"]),
-        model_version=row["model_version"] or "",
-        title=row["title"] or "",
-        created_at=row["$createdAt"],
-        updated_at=row["$updatedAt"],
-        status=row["status"] or "",
-    )

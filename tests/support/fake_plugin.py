@@ -17,6 +17,11 @@ Behaviour is chosen with environment variables (orders are comma-separated):
 - BATCHGEN_FAKE_DELAY: seconds every authoring takes, like a model answering (benchmarks)
 - BATCHGEN_FAKE_RESET_LOGGING: orders that call logging.basicConfig(force=True)
 - BATCHGEN_FAKE_WRITE_FAIL: orders whose store write raises StoreError
+- BATCHGEN_FAKE_DRAFTING: set, the author is a drafting author (the outline's marker
+  and rules) instead of one that writes the Claude author's marker
+- BATCHGEN_FAKE_WAIT_FILE: a path every authoring waits for (a run held after its
+  plan, while another run writes)
+- BATCHGEN_FAKE_FILL_DISK: `ORDER:DIR`: that lesson's authoring fills DIR's filesystem
 """
 
 from __future__ import annotations
@@ -30,10 +35,16 @@ from typing import Any
 import pytest
 
 from pytest_batchgen.authors import AuthoredLesson, AuthoringError, AuthorMetrics, AuthorRequest
-from pytest_batchgen.authors.outline import OutlineAuthor
+from pytest_batchgen.authors.outline import OUTLINE_MODEL_VERSION, OutlineAuthor
 from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION, LessonRow
 from pytest_batchgen.settings import Settings
-from pytest_batchgen.store import LessonStore, StoreError, WriteResult, open_default_store
+from pytest_batchgen.store import (
+    ExistingLesson,
+    LessonStore,
+    StoreError,
+    WriteResult,
+    open_default_store,
+)
 
 # A module other than the author, to prove lesson logs catch every logger.
 helper_log = logging.getLogger("fake_plugin.helper")
@@ -50,9 +61,17 @@ class ScriptedAuthor(OutlineAuthor):
     name = "scripted"
     model_version = CLAUDE_MODEL_VERSION
     any_row_counts = False
+    default_estimate = (7.0, 0.17)  # it stands in for the claude author
+
+    def __init__(self) -> None:
+        if os.environ.get("BATCHGEN_FAKE_DRAFTING"):
+            self.model_version, self.any_row_counts = OUTLINE_MODEL_VERSION, True
 
     async def author(self, request: AuthorRequest) -> AuthoredLesson:
         order = request.entry.order
+        gate = os.environ.get("BATCHGEN_FAKE_WAIT_FILE")
+        while gate and not os.path.exists(gate):
+            await asyncio.sleep(0.05)
         if order in _orders("BATCHGEN_FAKE_RESET_LOGGING"):
             logging.basicConfig(force=True, level=logging.WARNING)
         helper_log.debug("DEBUG-MARK helper working on order %d", order)
@@ -63,6 +82,9 @@ class ScriptedAuthor(OutlineAuthor):
         if order in _orders("BATCHGEN_FAKE_INTERRUPT_PARENT"):
             os.kill(os.getppid(), signal.SIGINT)
             await asyncio.sleep(30)
+        fill = os.environ.get("BATCHGEN_FAKE_FILL_DISK", "").partition(":")
+        if fill[0] == str(order):
+            _fill(fill[2])
         if order in _orders("BATCHGEN_FAKE_SLOW"):
             await asyncio.sleep(300)
         await asyncio.sleep(float(os.environ.get("BATCHGEN_FAKE_DELAY", "0")))
@@ -83,6 +105,17 @@ class ScriptedAuthor(OutlineAuthor):
         return AuthoredLesson(lesson=lesson, metrics=metrics, review=dict(SCRIPTED_REVIEW))
 
 
+def _fill(directory: str) -> None:
+    """Write until the filesystem under `directory` has no space left."""
+    with open(os.path.join(directory, "filler"), "wb") as out:
+        try:
+            while True:
+                out.write(b"\0" * 65536)
+                out.flush()
+        except OSError:
+            pass
+
+
 class FaultyStore:
     """Delegates to the real store; fails the writes of chosen orders."""
 
@@ -93,10 +126,11 @@ class FaultyStore:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def write_lesson(self, row: LessonRow) -> WriteResult:
+    def write_lesson(self, row: LessonRow, planned: ExistingLesson | None = None, *,
+                     drafting: bool = False) -> WriteResult:
         if row.sow_order in _orders("BATCHGEN_FAKE_WRITE_FAIL"):
             raise StoreError(f"scripted write failure for order {row.sow_order}")
-        return self.inner.write_lesson(row)
+        return self.inner.write_lesson(row, planned, drafting=drafting)
 
 
 def pytest_batchgen_make_author(config: pytest.Config, settings: Settings) -> ScriptedAuthor:

@@ -1,0 +1,200 @@
+"""Never overwrite a finished lesson, never lose a paid one (issue: reliability)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+
+from pytest_batchgen.__main__ import main
+from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION
+from tests.conftest import COURSE, BatchProject, legacy_sow, wait_for
+
+pytestmark = pytest.mark.usefixtures("project")
+
+DRAFTS = {"BATCHGEN_FAKE_DRAFTING": "1"}
+
+
+@pytest.mark.parametrize(
+    ("held", "other", "held_writes"),
+    [
+        (DRAFTS, {}, False),  # drafts planned, real lessons written meanwhile: keep them
+        ({}, {}, False),  # a real lesson written meanwhile by another run is not replaced
+        ({}, DRAFTS, True),  # drafts written meanwhile: the real lesson replaces them
+    ],
+    ids=["drafts-after-lessons", "lessons-after-lessons", "lessons-after-drafts"],
+)
+def test_a_stale_plan_decides_again_at_write_time(
+    project: BatchProject, held: dict[str, str], other: dict[str, str], held_writes: bool
+) -> None:
+    project.load("sow_current.json")
+    gate = project.pytester.path / "go"
+    # Run A plans (every lesson missing), starts lesson 1 and waits before authoring...
+    first = project.start(f"--batch-course={COURSE}", "-k", "lesson_001",
+                          env={**held, "BATCHGEN_FAKE_WAIT_FILE": str(gate)})
+    wait_for(lambda: any(project.log_dir.glob("batch_*/lesson_order_001.log")),
+             "run A to plan and start its lesson")
+    # ...while run B, a real second process on the same store, writes the lesson.
+    second = project.start(f"--batch-course={COURSE}", "-k", "lesson_001", env=other)
+    second.communicate(timeout=60)
+    assert second.returncode == 0
+    before = project.rows()
+    gate.touch()
+    output = first.communicate(timeout=60)[0].decode()
+    assert first.returncode == 0, output
+    after = project.rows()
+    assert len(after) == 1 and after[0]["$id"] == before[0]["$id"]  # never two rows
+    if held_writes:
+        assert after[0]["model_version"] == CLAUDE_MODEL_VERSION
+        return
+    assert after == before  # the finished lesson stands as run B wrote it
+    [directory] = [d for d in project.log_dir.glob("batch_*")
+                   if (d / "pending").is_dir()]
+    result = json.loads((directory / "batch_summary.json").read_text())["results"][0]
+    assert result["status"] == "skipped" and result["reason"] == "written_meanwhile"
+    assert result["error"].startswith("written meanwhile by another run (row")
+    assert result["pending_file"] == "pending/lesson_001.json"  # authored: kept
+    assert "written meanwhile by another run" in output
+
+
+def test_a_lesson_the_store_refuses_is_kept_and_written_later(
+    project: BatchProject, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    project.load("sow_current.json")
+    monkeypatch.setenv("BATCHGEN_FAKE_WRITE_FAIL", "2")
+    run = project.run(f"--batch-course={COURSE}")
+    run.result.assert_outcomes(passed=2, failed=1)
+    failed = run.summary()["results"][1]
+    assert failed["pending_file"] == "pending/lesson_002.json"
+    assert failed["error"] == (
+        "scripted write failure for order 2; the lesson is kept in pending/lesson_002.json:"
+        f" write it later with python -m pytest_batchgen write-pending {run.batch_dir}")
+    assert failed["cost_usd"] > 0  # paid for
+    assert run.summary()["pending_files"] == ["pending/lesson_002.json"]
+    assert [r["sow_order"] for r in project.rows()] == [1, 4]
+    capsys.readouterr()
+    # Later, with the store back: written without authoring again, and the file goes.
+    assert main(["write-pending", str(run.batch_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "lesson_002.json: created row" in out and "1 written, 0 kept" in out
+    assert [r["sow_order"] for r in project.rows()] == [1, 2, 4]
+    assert not (run.batch_dir / "pending" / "lesson_002.json").exists()
+    assert main(["write-pending", str(run.batch_dir)]) == 0  # nothing left: fine
+    assert "no pending lessons" in capsys.readouterr().out
+
+
+def test_a_failing_store_stops_new_lessons_after_three_in_a_row(
+    project: BatchProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.load(legacy_sow(6), course=None, status="published")
+    monkeypatch.setenv("BATCHGEN_FAKE_WRITE_FAIL", "1,2,3")
+    run = project.run("--batch-course=course_c84774")
+    assert run.ret == 1
+    run.result.assert_outcomes(failed=3, skipped=3)
+    summary = run.summary()
+    assert summary["not_started"] == [4, 5, 6] and summary["complete"] is False
+    assert summary["stopped_early"].startswith(
+        "the store failed 3 lessons in a row (last: scripted write failure for order 3)")
+    assert summary["generated"] + summary["failed"] + len(summary["not_started"]) == 6
+    # Nothing was paid for the lessons not started.
+    assert all("cost_usd" not in r for r in summary["results"] if r["status"] == "not_started")
+    assert "3 lessons not started: the store failed" in run.output()
+
+
+def test_a_budget_stop_adds_up(project: BatchProject) -> None:
+    project.load(legacy_sow(6), course=None, status="published")
+    project.add_lessons("course_c84774", [6])
+    run = project.run("--batch-course=course_c84774", "--batch-max-cost=0.25")
+    assert run.ret == 1
+    summary = run.summary()
+    # 0.1 + 0.2 reach the budget: 3, 4 and 5 are not started; 6 exists.
+    assert (summary["generated"], summary["skipped"], summary["not_started"]) == (2, 1,
+                                                                                   [3, 4, 5])
+    assert summary["complete"] is False and summary["budget"]["reached"] is True
+    statuses = [r["status"] for r in summary["results"]]
+    assert statuses.count("skipped") == summary["skipped"] == 1
+    assert (summary["skipped"] + summary["generated"] + summary["failed"]
+            + len(summary["not_started"]) + len(summary["not_run"])) == 6
+    html = (run.batch_dir / "batch_report.html").read_text()
+    assert "generated 2, skipped 1, failed 0" in html and "not started 3" in html
+
+
+def test_an_older_embedded_store_is_migrated(project: BatchProject) -> None:
+    project.load("sow_current.json")
+    with sqlite3.connect(project.store_path) as db:  # as an older version made it
+        db.execute("ALTER TABLE lesson_templates DROP COLUMN authored_sow_id")
+        db.execute("ALTER TABLE lesson_templates DROP COLUMN authored_sow_version")
+    run = project.run(f"--batch-course={COURSE}")
+    run.result.assert_outcomes(passed=3)
+    assert {r["authored_sow_id"] for r in project.rows()} == {f"sow_{COURSE}"}
+
+
+def test_rows_with_no_usable_order_are_passed_over(project: BatchProject) -> None:
+    project.load("sow_current.json")
+    [first, second] = project.add_lessons(COURSE, [1, 2])
+    with sqlite3.connect(project.store_path) as db:
+        db.execute('UPDATE lesson_templates SET sow_order = NULL WHERE "$id" = ?', (first,))
+        db.execute('UPDATE lesson_templates SET sow_order = \'2\' WHERE "$id" = ?', (second,))
+    run = project.run(f"--batch-course={COURSE}", "--batch-dry-run")
+    assert run.ret == 0
+    plan = run.plan()
+    assert [p["order"] for p in plan["plan"]["skip"]] == [2]  # text "2" counts as 2
+    assert [p["order"] for p in plan["plan"]["generate"]] == [1, 4]
+
+
+def test_write_pending_refuses_what_is_not_a_batch(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["write-pending", str(tmp_path / "nowhere")]) == 2
+    assert "is not a batch directory" in capsys.readouterr().err
+    (tmp_path / "pending").mkdir()
+    (tmp_path / "pending" / "lesson_001.json").write_text("{not json")
+    assert main(["write-pending", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is not a pending lesson" in err
+
+
+def test_the_plan_covers_what_the_run_will_touch(project: BatchProject) -> None:
+    project.load("sow_current.json")
+    run = project.run(f"--batch-course={COURSE}", "--batch-dry-run", "-k", "Time")
+    plan = run.plan()
+    assert [p["order"] for p in plan["plan"]["generate"]] == [2]
+    assert plan["deselected"] == [1, 4] and plan["total_sow_entries"] == 3
+    assert plan["estimates"]["cost_usd"] == 0.17  # one lesson's, not three
+    run.result.stdout.fnmatch_lines(["*Deselected: 2 lessons (node ids, -k, --lf)*"])
+    assert "Fractions" not in run.result.stdout.str().split("Dry-run plan saved")[0]
+
+
+def test_estimates_are_the_authors_own(project: BatchProject) -> None:
+    project.load("sow_current.json")
+    plan = project.run(f"--batch-course={COURSE}", "--batch-dry-run", author="outline").plan()
+    assert (plan["estimates"]["duration_minutes"], plan["estimates"]["cost_usd"]) == (0, 0.0)
+
+
+def test_junit_names_every_lessons_row_and_the_batch(project: BatchProject) -> None:
+    project.load("sow_current.json")
+    [existing] = project.add_lessons(COURSE, [1])
+    xml = project.pytester.path / "batch.xml"
+    run = project.run(f"--batch-course={COURSE}", f"--junitxml={xml}")
+    cases = {case.get("name"): {p.get("name"): p.get("value") for p in case.iter("property")}
+             for case in ElementTree.parse(xml).getroot().iter("testcase")}
+    skipped = cases["lesson_001"]
+    assert skipped["row_id"] == existing and "log_file" not in skipped
+    assert skipped["batch_dir"] == str(run.batch_dir)
+    written = cases["lesson_002"]
+    assert written["row_id"] == project.rows()[1]["$id"]
+    assert written["log_file"] == "lesson_order_002.log"
+
+
+def test_a_replacement_is_named_as_such(project: BatchProject) -> None:
+    project.load("sow_current.json")
+    project.add_lessons(COURSE, [4], model_version="old_generator")
+    run = project.run(f"--batch-course={COURSE}", "--batch-dry-run")
+    run.result.stdout.fnmatch_lines([
+        "*REPLACE*Replaces * (model_version old_generator)*",
+        "*Will replace (other model): 1 lessons*"])
+    written = project.run(f"--batch-course={COURSE}")
+    assert written.summary()["results"][2]["action"] == "replace"
