@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -39,19 +40,31 @@ class CourseBatch:
 
     @property
     def total(self) -> int:
-        return len(self.plan)
+        """The SOW's entries (a plan narrowed to a run's selection keeps this)."""
+        return len(self.sow.entries)
 
     @property
     def to_author(self) -> int:
         """How many lessons the plan will author (generate or overwrite)."""
         return sum(1 for lesson in self.plan if lesson.runs_author)
 
+    @cached_property
+    def _by_order(self) -> dict[int, tuple[int, PlannedLesson, Any]]:
+        """order -> (1-based position, planned lesson, SOW entry): looked up per lesson,
+        so a 5000-lesson batch must not search its plan each time."""
+        entries = {entry.order: entry for entry in self.sow.entries}
+        return {lesson.order: (position, lesson, entries[lesson.order])
+                for position, lesson in enumerate(self.plan, 1)}
+
     def position(self, order: int) -> int:
         """1-based index of the lesson among the SOW's entries ("[6/12]")."""
-        return next(i for i, lesson in enumerate(self.plan, 1) if lesson.order == order)
+        return self._by_order[order][0]
+
+    def lesson(self, order: int) -> PlannedLesson:
+        return self._by_order[order][1]
 
     def entry(self, order: int) -> Any:
-        return next(e for e in self.sow.entries if e.order == order)
+        return self._by_order[order][2]
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -80,6 +93,7 @@ class CourseBatch:
     def from_wire(cls, data: dict[str, Any]) -> CourseBatch:
         sow = dict(data["sow"])
         sow["entries"] = parse_entries(sow["entries"])
+        sow["same_version"] = tuple(sow["same_version"])
         plan = tuple(
             PlannedLesson(
                 order=item["order"],

@@ -10,6 +10,7 @@ none of it.
 from __future__ import annotations
 
 import logging
+import sys
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -24,7 +25,6 @@ from pytest_batchgen.nodeids import parse_node_id
 from pytest_batchgen.planning import Action, PlannedLesson, count_actions
 from pytest_batchgen.reporting import (
     BANNER,
-    BUDGET_REACHED,
     RULE,
     BatchSummary,
     LessonResult,
@@ -71,14 +71,14 @@ class BatchReporter:
             f"Max Retries: {self.settings.max_retries}",
             f"Log Directory: {batch.directory}/",
             RULE,
-            f"Using SOW {batch.sow.doc_id} (version {batch.sow.version}, {batch.sow.status})",
+            f"Using SOW {batch.sow.describe()}",
             f"Found {batch.total} SOW entries for {batch.course_id}",
             f"Found {len(existing)} existing lessons"
             + (f" (orders: {', '.join(map(str, existing))})" if existing else ""),
             f"Audit Plan: Audit {counts[Action.AUDIT]}, Skip {counts[Action.SKIP]} (no lesson)"
             if batch.mode == "audit" else
             f"Generation Plan: Skip {counts[Action.SKIP]}, Generate {counts[Action.GENERATE]},"
-            f" Overwrite {counts[Action.OVERWRITE]}",
+            f" Replace {counts[Action.REPLACE]}, Overwrite {counts[Action.OVERWRITE]}",
             RULE,
         ]:
             logger.info(line)
@@ -89,7 +89,8 @@ class BatchReporter:
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         for item in items:
             if isinstance(item, LessonItem):
-                self.summaries[item.batch.course_id].deselected.add(item.lesson.order)
+                summary = self.summaries[item.batch.course_id]
+                summary.deselect(summary.deselected | {item.lesson.order})
 
     def record_selection(self, nodeids: list[str]) -> None:
         """Under xdist: lessons missing from a worker's collection were deselected."""
@@ -98,9 +99,8 @@ class BatchReporter:
             if found := self._lesson_of(nodeid):
                 selected.add((found[0].batch.course_id, found[1].order))
         for course_id, summary in self.summaries.items():
-            summary.deselected = {
-                p.order for p in summary.batch.plan if (course_id, p.order) not in selected
-            }
+            summary.deselect({p.order for p in summary.batch.plan
+                              if (course_id, p.order) not in selected})
 
     # --- reporting on the controller, from the reports ---------------------------
 
@@ -110,7 +110,7 @@ class BatchReporter:
         if parsed is None or parsed[0] not in self.summaries:
             return None
         summary = self.summaries[parsed[0]]
-        return summary, next(p for p in summary.batch.plan if p.order == parsed[1])
+        return summary, summary.batch.lesson(parsed[1])
 
     def pytest_runtest_logstart(self, nodeid: str, location: object) -> None:
         found = self._lesson_of(nodeid)
@@ -139,7 +139,7 @@ class BatchReporter:
                                   action=lesson.action.value, error=str(report.longrepr))
         summary.record(result)
         self._log_result(summary.batch, result)
-        summary.write()
+        summary.lesson_recorded()
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_report_teststatus(
@@ -154,13 +154,12 @@ class BatchReporter:
         # Failures keep pytest's own word: the short summary reuses it verbatim.
         if result is None or result.status != "success":
             return None
-        done = [r for s in self.summaries.values() for r in s.results.values()
-                if r.status != "skipped"]
-        remaining = sum(1 for s in self.summaries.values() for p in s.not_run()
-                        if p.runs_author)
+        summaries = self.summaries.values()
+        remaining = sum(s.authoring_left for s in summaries)
         workers = int(getattr(config.option, "numprocesses", 0) or 1)
-        average = sum(r.duration_seconds for r in done) / len(done)
-        spent, tokens = sum(r.cost_usd for r in done), sum(r.tokens for r in done)
+        average = sum(s.authored_seconds for s in summaries) / max(
+            1, sum(s.authored for s in summaries))
+        spent, tokens = sum(s.cost_usd for s in summaries), sum(s.tokens for s in summaries)
         # An author without a model (outline) has no spend worth a column of zeros.
         word = f"GENERATED in {format_duration(result.duration_seconds)}" + (
             f", ${result.cost_usd:.4f} | spent ${spent:.4f}, {tokens} tokens,"
@@ -171,7 +170,7 @@ class BatchReporter:
     def _log_result(self, batch: CourseBatch, result: LessonResult) -> None:
         logger = self.batch_logs[batch.course_id]
         where = f"[{batch.position(result.order)}/{batch.total}] Order {result.order}"
-        if result.reason == BUDGET_REACHED:
+        if result.status == "not_started":
             logger.warning("%s (%s): NOT STARTED - %s", where, result.label, result.error)
             return
         if result.status == "skipped":
@@ -205,16 +204,24 @@ class BatchReporter:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
         if exitstatus == pytest.ExitCode.OK and any(
-            s.budget_reached for s in self.summaries.values()
+            s.not_started() for s in self.summaries.values()
         ):
-            # Lessons left unwritten for lack of budget: the batch is not done.
+            # Lessons not started (budget spent, store failing): the batch is not done.
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         finished: list[tuple[dict[str, Any], Path]] = []
         for course_id, summary in self.summaries.items():
             if interrupted:
                 self._reconcile(summary)
-            document = summary.write(finished=True, interrupted=interrupted)
-            write_report(document, summary.batch.directory)
+            try:
+                document = summary.write(finished=True, interrupted=interrupted)
+                write_report(document, summary.batch.directory)
+            except OSError as exc:
+                document = summary.document(finished=True, interrupted=interrupted)
+                summary.write_error = exc
+            if summary.write_error is not None:
+                # The run's record is incomplete: a batch-level error, in one line.
+                session.exitstatus = pytest.ExitCode.INTERRUPTED
+                print(unsaved_message(summary, summary.write_error), file=sys.stderr)
             logger = self.batch_logs[course_id]
             for line in [
                 BANNER,
@@ -226,6 +233,8 @@ class BatchReporter:
                 f"  Passed: {document['passed']}" if "passed" in document else
                 f"  Generated (success): {document['generated']}",
                 f"  Failed: {document['failed']}",
+                *([f"  Not started: {len(document['not_started'])}"
+                   f" ({document['stopped_early']})"] if document["not_started"] else []),
                 f"  Not run: {len(document['not_run'])}",
                 *([f"  Deselected: {len(document['deselected'])} (-k, --lf or node ids)"]
                   if document["deselected"] else []),
@@ -242,6 +251,11 @@ class BatchReporter:
         for document, directory in finished:
             session.config.hook.pytest_batchgen_batch_finished(
                 config=session.config, summary=document, directory=directory)
+
+    def close(self) -> None:
+        """Release the batch logs (a run that ends before its session starts)."""
+        for logger in self.batch_logs.values():
+            close_batch_log(logger)
 
     def _reconcile(self, summary: BatchSummary) -> None:
         """After Ctrl-C, ask the store which unreported lessons were written anyway.
@@ -273,34 +287,40 @@ class BatchReporter:
             return
         terminalreporter.ensure_newline()  # else the first line follows a blank one
         terminalreporter.section("batchgen")
-        for summary in self.summaries.values():
-            counts = summary.counts()
-            generated = [r for r in summary.results.values() if r.status != "skipped"]
-            if summary.batch.mode == "audit":
-                terminalreporter.write_line(
-                    f"{summary.batch.course_id}: audited {counts['passed'] + counts['failed']},"
-                    f" passed {counts['passed']}, failed {counts['failed']},"
-                    f" skipped {counts['skipped']} (no lesson)")
-            else:
-                terminalreporter.write_line(
-                    f"{summary.batch.course_id}: generated {counts['success']},"
-                    f" skipped {counts['skipped']}, failed {counts['failed']}"
-                    f" | cost ${sum(r.cost_usd for r in generated):.4f},"
-                    f" tokens {sum(r.tokens for r in generated)}"
-                )
+        summaries = list(self.summaries.values())
+        for summary in summaries:
+            terminalreporter.write_line(f"{summary.batch.course_id}: {tally(summary)}")
             terminalreporter.write_line(f"  summary: {summary.path}")
             terminalreporter.write_line(f"  report:  {summary.batch.directory / REPORT_FILE}")
-            if summary.budget_reached:
+            if summary.not_started():
                 terminalreporter.write_line(
-                    f"  budget of ${self.settings.max_cost:.2f} reached:"
-                    f" {summary.counts()[BUDGET_REACHED]} lessons not started", red=True)
-        if len(self.summaries) > 1:
-            results = [r for s in self.summaries.values() for r in s.results.values()]
-            totals = Counter[str]()
-            for summary in self.summaries.values():
-                totals.update(summary.counts())
+                    f"  {len(summary.not_started())} lessons not started: {summary.stopped}",
+                    red=True)
+        if len(summaries) > 1:
+            statuses = sum((s.statuses for s in summaries), Counter[str]())
             terminalreporter.write_line(
-                f"all {len(self.summaries)} courses: generated {totals['success']},"
-                f" skipped {totals['skipped']}, failed {totals['failed']}"
-                f" | cost ${sum(r.cost_usd for r in results):.4f},"
-                f" tokens {sum(r.tokens for r in results)}")
+                f"all {len(summaries)} courses: generated {statuses['success']},"
+                f" skipped {statuses['skipped']}, failed {statuses['failed']}"
+                f" | cost ${sum(s.cost_usd for s in summaries):.4f},"
+                f" tokens {sum(s.tokens for s in summaries)}")
+
+
+def unsaved_message(summary: BatchSummary, error: OSError) -> str:
+    """One line for a summary that could not be saved, and where the truth is."""
+    statuses = summary.statuses
+    return (f"batchgen: could not write the summary of {summary.batch.course_id} under"
+            f" {summary.batch.directory} ({error.strerror or error}):"
+            f" {statuses['success']} lessons written, {statuses['not_started']} not started;"
+            " the store has the lessons written")
+
+
+def tally(summary: BatchSummary) -> str:
+    """One course's line in the terminal summary."""
+    statuses = summary.statuses
+    if summary.batch.mode == "audit":
+        return (f"audited {statuses['passed'] + statuses['failed']},"
+                f" passed {statuses['passed']}, failed {statuses['failed']},"
+                f" skipped {statuses['skipped']} (no lesson)")
+    return (f"generated {statuses['success']}, skipped {statuses['skipped']},"
+            f" failed {statuses['failed']} | cost ${summary.cost_usd:.4f},"
+            f" tokens {summary.tokens}")

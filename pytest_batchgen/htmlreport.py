@@ -73,7 +73,10 @@ def _problems(result: dict[str, Any]) -> str:
 def counts(summary: dict[str, Any]) -> str:
     done = (f"passed {summary['passed']}" if summary.get("mode") == "audit"
             else f"generated {summary['generated']}")
-    return f"{done}, skipped {summary['skipped']}, failed {summary['failed']}"
+    not_started = summary.get("not_started") or []
+    return (f"{done}, skipped {summary['skipped']}, failed {summary['failed']}"
+            + (f", not started {len(not_started)} ({escape(str(summary.get('stopped_early')))})"
+               if not_started else ""))
 
 
 def render(summary: dict[str, Any]) -> str:

@@ -60,12 +60,13 @@ class LessonItem(pytest.Item):
             self._record(failure.result)
             raise
         self._record(result)
-        if result.status == "skipped":
+        if result.status in ("skipped", "not_started"):
             pytest.skip(result.error or self.lesson.describe())
 
     def _record(self, result: LessonResult) -> None:
         """user_properties carry the result to the controller and into JUnit."""
-        self.user_properties.extend(result.to_properties(self.batch.course_id))
+        self.user_properties.extend(result.to_properties(self.batch.course_id,
+                                                         self.batch.directory))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> str:  # type: ignore[override]
         if isinstance(excinfo.value, LessonFailed):

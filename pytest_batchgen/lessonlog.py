@@ -9,7 +9,9 @@ library that resets logging cannot silence the file.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,8 +36,28 @@ class _PinnedHandlers(list):  # type: ignore[type-arg]
         self.append(self.pinned)
 
 
-class LessonFileHandler(logging.FileHandler):
-    """A file handler whose close() waits until the lesson is over."""
+class QuietFileHandler(logging.FileHandler):
+    """A log file that cannot be written (a full disk) keeps its first error for the
+    batch to act on, instead of printing a traceback for every record."""
+
+    error: OSError | None = None
+
+    def handleError(self, record: logging.LogRecord) -> None:  # logging's name
+        error = sys.exc_info()[1]
+        if self.error is None and isinstance(error, OSError):
+            self.error = error
+        elif not isinstance(error, OSError):
+            super().handleError(record)
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError as exc:  # the last flush, on a full disk
+            self.error = self.error or exc
+
+
+class LessonFileHandler(QuietFileHandler):
+    """A lesson's log file, whose close() waits until the lesson is over."""
 
     pinned = True
 
@@ -44,11 +66,26 @@ class LessonFileHandler(logging.FileHandler):
             super().close()
 
 
+# The lesson log of the lesson this process runs now (one at a time per process).
+_current: LessonFileHandler | None = None
+
+
+def lesson_log_error() -> OSError | None:
+    """Why the running lesson's log cannot be written, if it cannot."""
+    if _current is None:
+        return None
+    with contextlib.suppress(OSError):
+        _current.flush()
+    return _current.error
+
+
 @contextmanager
 def capture_lesson_log(path: Path, level: int) -> Iterator[LessonFileHandler]:
     """Send every record at `level` or above, from any logger, to `path`."""
+    global _current
     # Not delayed: a generated lesson always has its file, even when quiet.
     handler = LessonFileHandler(path, mode="w", encoding="utf-8")
+    _current = handler
     handler.setLevel(level)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     root = logging.getLogger()
@@ -64,4 +101,5 @@ def capture_lesson_log(path: Path, level: int) -> Iterator[LessonFileHandler]:
         root.handlers = saved_handlers
         root.setLevel(saved_level)
         handler.pinned = False
+        _current = None
         handler.close()

@@ -14,14 +14,16 @@ from enum import StrEnum
 from pytest_batchgen.sow import SowEntry
 from pytest_batchgen.store import ExistingLesson
 
-# The spec's fallback figures, used only when no history exists.
-DEFAULT_MINUTES_PER_LESSON = 7.0
-DEFAULT_COST_PER_LESSON_USD = 0.17
+# The spec's fallback figures (minutes, USD per lesson), used only when no history
+# exists and the author names none of its own.
+DEFAULT_ESTIMATE = (7.0, 0.17)
 
 
 class Action(StrEnum):
     GENERATE = "generate"
     SKIP = "skip"
+    #: Write over another generator's row (no force needed: it is not a finished lesson).
+    REPLACE = "replace"
     OVERWRITE = "overwrite"
     AUDIT = "audit"
 
@@ -48,7 +50,7 @@ class PlannedLesson:
 
     @property
     def runs_author(self) -> bool:
-        return self.action in (Action.GENERATE, Action.OVERWRITE)
+        return self.action in (Action.GENERATE, Action.REPLACE, Action.OVERWRITE)
 
     @property
     def replaces_row(self) -> bool:
@@ -91,8 +93,8 @@ def plan_lessons(
 
     A lesson exists when a row for its order carries `model_version`; for a
     drafting author (`any_row_counts`) any row does, so drafts never replace
-    real lessons. Without force, a row of another model_version is replaced
-    (generate); with force, every entry that has a row is overwritten.
+    real lessons. Without force, a row of another model_version is replaced;
+    with force, every entry that has a row is overwritten.
     """
     rows_by_order = _rows_by_order(existing)
     plan = []
@@ -109,7 +111,7 @@ def plan_lessons(
         elif blocking:
             action, reason = Action.SKIP, Reason.ALREADY_EXISTS
         else:
-            action, reason = Action.GENERATE, Reason.OTHER_MODEL_VERSION
+            action, reason = Action.REPLACE, Reason.OTHER_MODEL_VERSION
         plan.append(
             PlannedLesson(
                 order=entry.order,
@@ -166,14 +168,16 @@ class Estimate:
     @property
     def basis(self) -> str:
         if not self.data_points:
-            return "spec defaults, no history yet"
+            return "the author's defaults, no history yet"
         return f"average of {self.data_points} earlier lessons"
 
 
-def estimate(lessons: int, history: Sequence[tuple[float, float]] = ()) -> Estimate:
-    """Duration and cost for `lessons`, from (seconds, cost) of earlier lessons."""
+def estimate(lessons: int, history: Sequence[tuple[float, float]] = (),
+             defaults: tuple[float, float] = DEFAULT_ESTIMATE) -> Estimate:
+    """Duration and cost for `lessons`, from (seconds, cost) of earlier lessons, else
+    from `defaults` (minutes, cost per lesson)."""
     if not history:
-        return Estimate(lessons, DEFAULT_MINUTES_PER_LESSON, DEFAULT_COST_PER_LESSON_USD)
+        return Estimate(lessons, *defaults)
     seconds = sum(s for s, _ in history) / len(history)
     cost = sum(c for _, c in history) / len(history)
     return Estimate(lessons, seconds / 60, cost, data_points=len(history))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import warnings
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +82,16 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
 def pytest_configure(config: pytest.Config) -> None:
     if config.pluginmanager.get_plugin(SESSION_PLUGIN_NAME) is None:
         return
+    # SIGTERM (CI cancelling a job, `timeout`, `docker stop`) ends a batch as Ctrl-C
+    # does: the summary says "interrupted", the report and the finished hook follow,
+    # and the agents' processes are stopped.
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+
+        def restore() -> None:
+            signal.signal(signal.SIGTERM, previous)
+
+        config.add_cleanup(restore)
     # pytest-asyncio warns at configure time in any project that leaves its
     # fixture loop scope unset. A batch collects no test files, so that warning
     # is about nothing the run contains, and it would head every newcomer's
@@ -89,6 +101,12 @@ def pytest_configure(config: pytest.Config) -> None:
         "ignore", message='The configuration option "asyncio_default_fixture_loop_scope"',
         category=pytest.PytestDeprecationWarning,
     )
+
+
+def _terminate_as_interrupt(signum: int, frame: object) -> None:
+    # As if Ctrl-C were pressed: through whatever handles SIGINT now (asyncio's
+    # runner while a lesson runs, which cancels the lesson's task cleanly).
+    signal.raise_signal(signal.SIGINT)
 
 
 class XdistHooks:

@@ -13,6 +13,8 @@ import json
 import logging
 import os
 import tempfile
+import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -21,14 +23,21 @@ from typing import Any
 
 from pytest_batchgen.batch import CourseBatch
 from pytest_batchgen.lesson import LessonRow
-from pytest_batchgen.lessonlog import LOG_FORMAT
+from pytest_batchgen.lessonlog import LOG_FORMAT, QuietFileHandler
 from pytest_batchgen.planning import Action, Estimate, PlannedLesson, count_actions
 
 RULE = "─" * 59
 BANNER = "═" * 59
 SUMMARY_FILE = "batch_summary.json"
+# The running spend, for workers deciding whether to start a lesson (internal).
+SPEND_FILE = "batch_spend.json"
+# While lessons run, the summary is rewritten at most this often (seconds).
+WRITE_INTERVAL = 1.0
 DIFF_DIR = "diffs"
 BUDGET_REACHED = "budget_reached"
+STORE_UNAVAILABLE = "store_unavailable"
+LOG_UNWRITABLE = "log_unwritable"
+WRITTEN_MEANWHILE = "written_meanwhile"
 PLAN_FILE = "dry_run_plan.json"
 BATCH_LOG_FILE = "batch_execution.log"
 
@@ -70,13 +79,14 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 
 
 def spent_so_far(batch: CourseBatch) -> float:
-    """The batch's spent cost, as its summary (the controller's record) says.
+    """The batch's spent cost, as the controller's record says.
 
-    Reading the file rather than process memory lets every xdist worker see
-    the same running total before it starts a lesson.
+    Reading a file rather than process memory lets every xdist worker see the
+    same running total before it starts a lesson; the file is a few bytes, so
+    checking it costs the same in lesson 5000 as in lesson 1.
     """
     try:
-        document = json.loads((batch.directory / SUMMARY_FILE).read_text(encoding="utf-8"))
+        document = json.loads((batch.directory / SPEND_FILE).read_text(encoding="utf-8"))
         return float(document.get("total_cost_usd", 0.0))
     except (OSError, ValueError, AttributeError):
         return 0.0
@@ -180,8 +190,7 @@ def plan_document(batch: CourseBatch, force: bool, estimate: Estimate) -> dict[s
         "force_mode": force,
         "timestamp": utc_iso(batch.started),
         "store": batch.store_description,
-        "sow": {"doc_id": batch.sow.doc_id, "version": batch.sow.version,
-                "status": batch.sow.status},
+        "sow": sow_document(batch),
         "total_sow_entries": batch.total,
         "mode": batch.mode,
         "plan": lists,
@@ -191,10 +200,19 @@ def plan_document(batch: CourseBatch, force: bool, estimate: Estimate) -> dict[s
     }
 
 
+def sow_document(batch: CourseBatch) -> dict[str, Any]:
+    sow = batch.sow
+    document: dict[str, Any] = {"doc_id": sow.doc_id, "version": sow.version,
+                                "status": sow.status}
+    if sow.same_version:
+        document["passed_over_same_version"] = list(sow.same_version)
+    return document
+
+
 def batch_actions(batch: CourseBatch) -> tuple[Action, ...]:
     if batch.mode == "audit":
         return (Action.AUDIT, Action.SKIP)
-    return (Action.GENERATE, Action.SKIP, Action.OVERWRITE)
+    return (Action.GENERATE, Action.SKIP, Action.REPLACE, Action.OVERWRITE)
 
 
 def replacing_document(plan: Iterable[PlannedLesson]) -> dict[str, int]:
@@ -242,7 +260,7 @@ def plan_table(batch: CourseBatch, force: bool, estimate: Estimate,
     width = max([len(lesson.label) for lesson in batch.plan] + [27])
     width = min(width, 48)
     reasons = [lesson.describe() for lesson in batch.plan]
-    rwidth = min(max([len(r) for r in reasons] + [15]), 44)
+    rwidth = max([len(r) for r in reasons] + [15])  # whole: the reason is the point
 
     def row(*cells: str) -> str:
         return f"│ {cells[0]:^5} │ {cells[1]:<{width}} │ {cells[2]:<12} │ {cells[3]:<{rwidth}} │"
@@ -254,7 +272,7 @@ def plan_table(batch: CourseBatch, force: bool, estimate: Estimate,
     counts = count_actions(batch.plan)
     lines = [
         f"Course ID: {batch.course_id}",
-        f"SOW: {batch.sow.doc_id} (version {batch.sow.version}, {batch.sow.status})",
+        f"SOW: {batch.sow.describe()}",
         f"Total SOW Entries: {batch.total}",
         f"Force Mode: {'Yes' if force else 'No'}",
         "",
@@ -264,7 +282,6 @@ def plan_table(batch: CourseBatch, force: bool, estimate: Estimate,
     ]
     for lesson, reason in zip(batch.plan, reasons, strict=True):
         label = lesson.label if len(lesson.label) <= width else lesson.label[: width - 1] + "…"
-        reason = reason if len(reason) <= rwidth else reason[: rwidth - 1] + "…"
         lines.append(row(str(lesson.order), label, lesson.action.name, reason))
     lines += [border("└", "┴", "┘"), "", "Summary:"]
     if batch.mode == "audit":
@@ -275,7 +292,8 @@ def plan_table(batch: CourseBatch, force: bool, estimate: Estimate,
         *lines,
         f"  Will skip (already exist):  {counts[Action.SKIP]} lessons",
         f"  Will generate (new):        {counts[Action.GENERATE]} lessons",
-        f"  Will overwrite:             {counts[Action.OVERWRITE]} lessons",
+        f"  Will replace (other model): {counts[Action.REPLACE]} lessons",
+        f"  Will overwrite (force):     {counts[Action.OVERWRITE]} lessons",
         *replacing_lines(batch.plan, keep_diagrams),
         "",
         *estimate_lines(estimate),
@@ -303,7 +321,7 @@ def open_batch_log(batch: CourseBatch) -> logging.Logger:
     logger = logging.getLogger(f"pytest_batchgen.batch.{batch.batch_id}")
     logger.propagate = False
     logger.setLevel(logging.INFO)
-    handler = logging.FileHandler(batch.directory / BATCH_LOG_FILE, encoding="utf-8")
+    handler = QuietFileHandler(batch.directory / BATCH_LOG_FILE, encoding="utf-8")
     handler.setFormatter(logging.Formatter(LOG_FORMAT.replace(" - %(name)s", "")))
     logger.addHandler(handler)
     return logger
@@ -324,7 +342,9 @@ class LessonResult:
 
     order: int
     label: str
-    status: str  # skipped | success | failed
+    # success | failed | skipped (the lesson exists, or was written meanwhile by another
+    # run) | not_started (budget spent, store failing) | passed (an audit)
+    status: str
     action: str = ""
     doc_id: str | None = None
     existing_doc_id: str | None = None
@@ -333,7 +353,8 @@ class LessonResult:
     cost_usd: float = 0.0
     tokens: int = 0
     log_file: str | None = None
-    # Why a lesson was skipped: already_exists, or budget_reached.
+    # Why a lesson was skipped or not started: already_exists, written_meanwhile,
+    # budget_reached, store_unavailable.
     reason: str | None = None
     diff_file: str | None = None
     changed: bool | None = None
@@ -347,6 +368,8 @@ class LessonResult:
     critic_overall: float | None = None
     # Diagram rows of the overwritten lesson removed after the write.
     removed_diagrams: list[str] = field(default_factory=list)
+    # An authored lesson the store did not take, kept for write-pending.
+    pending_file: str | None = None
     # --batch-audit: every rule the stored lesson breaks.
     violations: list[str] = field(default_factory=list)
 
@@ -356,38 +379,52 @@ class LessonResult:
             self.critic_quality = review["basic_quality"]
             self.critic_overall = review["overall"]
 
+    @property
+    def authored(self) -> bool:
+        """The author ran (and may have spent): its figures belong in the record."""
+        return self.action != Action.AUDIT and (
+            self.status in ("success", "failed") or self.reason == WRITTEN_MEANWHILE)
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        generated = self.status in ("success", "failed") and self.action != Action.AUDIT
         data["duration_seconds"] = round(self.duration_seconds)
-        if not generated:
+        if not self.authored:
             for name in ("duration_seconds", "cost_usd", "tokens", "model", "turns"):
                 data.pop(name)
         return {k: v for k, v in data.items() if v not in (None, []) or k == "log_file"}
 
-    def to_properties(self, course_id: str) -> list[tuple[str, object]]:
-        """As test-report user_properties: the controller's input and JUnit's <property>s."""
-        return [("course", course_id)] + [
-            (PROPERTY_NAMES.get(name, name), value) for name, value in self.to_json().items()
-        ]
+    def to_properties(self, course_id: str, batch_dir: Path) -> list[tuple[str, object]]:
+        """As test-report user_properties: the controller's input and JUnit's <property>s.
+
+        JUnit dashboards call the lesson's row `row_id`, the written one or the one
+        that made it a skip; a lesson with no log file has no `log_file`."""
+        data = self.to_json()
+        row_id = data.pop("doc_id", None) or data.get("existing_doc_id")
+        return [("course", course_id), ("batch_dir", str(batch_dir)),
+                *(("row_id", row_id),) * bool(row_id),
+                *((name, value) for name, value in data.items() if value is not None)]
 
     @classmethod
     def from_properties(cls, properties: list[tuple[str, object]]) -> LessonResult | None:
-        fields: dict[str, Any] = {FIELD_NAMES.get(name, name): value
-                                  for name, value in properties}
+        fields: dict[str, Any] = dict(properties)
         if "status" not in fields:
             return None  # a report from before the lesson recorded anything
-        fields.pop("course", None)
+        if "existing_doc_id" not in fields:
+            fields["doc_id"] = fields.pop("row_id", None)
         return cls(**{k: v for k, v in fields.items() if k in cls.__dataclass_fields__})
 
 
-# JUnit dashboards call the written row's id "row_id".
-PROPERTY_NAMES = {"doc_id": "row_id"}
-FIELD_NAMES = {v: k for k, v in PROPERTY_NAMES.items()}
 
 
 class BatchSummary:
-    """`batch_summary.json` for one course, rewritten after every lesson."""
+    """`batch_summary.json` for one course, and the one place its totals are kept.
+
+    Totals are kept as results arrive (a 5000-lesson batch must not re-add
+    5000 results per lesson); the file is rewritten at most every
+    WRITE_INTERVAL seconds while lessons run, and whole at the end, on Ctrl-C
+    and on SIGTERM. The spend the workers check before starting a lesson is a
+    small file rewritten after every lesson (SPEND_FILE).
+    """
 
     def __init__(self, batch: CourseBatch, *, force: bool, author: str,
                  max_cost: float | None = None) -> None:
@@ -396,38 +433,76 @@ class BatchSummary:
         self.author = author
         self.max_cost = max_cost
         self.results: dict[int, LessonResult] = {}
-        # Each result's JSON, made once: the summary is rewritten after every lesson.
+        # Each result's JSON, made once.
         self._documents: dict[int, dict[str, Any]] = {}
         # Left out of this run on purpose (-k, --lf): neither done nor missing.
         self.deselected: set[int] = set()
         self.path = batch.directory / SUMMARY_FILE
+        self.statuses: Counter[str] = Counter()
+        self.cost_usd = 0.0
+        self.tokens = 0
+        self.authored = 0
+        self.authored_seconds = 0.0
+        self._written_at = 0.0
+        #: Why the file could not be written last time (a full disk), else None.
+        self.write_error: OSError | None = None
+        self._to_author = sum(1 for lesson in batch.plan if lesson.runs_author)
+        self._authoring_done = 0
+        self._authoring_deselected = 0
 
     def record(self, result: LessonResult) -> None:
+        old = self.results.get(result.order)
+        if old is not None:  # a report seen twice (xdist after Ctrl-C): count it once
+            self._tally(old, -1)
+        elif self.batch.lesson(result.order).runs_author:
+            self._authoring_done += 1
         self.results[result.order] = result
         self._documents[result.order] = result.to_json()
+        self._tally(result, 1)
 
-    def counts(self) -> dict[str, int]:
-        counts = {"skipped": 0, "success": 0, "failed": 0, "passed": 0, BUDGET_REACHED: 0}
-        for result in self.results.values():
-            counts[BUDGET_REACHED if result.reason == BUDGET_REACHED else result.status] += 1
-        return counts
+    def _tally(self, result: LessonResult, sign: int) -> None:
+        self.statuses[result.status] += sign
+        if result.authored:
+            self.authored += sign
+            self.cost_usd += sign * result.cost_usd
+            self.tokens += sign * result.tokens
+            self.authored_seconds += sign * result.duration_seconds
+
+    def deselect(self, orders: set[int]) -> None:
+        self.deselected = orders
+        self._authoring_deselected = sum(1 for order in orders
+                                         if self.batch.lesson(order).runs_author)
+
+    @property
+    def authoring_left(self) -> int:
+        """Lessons still to author in this run (for the ETA)."""
+        return self._to_author - self._authoring_done - self._authoring_deselected
 
     def not_run(self) -> list[PlannedLesson]:
         """Planned lessons with no result that were not deselected (-k, --lf)."""
         return [lesson for lesson in self.batch.plan
                 if lesson.order not in self.results and lesson.order not in self.deselected]
 
+    def not_started(self, reason: str | None = None) -> list[int]:
+        """Lessons the run did not start (budget spent, store failing), by order."""
+        return sorted(r.order for r in self.results.values() if r.status == "not_started"
+                      and (reason is None or r.reason == reason))
+
     @property
     def budget_reached(self) -> bool:
-        return self.counts()[BUDGET_REACHED] > 0
+        return any(r.reason == BUDGET_REACHED for r in self.results.values())
+
+    @property
+    def stopped(self) -> str:
+        """Why the run stopped starting lessons before the end, or ""."""
+        reasons = [r.error or "" for r in self.results.values() if r.status == "not_started"]
+        return reasons[0] if reasons else ""
 
     def document(self, *, finished: bool, interrupted: bool = False) -> dict[str, Any]:
         now = datetime.now(UTC)
-        generated = [r for r in self.results.values() if r.status in ("success", "failed")]
-        total_cost = round(sum(r.cost_usd for r in generated), 4)
-        total_tokens = sum(r.tokens for r in generated)
         not_run = [lesson.order for lesson in self.not_run()]
-        counts = self.counts()
+        not_started = self.not_started()
+        cost = round(self.cost_usd, 4)
         return {
             "batch_id": self.batch.batch_id,
             "courseId": self.batch.course_id,
@@ -439,37 +514,57 @@ class BatchSummary:
             "dry_run": False,
             "mode": self.batch.mode,
             "author": self.author,
-            "complete": finished and not interrupted and not not_run,
+            # Everything planned and selected has a result, and every one was started.
+            "complete": finished and not interrupted and not not_run and not not_started,
             "interrupted": interrupted,
             "store": self.batch.store_description,
-            "sow": {"doc_id": self.batch.sow.doc_id, "version": self.batch.sow.version,
-                    "status": self.batch.sow.status},
+            "sow": sow_document(self.batch),
             "total_sow_entries": self.batch.total,
-            "skipped": counts["skipped"],
-            "generated": counts["success"],
-            **({"passed": counts["passed"]} if self.batch.mode == "audit" else {}),
-            "failed": counts["failed"],
+            # These add up: skipped + generated (or passed) + failed + not_started
+            # + not_run + deselected = total_sow_entries.
+            "skipped": self.statuses["skipped"],
+            "generated": self.statuses["success"],
+            **({"passed": self.statuses["passed"]} if self.batch.mode == "audit" else {}),
+            "failed": self.statuses["failed"],
+            "not_started": not_started,
             "not_run": not_run,
             "deselected": sorted(self.deselected),
+            "stopped_early": self.stopped or None,
             "budget": {
                 "max_cost_usd": self.max_cost,
-                "reached": counts[BUDGET_REACHED] > 0,
-                "not_started": sorted(r.order for r in self.results.values()
-                                      if r.reason == BUDGET_REACHED),
+                "reached": self.budget_reached,
+                "not_started": self.not_started(BUDGET_REACHED),
             },
             "changed_lessons": sorted(r.order for r in self.results.values() if r.changed),
             "diagrams_removed": sum(len(r.removed_diagrams) for r in self.results.values()),
+            "pending_files": sorted(r.pending_file for r in self.results.values()
+                                    if r.pending_file),
             "results": [self._documents[order] for order in sorted(self._documents)],
-            "total_cost_usd": total_cost,
-            "total_tokens": total_tokens,
-            "avg_cost_per_lesson_usd": round(total_cost / len(generated), 4) if generated else 0,
+            "total_cost_usd": cost,
+            "total_tokens": self.tokens,
+            "avg_cost_per_lesson_usd": round(cost / self.authored, 4) if self.authored else 0,
             "avg_duration_per_lesson_seconds": round(
-                sum(r.duration_seconds for r in generated) / len(generated)
-            ) if generated else 0,
+                self.authored_seconds / self.authored) if self.authored else 0,
             "log_directory": str(self.batch.directory),
         }
 
     def write(self, *, finished: bool = False, interrupted: bool = False) -> dict[str, Any]:
         document = self.document(finished=finished, interrupted=interrupted)
         write_json_atomic(self.path, document)
+        self._written_at = time.monotonic()
+        self.write_error = None
         return document
+
+    def lesson_recorded(self) -> None:
+        """After each lesson: the spend at once, the whole summary when it is due.
+
+        A file that cannot be written (a full disk) must not end the batch: the
+        results stay here, and the end of the run says what could not be saved."""
+        try:
+            if self.max_cost is not None:  # only a budget needs the workers to know
+                write_json_atomic(self.batch.directory / SPEND_FILE,
+                                  {"total_cost_usd": round(self.cost_usd, 6)})
+            if time.monotonic() - self._written_at >= WRITE_INTERVAL:
+                self.write()
+        except OSError as exc:
+            self.write_error = exc

@@ -27,11 +27,16 @@ from pytest_batchgen.authors import (
 from pytest_batchgen.batch import CourseBatch
 from pytest_batchgen.items import LessonFailed
 from pytest_batchgen.lesson import LessonRow
+from pytest_batchgen.lessonlog import lesson_log_error
+from pytest_batchgen.pending import PendingLesson, keep_pending
 from pytest_batchgen.planning import Action, PlannedLesson
 from pytest_batchgen.reporting import (
     BANNER,
     BUDGET_REACHED,
     DIFF_DIR,
+    LOG_UNWRITABLE,
+    STORE_UNAVAILABLE,
+    WRITTEN_MEANWHILE,
     LessonResult,
     format_duration,
     lesson_diff,
@@ -43,6 +48,11 @@ from pytest_batchgen.settings import Settings
 from pytest_batchgen.store import LessonStore, StoreError, WriteResult
 
 log = logging.getLogger(__name__)
+
+# Lesson writes the store may fail in a row before no further lesson starts.
+STORE_FAILURE_LIMIT = 3
+# Seconds past --batch-timeout an author that stops itself gets before it is cancelled.
+STOP_GRACE = 30.0
 
 
 class LessonRunner:
@@ -59,6 +69,9 @@ class LessonRunner:
         self.settings = settings
         self._store: LessonStore | None = None
         self._author: LessonAuthor | None = None
+        # Store failures of lesson writes in a row, in this process.
+        self._store_failures = 0
+        self._last_store_error = ""
         # One loop per process, reused across lessons: clients that outlive a
         # lesson (and the SDK's subprocess transport) need a stable loop.
         self._loop: asyncio.Runner | None = None
@@ -99,18 +112,14 @@ class LessonRunner:
             return result
         # The item's log file exists from here on (see BatchSession's protocol hook).
         result.log_file = lesson_log_name(lesson.order)
-        spent = spent_so_far(batch)
-        if self.settings.max_cost is not None and spent >= self.settings.max_cost:
-            result.reason = BUDGET_REACHED
-            result.error = f"budget reached: ${spent:.4f} of ${self.settings.max_cost:.2f} spent"
-            log.warning("Not started: %s", result.error)
-            return result
-        started = time.monotonic()
-        metrics = AuthorMetrics()
         log.info(BANNER)
         log.info("Lesson %d of %s: %s (%s)", lesson.order, batch.course_id, lesson.label,
                  lesson.describe())
         log.info(BANNER)
+        if self._not_started(batch, result):
+            return result
+        started = time.monotonic()
+        metrics = AuthorMetrics()
         try:
             requirements = self._requirements(batch, lesson)
             with self._workspace(batch, lesson) as workspace:
@@ -119,8 +128,8 @@ class LessonRunner:
             row = self._build_row(batch, lesson, authored, requirements)
             if lesson.existing is not None:
                 self._write_diff(batch, lesson, row, result)
-            written = self._write(row)
-            if not written.created:
+            written = self._write(batch, lesson, row, result)
+            if not written.created and not written.skipped:
                 self._remove_diagrams(written.doc_id, result)
         except Exception as exc:
             result.status = "failed"
@@ -133,13 +142,40 @@ class LessonRunner:
             self._fill_metrics(result, getattr(exc, "metrics", metrics), started)
             self._log_end(result)
             raise LessonFailed(result) from exc
-        result.status = "success"
         result.set_review(authored.review)
-        result.doc_id = written.doc_id
-        result.duplicate_doc_ids = list(written.duplicates)
+        if written.skipped:
+            result.reason, result.error = WRITTEN_MEANWHILE, written.skipped
+            result.existing_doc_id = written.doc_id
+        else:
+            result.status = "success"
+            result.doc_id = written.doc_id
+            result.duplicate_doc_ids = list(written.duplicates)
         self._fill_metrics(result, metrics, started)
         self._log_end(result)
         return result
+
+    def _not_started(self, batch: CourseBatch, result: LessonResult) -> bool:
+        """Whether the lesson must not start: the budget is spent, or the store has
+        failed so often in a row that authoring more would only pay for lessons it
+        cannot take."""
+        budget = self.settings.max_cost
+        spent = spent_so_far(batch) if budget is not None else 0.0
+        if budget is not None and spent >= budget:
+            result.reason = BUDGET_REACHED
+            result.error = f"budget reached: ${spent:.4f} of ${budget:.2f} spent"
+        elif self._store_failures >= STORE_FAILURE_LIMIT:
+            result.reason = STORE_UNAVAILABLE
+            result.error = (f"the store failed {self._store_failures} lessons in a row (last:"
+                            f" {self._last_store_error}); no further lesson is started")
+        elif (error := lesson_log_error()) is not None:
+            # A lesson is paid for by the minute: none starts without its record.
+            result.reason = LOG_UNWRITABLE
+            result.error = f"its log cannot be written ({error.strerror}); not started"
+        else:
+            return False
+        result.status = "not_started"
+        log.warning("Not started: %s", result.error)
+        return True
 
     @contextmanager
     def _workspace(self, batch: CourseBatch, lesson: PlannedLesson) -> Iterator[Path | None]:
@@ -152,7 +188,10 @@ class LessonRunner:
             path.mkdir(parents=True, exist_ok=True)
             yield path
         else:
-            path = Path(tempfile.mkdtemp(prefix=f"batchgen_{lesson.order:03d}_"))
+            # Inside the batch directory, not the system's temp: a process killed
+            # before it could remove it leaves nothing anywhere else.
+            path = Path(tempfile.mkdtemp(prefix=f".workspace_{lesson.order:03d}_",
+                                         dir=batch.directory))
             try:
                 yield path
             finally:
@@ -178,16 +217,20 @@ class LessonRunner:
             outcomes=batch.outcomes,
             requirements=requirements,
             workspace=workspace,
+            timeout=self.settings.timeout,
         )
         log.info("Author: %s (model_version %s); workspace: %s",
                  self.author.name, self.author.model_version, workspace or "none")
         if self._loop is None:
             self._loop = asyncio.Runner()
         timeout = self.settings.timeout
+        # An author that stops itself at the timeout gets a grace period to do so
+        # and report its spend; the cancellation stays as the backstop. Authors
+        # stop their agent process on cancellation, so nothing outlives the lesson.
+        backstop = timeout + STOP_GRACE if timeout and getattr(
+            self.author, "stops_at_timeout", False) else timeout
         try:
-            # wait_for cancels the author on timeout; authors stop their agent
-            # process on cancellation, so nothing outlives the lesson.
-            return self._loop.run(asyncio.wait_for(self.author.author(request), timeout))
+            return self._loop.run(asyncio.wait_for(self.author.author(request), backstop))
         except TimeoutError:
             raise AuthoringError(f"timed out after {timeout:g}s; the author was stopped") from None
 
@@ -235,11 +278,34 @@ class LessonRunner:
         log.info("Diff against the stored lesson: %s (%s)", result.diff_file,
                  "changed" if text else "no change")
 
-    def _write(self, row: LessonRow) -> WriteResult:
+    def _write(self, batch: CourseBatch, lesson: PlannedLesson, row: LessonRow,
+               result: LessonResult) -> WriteResult:
+        """Write the row as the store decides at this moment; a row the store cannot
+        take, or will not (another run wrote the lesson meanwhile), is kept as a
+        pending row file: an authored lesson is paid for and is never lost."""
         log.info("Writing lesson: courseId=%s sow_order=%d (%d bytes of cards)",
                  row.courseId, row.sow_order, len(row.cards))
-        written = self.store.write_lesson(row)
-        if written.created:
+        planned = lesson.existing if lesson.replaces_row else None
+        drafting = self.author.any_row_counts
+        try:
+            written = self.store.write_lesson(row, planned, drafting=drafting)
+        except StoreError as exc:
+            self._store_failures += 1
+            self._last_store_error = str(exc)
+            path = keep_pending(batch.directory, PendingLesson(
+                row, planned, drafting, self.settings.store_url, str(exc)))
+            result.pending_file = str(path.relative_to(batch.directory))
+            raise StoreError(f"{exc}; the lesson is kept in {result.pending_file}: write it"
+                             f" later with python -m pytest_batchgen write-pending"
+                             f" {batch.directory}") from None
+        self._store_failures = 0
+        if written.skipped:
+            path = keep_pending(batch.directory, PendingLesson(
+                row, planned, drafting, self.settings.store_url, written.skipped))
+            result.pending_file = str(path.relative_to(batch.directory))
+            log.warning("Not written: %s; the lesson is kept in %s", written.skipped,
+                        result.pending_file)
+        elif written.created:
             log.info("Created lesson row %s", written.doc_id)
         else:
             log.info("Updated lesson row %s (was model_version %s)", written.doc_id,

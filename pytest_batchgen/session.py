@@ -11,10 +11,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import shutil
 import sys
 from collections import Counter
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +27,7 @@ from pytest_batchgen.items import CourseCollector, LessonItem
 from pytest_batchgen.lessonlog import capture_lesson_log
 from pytest_batchgen.nodeids import lesson_node_name
 from pytest_batchgen.planning import (
+    DEFAULT_ESTIMATE,
     Action,
     Estimate,
     PlannedLesson,
@@ -52,6 +55,39 @@ WORKERINPUT_KEY = "batchgen_batches"
 
 class BatchError(Exception):
     """A batch-level problem: one readable line, exit 2, nothing written."""
+
+
+TAIL_LINES = 8
+
+
+def tail(text: str, log_file: Path) -> str:
+    """The last lines of captured output, and where the rest is."""
+    lines = text.rstrip("\n").splitlines()
+    if len(lines) <= TAIL_LINES:
+        return text
+    return "\n".join([f"… {len(lines) - TAIL_LINES} earlier lines; the whole log: {log_file}",
+                      *lines[-TAIL_LINES:]]) + "\n"
+
+
+def keyword_matcher(config: pytest.Config) -> Callable[[str, int, str], bool]:
+    """`-k` as pytest will apply it to a lesson item (course, node name, label), for
+    decisions made before collection. Built on pytest's own matcher; should that
+    ever move, every lesson counts, and collection still applies -k."""
+    expression = (config.option.keyword or "").strip()
+    try:
+        from _pytest.mark import KeywordMatcher
+        from _pytest.mark.expression import Expression
+
+        compiled = Expression.compile(expression) if expression else None
+    except Exception:  # an unknown pytest, or a bad -k that collection will report
+        compiled = None
+    if compiled is None:
+        return lambda course, order, label: True
+
+    def matches(course: str, order: int, label: str) -> bool:
+        return compiled.evaluate(KeywordMatcher({course, lesson_node_name(order), label}))
+
+    return matches
 
 
 def no_outcomes_message(course_id: str, store: LessonStore) -> str:
@@ -117,15 +153,25 @@ class BatchSession:
             # own: Ctrl-C here (a slow store, the prompt) would be a traceback.
             raise BatchStop("batchgen: interrupted before the batch started;"
                             " nothing was written", 2) from None
-        # Only now, with everything validated and confirmed, does anything get written.
-        self.batches = [self._claim_directory(batch) for batch in batches]
-
-    def _claim_directory(self, batch: CourseBatch) -> CourseBatch:
+        # Only now, with everything validated and confirmed, does anything get written:
+        # the batch directories, and in them the batch log and a first summary. What
+        # cannot be written there (a full disk) ends the run before any lesson starts,
+        # and takes with it what it had created.
         try:
-            directory = create_batch_directory(self.settings.log_dir, batch.batch_id)
+            for batch in batches:
+                directory = create_batch_directory(self.settings.log_dir, batch.batch_id)
+                self.batches.append(dataclasses.replace(
+                    batch, batch_id=directory.name, directory=directory))
+            if not self.settings.dry_run:
+                self.reporter = BatchReporter(self.settings, self.batches, self.runner,
+                                              self.author_name)
         except OSError as exc:
-            raise BatchStop(f"batchgen: cannot create the batch directory: {exc}", 2) from exc
-        return dataclasses.replace(batch, batch_id=directory.name, directory=directory)
+            if self.reporter is not None:
+                self.reporter.close()
+            for batch in self.batches:
+                shutil.rmtree(batch.directory, ignore_errors=True)
+            raise BatchStop(f"batchgen: cannot write under {self.settings.log_dir}: {exc}",
+                            2) from None
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -133,9 +179,7 @@ class BatchSession:
             wire = self.config.workerinput[WORKERINPUT_KEY]  # type: ignore[attr-defined]
             self.batches = [CourseBatch.from_wire(data) for data in wire]
             return
-        if not self.settings.dry_run:
-            self.reporter = BatchReporter(self.settings, self.batches, self.runner,
-                                          self.author_name)
+        if self.reporter is not None:
             self.config.pluginmanager.register(self.reporter, "batchgen-reporter")
 
     @property
@@ -149,6 +193,9 @@ class BatchSession:
         author = None if settings.audit else self.runner.author
         if author is not None and not settings.dry_run:
             author.check_ready()
+            # Before any lesson is paid for: a store that cannot take one is exit 2.
+            # (A store a conftest made before this check existed may lack it.)
+            getattr(store, "check_writable", lambda: None)()
             if author.any_row_counts and store.shared and not settings.allow_drafts:
                 raise BatchError(
                     f"the {author.name} author writes drafts, and the platform reads"
@@ -206,15 +253,21 @@ class BatchSession:
                 )
 
     def _estimate(self, lessons: int) -> Estimate:
-        return estimate(lessons, self.history)
+        """From this author's earlier lessons here; without any, from the author's own
+        figures (the outline author takes no time and costs nothing)."""
+        author = None if self.settings.audit else self.runner.author
+        defaults = getattr(author, "default_estimate", None) or DEFAULT_ESTIMATE
+        return estimate(lessons, self.history, defaults)
 
     def _confirm_force(self, batches: list[CourseBatch]) -> None:
         """Spec §2.3: list what will be overwritten and ask, unless --batch-yes."""
         if not self.settings.force or self.settings.dry_run or self.settings.yes:
             return
-        # Only what this run will touch: lessons named on the command line narrow it.
-        chosen = [(b, [p for p in b.plan if self._in_selection(b.course_id, p.order)])
-                  for b in batches]
+        # Only what this run will touch: node ids and -k narrow it. Collection (and
+        # with it pytest's own -k) comes later, so -k is matched here as pytest will.
+        matches = keyword_matcher(self.config)
+        chosen = [(b, [p for p in b.plan if self._in_selection(b.course_id, p.order)
+                       and matches(b.course_id, p.order, p.label)]) for b in batches]
         if not any(p.action is Action.OVERWRITE for _, plan in chosen for p in plan):
             return
         lines = ["", "⚠️  WARNING: Force mode will OVERWRITE existing lessons", ""]
@@ -285,27 +338,40 @@ class BatchSession:
             course == course_id and named in (None, order)
             for course, named in self.settings.selection)
 
+    def _as_collected(self, batch: CourseBatch, items: list[pytest.Item]) -> CourseBatch:
+        """The batch as this run will touch it: only the lessons collected and selected
+        (node ids, -k, --lf, --deselect), so the plan and its estimates describe them."""
+        orders = {item.lesson.order for item in items
+                  if isinstance(item, LessonItem) and item.batch.course_id == batch.course_id}
+        return dataclasses.replace(batch, plan=tuple(p for p in batch.plan if p.order in orders))
+
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         if not self.settings.dry_run or is_xdist_worker(self.config):
             return
         for batch in self.batches:
-            estimated = self._estimate(batch.to_author)
-            write_json_atomic(batch.directory / PLAN_FILE,
-                              plan_document(batch, self.settings.force, estimated))
+            shown = self._as_collected(batch, session.items)
+            document = plan_document(shown, self.settings.force, self._estimate(shown.to_author))
+            document["deselected"] = sorted({p.order for p in batch.plan}
+                                            - {p.order for p in shown.plan})
+            write_json_atomic(batch.directory / PLAN_FILE, document)
 
-    def pytest_report_collectionfinish(self, config: pytest.Config) -> list[str]:
+    def pytest_report_collectionfinish(self, config: pytest.Config,
+                                       items: list[pytest.Item]) -> list[str]:
         if not self.settings.dry_run:
             return []
         lines = []
         for batch in self.batches:
+            shown = self._as_collected(batch, items)
             lines += [
                 "",
                 "╔" + "═" * 64 + "╗",
                 "║" + "Batch Generation Plan - DRY RUN".center(64) + "║",
                 "╚" + "═" * 64 + "╝",
                 "",
-                *plan_table(batch, self.settings.force, self._estimate(batch.to_author),
+                *plan_table(shown, self.settings.force, self._estimate(shown.to_author),
                             self.settings.keep_diagrams),
+                *([f"Deselected: {batch.total - len(shown.plan)} lessons (node ids, -k, --lf)"]
+                  if len(shown.plan) < batch.total else []),
                 "",
                 f"✓ Dry-run plan saved to: {batch.directory / PLAN_FILE}",
             ]
@@ -323,6 +389,19 @@ class BatchSession:
         path = item.batch.directory / lesson_log_name(item.lesson.order)
         with capture_lesson_log(path, self.log_level):
             return (yield)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        """A failed lesson's report shows its reason and the end of its log, not the
+        agent's whole trace (kilobytes per lesson); the full trace is in its log file."""
+        report = yield
+        if isinstance(item, LessonItem) and report.failed:
+            path = item.batch.directory / lesson_log_name(item.lesson.order)
+            report.sections = [(title, tail(text, path)) if title.startswith("Captured log")
+                               else (title, text) for title, text in report.sections]
+        return report
 
     def pytest_unconfigure(self) -> None:
         # After every sessionfinish (the reporter may read the store then).

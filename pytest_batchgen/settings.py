@@ -1,12 +1,15 @@
 """The batchgen options, declared once, resolved once into a frozen record.
 
 Precedence, from low to high: built-in default, ini key (`[tool.pytest.ini_options]`),
-command line. Relative paths from an ini file are taken from the rootdir,
-those on the command line from the current directory.
+command line. Relative paths from an ini file are taken from the ini file's
+directory, those on the command line from the current directory. Every value
+is converted and checked here, and an error names where the value came from
+(the flag or the ini key).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,11 +28,13 @@ class Option:
 
     flag: str
     help: str
-    kind: str = "string"  # string | bool | int | float | list
+    kind: str = "string"  # string | path | bool | int | float | list
     default: Any = None
     metavar: str | None = None
     choices: tuple[str, ...] | None = None
     ini: bool = True
+    #: The smallest value allowed (int: inclusive; float: the value must exceed it).
+    minimum: float | None = None
 
     @property
     def dest(self) -> str:
@@ -53,15 +58,15 @@ OPTIONS = (
     Option("--batch-keep-diagrams", "Keep an overwritten lesson's diagrams (default: remove"
            " them so the platform draws them afresh)", kind="bool", default=False),
     Option("--batch-store", f"Lesson store: sqlite:///PATH or appwrite (default {DEFAULT_STORE})",
-           default=DEFAULT_STORE, metavar="URL"),
+           kind="path", default=DEFAULT_STORE, metavar="URL"),
     Option("--batch-author", "Lesson author: claude (the agent) or outline (offline drafts)",
            default="claude", metavar="NAME"),
     Option("--batch-log-dir", f"Directory for batch run logs (default {DEFAULT_LOG_DIR})",
-           default=DEFAULT_LOG_DIR, metavar="DIR"),
+           kind="path", default=DEFAULT_LOG_DIR, metavar="DIR"),
     Option("--batch-max-retries", "Maximum critic/validation rounds per lesson (default 10)",
-           kind="int", default=10, metavar="N"),
+           kind="int", default=10, metavar="N", minimum=1),
     Option("--batch-mcp-config", "MCP config holding the Appwrite settings (default .mcp.json)",
-           default=".mcp.json", metavar="PATH"),
+           kind="path", default=".mcp.json", metavar="PATH"),
     Option("--batch-no-persist-workspace", "Delete each lesson's workspace when it finishes",
            kind="bool", default=False),
     Option("--batch-sow-status", "Which SOW to use: published (default) or draft",
@@ -69,13 +74,13 @@ OPTIONS = (
     Option("--batch-model", "Model for the Claude author (default: the CLI's default)",
            default="", metavar="MODEL"),
     Option("--batch-max-cost-per-lesson", "Stop one lesson's agent once it has spent this much",
-           kind="float", metavar="USD"),
+           kind="float", metavar="USD", minimum=0),
     Option("--batch-research", "Let the Claude author research with WebSearch/WebFetch",
            kind="bool", default=False),
     Option("--batch-max-cost", "Start no further lesson once the batch has spent this much",
-           kind="float", metavar="USD"),
+           kind="float", metavar="USD", minimum=0),
     Option("--batch-timeout", "Stop and fail a lesson that runs longer than this",
-           kind="float", metavar="SECONDS"),
+           kind="float", metavar="SECONDS", minimum=0),
     Option("--batch-appwrite-database", "Appwrite database id (default 'default')",
            default="default", metavar="ID"),
 )
@@ -89,16 +94,12 @@ def add_options(parser: pytest.Parser) -> None:
             kwargs["action"] = "store_true"
             kwargs["default"] = None if option.ini else False
         else:
+            # Values stay text here: resolve() converts and checks them, so a bad
+            # value of a batch is one line and exit 2 whichever way it is wrong.
             kwargs["default"] = None
             kwargs["metavar"] = option.metavar
             if option.kind == "list":
                 kwargs["action"] = "append"
-            if option.kind == "int":
-                kwargs["type"] = int
-            if option.kind == "float":
-                kwargs["type"] = float
-            if option.choices:
-                kwargs["choices"] = option.choices
         group.addoption(option.flag, **kwargs)
         if option.ini:
             if option.kind == "bool":
@@ -145,18 +146,46 @@ def _value(config: pytest.Config, option: Option) -> tuple[Any, str]:
     return option.default, option.flag
 
 
-def _convert(option: Option, value: Any, source: str) -> Any:
+def _number(option: Option, value: Any, source: str) -> int | float:
+    try:
+        number: int | float = int(value) if option.kind == "int" else float(value)
+    except (TypeError, ValueError):
+        whole = "a whole number" if option.kind == "int" else "a number"
+        raise pytest.UsageError(f"{source}: expected {whole}, got {value!r}") from None
+    if not math.isfinite(number):
+        raise pytest.UsageError(f"{source}: expected a finite number, got {value!r}")
+    low = option.minimum
+    if low is not None and (number < low if option.kind == "int" else number <= low):
+        bound = f"at least {low:g}" if option.kind == "int" else f"more than {low:g}"
+        raise pytest.UsageError(f"{source}: must be {bound}, got {value!r}")
+    return number
+
+
+def _convert(option: Option, value: Any, source: str, ini_dir: Path) -> Any:
     if value is None or option.kind in ("bool", "list"):
         return value
     if value == "" and option.kind != "string":
         return option.default  # an unset ini key reads as ""
-    try:
-        converted = {"int": int, "float": float, "string": str}[option.kind](value)
-    except ValueError:
-        raise pytest.UsageError(f"{source}: expected a number, got {value!r}") from None
-    if option.choices and converted not in option.choices:
-        raise pytest.UsageError(f"{source}: expected one of {', '.join(option.choices)}")
-    return converted
+    if option.kind in ("int", "float"):
+        return _number(option, value, source)
+    text = str(value)
+    if option.choices and text not in option.choices:
+        raise pytest.UsageError(f"{source}: expected one of {', '.join(option.choices)},"
+                                f" got {text!r}")
+    if option.kind == "path" and source.startswith("ini"):
+        # As pytest does for its own path options: an ini file's relative paths are
+        # taken from its directory, the command line's from the current one.
+        return _from_dir(text, ini_dir)
+    return text
+
+
+def _from_dir(text: str, directory: Path) -> str:
+    prefix = "sqlite:///"
+    if text.startswith(prefix):
+        return prefix + str(directory / text[len(prefix):])
+    if text == "appwrite":  # the store name, not a path
+        return text
+    return str(directory / text)
 
 
 CLAUDE_ONLY = ("batch_model", "batch_max_cost_per_lesson", "batch_research")
@@ -218,14 +247,10 @@ def _selection(args: list[str], courses: tuple[str, ...]
 def resolve(config: pytest.Config) -> Settings:
     """Read every option once; UsageError names the option or ini key at fault."""
     values: dict[str, Any] = {}
+    ini_dir = config.inipath.parent if config.inipath else config.rootpath
     for option in OPTIONS:
         value, source = _value(config, option)
-        value = _convert(option, value, source)
-        if option.kind == "string" and source.startswith("ini") and option.dest.endswith(
-            ("_dir", "_config")
-        ):
-            value = str(config.rootpath / value)
-        values[option.dest] = value
+        values[option.dest] = _convert(option, value, source, ini_dir)
     courses = tuple(dict.fromkeys(values["batch_course"] or ()))
     for course in courses:
         if not COURSE_ID.match(course):
@@ -233,11 +258,6 @@ def resolve(config: pytest.Config) -> Settings:
                 f"--batch-course: {course!r} is not a course id"
                 " (course_ + ASCII letters and digits)"
             )
-    if values["batch_max_retries"] < 1:
-        raise pytest.UsageError("--batch-max-retries: must be at least 1")
-    for dest in ("batch_max_cost_per_lesson", "batch_max_cost", "batch_timeout"):
-        if values[dest] is not None and values[dest] <= 0:
-            raise pytest.UsageError(f"--{dest.replace('_', '-')}: must be more than 0")
     check_combinations(config, values, courses)
     return Settings(
         selection=_selection(config.option.file_or_dir or [], courses),

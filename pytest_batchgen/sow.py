@@ -10,9 +10,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
 
 STORAGE_BUCKET = "authored_sow_entries"
+MAX_ORDER = 1000  # the frontend's bound on a lesson row's sow_order
+SOW_STATUSES = ("published", "draft", "archived")
 
 
 class SowError(Exception):
@@ -28,14 +38,18 @@ class SowEntry(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    order: int = Field(ge=1)
-    label: str = Field(min_length=1)
-    lesson_type: str = "teach"
+    # Strict: `true` is not lesson 1; the platform's rows hold orders 1 to 1000.
+    order: StrictInt = Field(ge=1, le=MAX_ORDER)
+    label: StrictStr
+    lesson_type: StrictStr = "teach"
 
     @field_validator("label")
     @classmethod
     def _one_line(cls, value: str) -> str:
-        return " ".join(value.split())
+        label = " ".join(value.split())
+        if not label:
+            raise ValueError("must not be blank")
+        return label
 
     @property
     def data(self) -> dict[str, Any]:
@@ -53,6 +67,17 @@ class SowRecord:
     entries: tuple[SowEntry, ...]
     metadata: dict[str, Any] = field(default_factory=dict)
     accessibility_notes: str = ""
+    #: Other rows with the same status and version, passed over (see select_sow).
+    same_version: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """`sow_x (version 3, published)`, and which rows of that version it won over."""
+        text = f"{self.doc_id} (version {self.version}, {self.status})"
+        if self.same_version:
+            text += (f"; {len(self.same_version) + 1} {self.status} SOWs have version"
+                     f" {self.version}: using the most recently updated, not"
+                     f" {', '.join(self.same_version)}")
+        return text
 
 
 def _gunzip_json(blob: bytes) -> Any:
@@ -85,9 +110,11 @@ def decode_entries_field(
             value = _gunzip_json(base64.b64decode(raw))
         else:
             value = json.loads(raw)
-    except (ValueError, OSError, EOFError, binascii.Error) as exc:
-        # json, gzip and base64 each raise their own subclass of these.
-        raise SowError(f"entries cannot be decoded: {exc}") from exc
+    except (ValueError, OSError, EOFError, binascii.Error, RecursionError) as exc:
+        # json, gzip and base64 each raise their own subclass of these; a JSON
+        # nested deeper than the parser goes is a RecursionError.
+        raise SowError(f"entries cannot be decoded: {type(exc).__name__}:"
+                       f" {str(exc)[:200]}") from None
     if not isinstance(value, list):
         raise SowError(f"entries decode to {type(value).__name__}, expected a list")
     return value
@@ -105,9 +132,10 @@ def parse_entries(raw_entries: list[Any]) -> tuple[SowEntry, ...]:
             entries.append(SowEntry.model_validate(raw))
         except ValidationError as exc:
             problems = "; ".join(
-                f"{'.'.join(map(str, p['loc']))}: {p['msg']}" for p in exc.errors()
+                f"{'.'.join(map(str, p['loc']))}: {p['msg'].removeprefix('Value error, ')}"
+                for p in exc.errors()
             )
-            raise SowError(f"entry #{index + 1} is malformed ({problems})") from exc
+            raise SowError(f"entry #{index + 1} is malformed ({problems})") from None
     orders = [entry.order for entry in entries]
     duplicates = sorted({order for order in orders if orders.count(order) > 1})
     if duplicates:
@@ -133,25 +161,40 @@ def version_key(version: str) -> tuple[int, str]:
     return (int(text), "") if text.isdigit() else (-1, text)
 
 
-def select_sow(rows: list[dict[str, Any]], course_id: str, status: str) -> dict[str, Any]:
-    """The row to use: the highest version with the wanted status.
+def select_sow(rows: list[dict[str, Any]], course_id: str,
+               status: str) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The row to use: the highest version with the wanted status, and the ids of other
+    rows of that version it was chosen over.
 
-    Raising here names the statuses that do exist, so "no published SOW"
-    tells the user whether a draft is waiting.
+    Among rows of one version the most recently updated wins (then the highest
+    id): the same row every time, whatever order the store lists them in.
+    Raising here names the statuses that do exist, so "no published SOW" tells
+    the user whether a draft is waiting, and how to use it.
     """
     if not rows:
         raise SowError(f"no SOW found for course '{course_id}'")
     wanted = [row for row in rows if row.get("status") == status]
     if not wanted:
         found = sorted({str(row.get("status")) for row in rows})
+        hint = "; --batch-sow-status=draft uses a draft" if "draft" in found else ""
         raise SowError(
             f"no {status} SOW for course '{course_id}' (statuses found: {', '.join(found)})"
+            + hint
         )
-    return max(wanted, key=lambda row: version_key(str(row.get("version", ""))))
+
+    def order(row: dict[str, Any]) -> tuple[tuple[int, str], str, str]:
+        return (version_key(str(row.get("version", ""))), str(row.get("$updatedAt") or ""),
+                str(row.get("$id")))
+
+    chosen = max(wanted, key=order)
+    same = tuple(sorted(str(row.get("$id")) for row in wanted
+                        if row is not chosen and order(row)[0] == order(chosen)[0]))
+    return chosen, same
 
 
 def record_from_row(
-    row: dict[str, Any], *, download: Callable[[str], bytes] | None = None
+    row: dict[str, Any], *, download: Callable[[str], bytes] | None = None,
+    same_version: tuple[str, ...] = (),
 ) -> SowRecord:
     """Build a SowRecord from an `Authored_SOW` row as either store returns it."""
     entries = parse_entries(decode_entries_field(row.get("entries"), download=download))
@@ -163,4 +206,5 @@ def record_from_row(
         entries=entries,
         metadata=parse_metadata(row.get("metadata")),
         accessibility_notes=str(row.get("accessibility_notes") or ""),
+        same_version=same_version,
     )

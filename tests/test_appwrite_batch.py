@@ -74,7 +74,8 @@ def test_dry_run_of_105_entries_with_40_existing_plans_65(
 
     assert run.ret == 0, run.output()
     plan = run.plan()
-    assert plan["summary"] == {"will_generate": 65, "will_skip": 40, "will_overwrite": 0}
+    assert plan["summary"] == {"will_generate": 65, "will_skip": 40, "will_replace": 0,
+                               "will_overwrite": 0}
     assert [p["order"] for p in plan["plan"]["generate"]] == list(range(41, 106))
     # Not N+1: one page for 40 lessons; the SOW list, the SOW by id, its entries file,
     # the course's outcomes (a course without any is refused before the plan).
@@ -202,3 +203,17 @@ def test_missing_appwrite_settings_exit_2_naming_the_piece(
     assert line.startswith("batchgen: Appwrite settings incomplete: ")
     assert "no-such.mcp.json does not exist; set APPWRITE_PROJECT_ID in the environment" in line
     assert appwrite_project.server.count() == 0
+
+
+def test_retries_before_a_batch_level_error_stay_out_of_the_one_line(
+    appwrite_project: AppwriteProject
+) -> None:
+    appwrite_project.load(3)
+    appwrite_project.server.inject(r"/tables/Authored_SOW/rows$", 503, times=2)
+    appwrite_project.server.inject(r"/tables/Authored_SOW/rows$", 401)
+
+    run = appwrite_project.run(subprocess=True)
+
+    assert run.ret == 2
+    [line] = run.result.stderr.lines  # no "retry 1/4" warnings above it
+    assert "rejected the API key" in line

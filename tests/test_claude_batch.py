@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import signal
+import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -10,8 +12,8 @@ import pytest
 
 from pytest_batchgen.contract import check_row, outcome_ids_of
 from pytest_batchgen.lesson import LESSON_COLUMNS
-from tests.conftest import COURSE, BatchProject
-from tests.support.model_server import HttpError, ModelServer, OfflineEnv, scripted
+from tests.conftest import COURSE, BatchProject, wait_for
+from tests.support.model_server import Hang, HttpError, ModelServer, OfflineEnv, scripted
 from tests.test_claude_author import OUTCOMES
 
 
@@ -133,6 +135,12 @@ def test_critic_rejecting_past_max_retries_leaves_the_good_row_untouched(
                                " (2 accepted, 2 reviewed)")
     assert failed["cost_usd"] > 0
     batch.result.stdout.fnmatch_lines(["*order 1 (*): no lesson passed review*"])
+    # The report shows the reason and the log's last lines, not the whole agent trace.
+    out = batch.result.stdout.str()
+    section = out.split("Captured log call")[1].split("=====")[0]
+    assert "earlier lines; the whole log:" in section and "lesson_order_001.log" in section
+    assert len(section.strip().splitlines()) <= 1 + 8 + 1
+    assert "#1 SystemMessage init" not in out
 
 
 def test_api_error_fails_one_lesson_and_the_next_is_generated(
@@ -197,3 +205,55 @@ def test_timeout_stops_the_agent_process_and_leaves_nothing(
         "timed out after 3s; the author was stopped")
     assert processes_in(scratch) == [] and list(scratch.iterdir()) == []
     assert claude.rows() == []
+
+
+def test_a_timed_out_lesson_reports_what_the_model_was_paid(
+    claude: BatchProject, model_server: ModelServer
+) -> None:
+    happy = scripted()
+    # The orchestrator answers; the author it delegates to never does in time.
+    model_server.script = lambda request: Hang(60) if request.role == "author" \
+        else happy(request)
+    batch = run(claude, "--batch-timeout=4", "-k", "lesson_001", "--batch-max-cost=0.0001")
+    assert batch.ret == 1
+    summary = batch.summary()
+    result = summary["results"][0]
+    assert result["error"] == "timed out after 4s; the author was stopped"
+    # The interrupted agent's result message carried the spend of the answer it got:
+    # it is the lesson's, and the batch budget counts it.
+    assert result["cost_usd"] > 0 and result["tokens"] > 0
+    assert summary["total_cost_usd"] == pytest.approx(result["cost_usd"], abs=1e-4)
+    assert result["duration_seconds"] < 4 + 30  # stopped by itself, not by the backstop
+
+
+@pytest.mark.parametrize(("how", "workers"), [
+    (signal.SIGKILL, 1),  # the xdist controller killed: its worker's CLI was orphaned
+    (signal.SIGTERM, 0),
+    (signal.SIGTERM, 1),
+], ids=["kill-9-xdist", "sigterm", "sigterm-xdist"])
+def test_the_agents_cli_dies_with_the_batch(
+    claude: BatchProject, model_server: ModelServer, how: signal.Signals, workers: int
+) -> None:
+    claude.pytester.makeconftest("""
+        def pytest_batchgen_batch_finished(config, summary, directory):
+            (directory / "finished.txt").write_text("ran")
+    """)
+    happy = scripted()
+    # The agent is deep in its work (a subagent mid-request) when the batch is stopped.
+    model_server.script = lambda request: Hang(120) if request.role == "author" \
+        else happy(request)
+    batch = claude.start(f"--batch-course={COURSE}", "-k", "lesson_001", "-p", "xdist",
+                         f"-n{workers}", author="claude")
+    wait_for(lambda: bool(processes_in(claude.log_dir)), "the agent's CLI to start")
+    batch.send_signal(how)
+    output = batch.communicate(timeout=60)[0].decode()
+    # kill -9 runs no cleanup in the batch: the CLI goes because its parent did.
+    wait_for(lambda: not processes_in(claude.log_dir), "the CLI to end with its batch")
+    assert not list(Path(tempfile.gettempdir()).glob("batchgen_*"))
+    if how == signal.SIGTERM:  # stopped as Ctrl-C stops a batch: everything recorded
+        assert batch.returncode == 2, output
+        [directory] = claude.log_dir.glob("batch_*")
+        summary = json.loads((directory / "batch_summary.json").read_text())
+        assert summary["interrupted"] is True and summary["not_run"] == [1]
+        assert (directory / "batch_report.html").is_file()
+        assert (directory / "finished.txt").read_text() == "ran"

@@ -77,6 +77,16 @@ def test_force_prompt_names_only_the_lessons_selected(project: BatchProject) -> 
     assert "1 passed, 2 deselected" in output
 
 
+def test_force_prompt_counts_only_what_k_selects(project: BatchProject) -> None:
+    project.load("sow_current.json")
+    project.add_lessons(COURSE, [1, 2])
+    code, output = run_on_terminal(
+        project, [f"--batch-course={COURSE}", "--batch-force", "-k", "Time"], "n")
+    assert code == 0, output
+    assert "Existing lessons found: 1 (orders: 2)" in output
+    assert "Will overwrite: 1 lessons (including 1 existing)" in output
+
+
 def test_declined_prompt_cancels_and_writes_nothing(project: BatchProject) -> None:
     project.load("sow_current.json")
     project.add_lessons(COURSE, [1])

@@ -23,7 +23,8 @@ def test_legacy_105_entry_row_export_loads_and_dry_runs(project: BatchProject) -
     assert run.ret == 0
     plan = run.plan()
     assert plan["total_sow_entries"] == 105
-    assert plan["summary"] == {"will_generate": 65, "will_skip": 40, "will_overwrite": 0}
+    assert plan["summary"] == {"will_generate": 65, "will_skip": 40, "will_replace": 0,
+                               "will_overwrite": 0}
     assert plan["sow"] == {"doc_id": "sow-legacy-v3", "version": "3", "status": "draft"}
     assert plan["estimates"]["duration_minutes"] == 65 * 7
 

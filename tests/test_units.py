@@ -42,7 +42,7 @@ ENTRIES = [SowEntry(order=o, label=f"Lesson {o}") for o in (1, 2, 3)]
         ([row(2)], False, False,
          [("generate", "not_found"), ("skip", "already_exists"), ("generate", "not_found")]),
         ([row(1, "legacy")], False, False,
-         [("generate", "other_model_version"), ("generate", "not_found"),
+         [("replace", "other_model_version"), ("generate", "not_found"),
           ("generate", "not_found")]),
         ([row(1, "legacy")], False, True,
          [("skip", "already_exists"), ("generate", "not_found"), ("generate", "not_found")]),
@@ -138,8 +138,8 @@ def test_select_highest_published_version() -> None:
     rows = [{"$id": "a", "status": "published", "version": "2"},
             {"$id": "b", "status": "published", "version": "10"},
             {"$id": "c", "status": "draft", "version": "11"}]
-    assert select_sow(rows, "course_x", "published")["$id"] == "b"
-    assert select_sow(rows, "course_x", "draft")["$id"] == "c"
+    assert select_sow(rows, "course_x", "published")[0]["$id"] == "b"
+    assert select_sow(rows, "course_x", "draft")[0]["$id"] == "c"
     with pytest.raises(SowError, match=r"no archived SOW .*statuses found: draft, published"):
         select_sow(rows, "course_x", "archived")
 

@@ -43,6 +43,9 @@ class AuthorRequest:
     # The author's working directory (None when it uses none): created by
     # the runner, kept or removed according to --batch-no-persist-workspace.
     workspace: Path | None
+    #: --batch-timeout. An author with `stops_at_timeout = True` stops itself then
+    #: (reporting its spend); any other is cancelled by the runner.
+    timeout: float | None = None
 
     def neighbours(self) -> tuple[SowEntry | None, SowEntry | None]:
         """The entries just before and after this one, by order."""
@@ -83,6 +86,8 @@ class LessonAuthor(Protocol):
     any_row_counts: bool
     #: False for authors that need no working directory (none is created).
     uses_workspace: bool
+    # Optional: `default_estimate = (minutes, USD)` per lesson, for dry-run
+    # estimates before this author has any history (else the spec's 7 min, $0.17).
 
     def check_ready(self) -> None:
         """Raise AuthorUnavailable before the batch if authoring cannot work."""

@@ -15,6 +15,8 @@ lesson's log file.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -52,6 +54,8 @@ WORKSPACE_FILES = ("sow_entry_input.json", "lesson_requirements.json", "sow_cont
 # Each subagent starts with a fresh context: the critic reads the lesson it
 # reviews, and the author the lesson it revises, from this workspace file.
 SUBMISSION_FILE = "lesson_submission.json"
+# Seconds a timed-out agent gets to report its spend once interrupted.
+STOP_GRACE = 10.0
 
 
 def prompt(name: str) -> str:
@@ -220,6 +224,10 @@ class ClaudeAuthor:
     model_version = CLAUDE_MODEL_VERSION
     any_row_counts = False
     uses_workspace = True
+    #: (minutes, USD) per lesson for estimates before there is any history (the spec's).
+    default_estimate = (7.0, 0.17)
+    #: Honours `request.timeout` itself, reporting the spend of a stopped agent.
+    stops_at_timeout = True
 
     def __init__(self, *, model: str = "", max_retries: int = 10,
                  max_cost_per_lesson: float | None = None, research: bool = False,
@@ -246,10 +254,7 @@ class ClaudeAuthor:
                 raise AuthorUnavailable(f"Claude Code CLI not found at {self.cli_path}"
                                         f" ({CLI_VARIABLE})")
             return
-        import claude_agent_sdk
-
-        bundled = Path(claude_agent_sdk.__file__).parent / "_bundled" / "claude"
-        if not bundled.is_file() and not shutil.which("claude"):
+        if find_cli() is None:
             raise AuthorUnavailable("Claude Code CLI not found: reinstall claude-agent-sdk"
                                     f" or set {CLI_VARIABLE}")
 
@@ -299,7 +304,7 @@ class ClaudeAuthor:
                 "TMPDIR": str(scratch_dir(request.workspace)),
             },
             stderr=trace.stderr,
-            cli_path=self.cli_path,
+            cli_path=tied_cli(self.cli_path, scratch_dir(request.workspace)),
         )
 
     async def author(self, request: AuthorRequest) -> AuthoredLesson:
@@ -317,13 +322,22 @@ class ClaudeAuthor:
         try:
             async with ClaudeSDKClient(self._options(request, submissions, trace)) as client:
                 await client.query(task_prompt(request))
-                async for message in client.receive_response():
-                    trace.record(message)
-                    if submissions.exhausted and not trace.interrupted:
-                        log.warning("Retry budget exhausted after %d rounds; stopping the agent",
-                                    submissions.rounds)
-                        trace.interrupted = True
-                        await client.interrupt()
+                try:
+                    async with asyncio.timeout(request.timeout):
+                        async for message in client.receive_response():
+                            trace.record(message)
+                            if submissions.exhausted and not trace.interrupted:
+                                log.warning("Retry budget exhausted after %d rounds; stopping"
+                                            " the agent", submissions.rounds)
+                                trace.interrupted = True
+                                await client.interrupt()
+                except TimeoutError:
+                    # Stop the agent ourselves, so the CLI reports what it spent (the
+                    # budget counts it) and is idle when the client closes.
+                    log.warning("Timed out after %gs: interrupting the agent", request.timeout)
+                    await stop_and_drain(client, trace)
+                    raise AuthoringError(f"timed out after {request.timeout:g}s; the author"
+                                         " was stopped", trace.metrics(self.model)) from None
         except ClaudeSDKError as exc:
             raise AuthoringError(f"Claude agent failed: {one_line(exc)}",
                                  trace.metrics(self.model)) from exc
@@ -337,6 +351,17 @@ class ClaudeAuthor:
         raise AuthoringError(failure_reason(submissions, trace), metrics)
 
 
+async def stop_and_drain(client: Any, trace: Trace) -> None:
+    """Interrupt the agent and read on to its result message (what it spent), for at
+    most STOP_GRACE seconds: a CLI that does not answer is killed when the client closes."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(STOP_GRACE):
+            trace.interrupted = True
+            await client.interrupt()
+            async for message in client.receive_response():
+                trace.record(message)
+
+
 def has_login(environ: Mapping[str, str]) -> bool:
     """Whether the CLI has credentials: a key or token in the environment, or the
     login `claude /login` saves in the CLI's config directory. On macOS that login
@@ -347,6 +372,39 @@ def has_login(environ: Mapping[str, str]) -> bool:
     if (config_dir / ".credentials.json").is_file():
         return True
     return sys.platform == "darwin" and config_dir.is_dir()
+
+
+def find_cli() -> str | None:
+    """The CLI the SDK would run: its bundled one, else `claude` on PATH."""
+    import claude_agent_sdk
+
+    bundled = Path(claude_agent_sdk.__file__).parent / "_bundled" / "claude"
+    return str(bundled) if bundled.is_file() else shutil.which("claude")
+
+
+LAUNCHER = """#!{python} -S
+# Runs the Claude Code CLI so that it dies with the batch process that started it,
+# even when that process is killed with SIGKILL and can clean nothing up.
+import ctypes, os, signal, sys
+ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+if os.getppid() != {parent}:
+    sys.exit("the batch process is gone")  # it died before the line above
+os.execv({cli!r}, [{cli!r}, *sys.argv[1:]])
+"""
+
+
+def tied_cli(cli_path: str | None, directory: Path) -> str | None:
+    """A launcher for the CLI that ties its life to this process (Linux: a
+    parent-death signal); elsewhere, or when no CLI is found, the CLI itself."""
+    cli = cli_path if cli_path and Path(cli_path).is_file() else (
+        shutil.which(cli_path) if cli_path else find_cli())
+    if not sys.platform.startswith("linux") or cli is None or " " in sys.executable:
+        return cli_path
+    launcher = directory / "claude"
+    launcher.write_text(LAUNCHER.format(python=sys.executable, parent=os.getpid(),
+                                        cli=str(Path(cli).absolute())), encoding="utf-8")
+    launcher.chmod(0o700)
+    return str(launcher)
 
 
 def scratch_dir(workspace: Path) -> Path:
@@ -382,6 +440,8 @@ class Trace:
         self.model = ""
         self.error = ""
         self.interrupted = False
+        # Tokens of the answers seen, for a stopped agent that never sent its result.
+        self.tokens_seen = 0
 
     def stderr(self, line: str) -> None:
         log.info("CLI stderr: %s", line.rstrip())
@@ -403,6 +463,7 @@ class Trace:
                 self.model = str(message.data.get("model", ""))
             log.info("%s %s: %s", head, message.subtype, _json(message.data))
         elif isinstance(message, AssistantMessage):
+            self.tokens_seen += _usage_tokens(message.usage or {})
             if message.error:
                 self.error = f"API error ({message.error})"
                 log.error("%s error: %s", head, message.error)
@@ -428,20 +489,24 @@ class Trace:
     def metrics(self, model: str) -> AuthorMetrics:
         result = self.result
         if result is None:
-            return AuthorMetrics(model=model or self.model)
+            return AuthorMetrics(tokens=self.tokens_seen, model=model or self.model)
         tokens = 0
         for usage in (result.model_usage or {}).values():
             tokens += sum(int(usage.get(key, 0) or 0) for key in (
                 "inputTokens", "outputTokens", "cacheReadInputTokens",
                 "cacheCreationInputTokens"))
         if not tokens and result.usage:
-            tokens = sum(int(result.usage.get(key, 0) or 0) for key in (
-                "input_tokens", "output_tokens", "cache_read_input_tokens",
-                "cache_creation_input_tokens"))
+            tokens = _usage_tokens(result.usage)
         models = list(result.model_usage or {}) or [model or self.model]
         return AuthorMetrics(cost_usd=float(result.total_cost_usd or 0.0), tokens=tokens,
                              turns=int(result.num_turns or 0), model=", ".join(models),
                              detail={"duration_api_ms": result.duration_api_ms})
+
+
+def _usage_tokens(usage: dict[str, Any]) -> int:
+    return sum(int(usage.get(key, 0) or 0) for key in (
+        "input_tokens", "output_tokens", "cache_read_input_tokens",
+        "cache_creation_input_tokens"))
 
 
 def _json(value: Any) -> str:

@@ -41,6 +41,8 @@ class OutlineAuthor:
     model_version = OUTLINE_MODEL_VERSION
     any_row_counts = True
     uses_workspace = False
+    #: (minutes, USD) per lesson for estimates before there is any history.
+    default_estimate = (0.0, 0.0)
 
     def check_ready(self) -> None:
         """Needs nothing: this is what makes it the zero-setup author."""

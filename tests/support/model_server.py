@@ -57,7 +57,14 @@ class Drop:
     """Start streaming, then close the connection mid-message."""
 
 
-Reply = Text | ToolCalls | HttpError | Drop
+@dataclass
+class Hang:
+    """Answer nothing for `seconds` (a model that takes too long), then say so."""
+
+    seconds: float
+
+
+Reply = Text | ToolCalls | HttpError | Drop | Hang
 
 
 # --- what a script sees -----------------------------------------------------------
@@ -196,6 +203,9 @@ class ModelServer:
                 reply = Text("ok") if request.role == "side" else server.script(request)
                 if server.delay:
                     time.sleep(server.delay)
+                if isinstance(reply, Hang):
+                    time.sleep(reply.seconds)
+                    reply = Text("Sorry, that took too long.")
                 if isinstance(reply, HttpError):
                     self._json(reply.status, {"type": "error", "error": {
                         "type": reply.kind, "message": reply.message}})
