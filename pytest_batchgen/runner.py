@@ -299,7 +299,10 @@ class LessonRunner:
                              f" later with python -m pytest_batchgen write-pending"
                              f" {batch.directory}") from None
         self._store_failures = 0
-        if written.skipped:
+        if written.skipped and drafting:
+            # A draft never goes over a row, so it could never be written later.
+            log.warning("Not written: %s", written.skipped)
+        elif written.skipped:
             path = keep_pending(batch.directory, PendingLesson(
                 row, planned, drafting, self.settings.store_url, written.skipped))
             result.pending_file = str(path.relative_to(batch.directory))
