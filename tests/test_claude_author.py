@@ -68,8 +68,11 @@ def cli_children() -> list[str]:
 
 
 AUTHOR = ClaudeAuthor(max_retries=2, model="claude-sonnet-4-5")
+# The coroutine tests; the sync ones are not marked (pytest-asyncio warns of those).
+asyncio_test = pytest.mark.asyncio
 
 
+@asyncio_test
 async def test_happy_path_writes_a_valid_reviewed_lesson(
     model_server: ModelServer, tmp_path: Path
 ) -> None:
@@ -89,6 +92,7 @@ async def test_happy_path_writes_a_valid_reviewed_lesson(
     assert outcomes["outcomes"] == OUTCOMES
 
 
+@asyncio_test
 async def test_the_model_sees_the_entry_the_outcomes_and_only_the_needed_tools(
     model_server: ModelServer, tmp_path: Path
 ) -> None:
@@ -106,6 +110,7 @@ async def test_the_model_sees_the_entry_the_outcomes_and_only_the_needed_tools(
     assert sorted(author.tools) == sorted(["Read", SUBMIT_LESSON])
 
 
+@asyncio_test
 async def test_a_submission_breaking_frontend_rules_gets_every_violation_at_once(
     model_server: ModelServer, tmp_path: Path
 ) -> None:
@@ -131,6 +136,7 @@ async def test_a_submission_breaking_frontend_rules_gets_every_violation_at_once
     assert authored.review == {"sow_fidelity": 0.95, "basic_quality": 0.9, "overall": 0.9375}
 
 
+@asyncio_test
 async def test_critic_rejecting_past_max_retries_fails_without_a_lesson(
     model_server: ModelServer, tmp_path: Path
 ) -> None:
@@ -143,6 +149,7 @@ async def test_critic_rejecting_past_max_retries_fails_without_a_lesson(
     assert cli_children() == []
 
 
+@asyncio_test
 @pytest.mark.parametrize(
     ("fail", "message"),
     [
@@ -163,6 +170,7 @@ async def test_api_failures_fail_the_lesson_readably(
     assert cli_children() == []
 
 
+@asyncio_test
 async def test_trace_logs_every_message_with_subagents_tagged(
     model_server: ModelServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -180,6 +188,7 @@ async def test_trace_logs_every_message_with_subagents_tagged(
     assert "sk-test-offline" not in text  # the key is never logged
 
 
+@asyncio_test
 async def test_cli_scratch_files_stay_in_the_workspace(
     model_server: ModelServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -315,6 +324,7 @@ def test_rounds_count_rejections_and_failed_reviews() -> None:
     assert state.submit_lesson({"lessons": []})[0] is False
 
 
+@asyncio_test
 async def test_research_adds_the_researcher_and_web_tools(
     model_server: ModelServer, tmp_path: Path
 ) -> None:
@@ -327,6 +337,7 @@ async def test_research_adds_the_researcher_and_web_tools(
     assert all("{research_line}" not in r.system for r in plain)
 
 
+@asyncio_test
 async def test_cost_cap_per_lesson_stops_the_agent(
     model_server: ModelServer, tmp_path: Path
 ) -> None:
