@@ -26,8 +26,10 @@ from pytest_batchgen.__main__ import sow_row_from_document
 from pytest_batchgen.authors import AuthoredLesson, AuthorMetrics, AuthorRequest
 from pytest_batchgen.authors.outline import OutlineAuthor
 from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION
+from pytest_batchgen.requirements import requirements_for
 from pytest_batchgen.store.sqlite import SqliteStore
 from tests.conftest import existing_row, legacy_sow
+from tests.support.lessons import OUTCOMES
 
 COURSE = "course_c84774"
 REPEATS = 5
@@ -55,17 +57,18 @@ class CountingStore:
 
 
 class NoOpAuthor(OutlineAuthor):
-    """Returns one pre-built lesson at once: what is left is the plugin's own cost."""
+    """Returns each entry's lesson, drafted before the clock starts: what is left is the
+    plugin's own cost (the contract's gate included)."""
 
     name = "noop"
     model_version = CLAUDE_MODEL_VERSION
     any_row_counts = False
 
-    def __init__(self, lesson: AuthoredLesson) -> None:
-        self.lesson = lesson
+    def __init__(self, lessons: dict[int, AuthoredLesson]) -> None:
+        self.lessons = lessons
 
     async def author(self, request: AuthorRequest) -> AuthoredLesson:
-        return self.lesson
+        return self.lessons[request.entry.order]
 
 
 class Wiring:
@@ -83,7 +86,8 @@ class Wiring:
 def fresh_store(directory: Path, entries: int, existing: int) -> Path:
     path = directory / f"store_{time.monotonic_ns()}.sqlite3"
     store = SqliteStore(path)
-    store.save_sow(sow_row_from_document(legacy_sow(entries, COURSE), None, "published"))
+    store.save_sow(sow_row_from_document(legacy_sow(entries, COURSE), None, "published"),
+                   OUTCOMES)
     for order in range(1, existing + 1):
         store.write_lesson(existing_row(COURSE, order))
     store.close()
@@ -119,13 +123,17 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
-        sample = fresh_store(directory, 1, 0)
+        sample = fresh_store(directory, 105, 0)
         seed = SqliteStore(sample)
         sow = seed.fetch_sow(COURSE)
         seed.close()
-        request = AuthorRequest(COURSE, sow.entries[0], sow, [], None)
-        lesson = asyncio.run(OutlineAuthor().author(request))
-        author = NoOpAuthor(AuthoredLesson(lesson.template, AuthorMetrics()))
+        lessons = {}
+        for entry in sow.entries:
+            request = AuthorRequest(COURSE, entry, sow, OUTCOMES,
+                                    requirements_for(entry.data, OUTCOMES), None)
+            lessons[entry.order] = AuthoredLesson(
+                asyncio.run(OutlineAuthor().author(request)).lesson, AuthorMetrics())
+        author = NoOpAuthor(lessons)
 
         dry = []
         for _ in range(REPEATS):

@@ -5,7 +5,7 @@ Run from the repository root:
     python benchmarks/bench_parallel.py --claude [DELAY_SECONDS]   # the Claude author
 
 Scripted: each lesson's author answers after a fixed delay (default 4 s).
---claude: the real Claude author (SDK + CLI, 9 model requests a lesson) against
+--claude: the real Claude author (SDK + CLI, 2 model requests a lesson) against
 the scripted model server answering each request after a fixed delay (default
 2 s, still well under a real lesson-sized answer). The rest of each lesson's
 wall time is the plugin's, the CLI's and, under xdist, the workers' start-up.
@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 from pytest_batchgen.__main__ import sow_row_from_document  # noqa: E402
 from pytest_batchgen.store.sqlite import SqliteStore  # noqa: E402
 from tests.conftest import legacy_sow  # noqa: E402
+from tests.support.lessons import OUTCOMES  # noqa: E402
 from tests.support.model_server import ModelServer, OfflineEnv  # noqa: E402
 
 LESSONS = 16
@@ -42,7 +43,8 @@ def run(directory: Path, workers: int, delay: float, claude_env: dict[str, str] 
     shutil.copy(ROOT / "tests" / "support" / "fake_plugin.py", directory)
     store = directory / f"store_n{workers}.sqlite3"
     seed = SqliteStore(store)
-    seed.save_sow(sow_row_from_document(legacy_sow(LESSONS, COURSE), None, "published"))
+    seed.save_sow(sow_row_from_document(legacy_sow(LESSONS, COURSE), None, "published"),
+                  OUTCOMES)
     seed.close()
     logs = directory / f"logs_n{workers}"
     env = {**os.environ, "BATCHGEN_FAKE_DELAY": str(delay), "PYTHONPATH": str(directory),

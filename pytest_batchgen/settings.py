@@ -73,6 +73,8 @@ OPTIONS = (
            default="published", choices=("published", "draft"), metavar="STATUS"),
     Option("--batch-model", "Model for the Claude author (default: the CLI's default)",
            default="", metavar="MODEL"),
+    Option("--batch-critic-model", "Model for the Claude author's critic (default: the"
+           " author's model)", default="", metavar="MODEL"),
     Option("--batch-max-cost-per-lesson", "Stop one lesson's agent once it has spent this much",
            kind="float", metavar="USD", minimum=0),
     Option("--batch-research", "Let the Claude author research with WebSearch/WebFetch",
@@ -125,6 +127,7 @@ class Settings:
     persist_workspace: bool
     sow_status: str
     model: str
+    critic_model: str
     max_cost_per_lesson: float | None
     research: bool
     max_cost: float | None
@@ -188,7 +191,8 @@ def _from_dir(text: str, directory: Path) -> str:
     return str(directory / text)
 
 
-CLAUDE_ONLY = ("batch_model", "batch_max_cost_per_lesson", "batch_research")
+CLAUDE_ONLY = ("batch_model", "batch_critic_model", "batch_max_cost_per_lesson",
+               "batch_research")
 # What only a run that writes lessons uses: an audit reads, and runs no author.
 WRITING_ONLY = ("batch_force", "batch_yes", "batch_author", "batch_allow_drafts",
                 "batch_keep_diagrams", "batch_max_cost", "batch_timeout", "batch_max_retries",
@@ -276,6 +280,7 @@ def resolve(config: pytest.Config) -> Settings:
         persist_workspace=not values["batch_no_persist_workspace"],
         sow_status=values["batch_sow_status"],
         model=values["batch_model"],
+        critic_model=values["batch_critic_model"],
         max_cost_per_lesson=values["batch_max_cost_per_lesson"],
         research=bool(values["batch_research"]),
         max_cost=values["batch_max_cost"],

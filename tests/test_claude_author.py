@@ -15,22 +15,25 @@ from pytest_batchgen.authors import AuthoringError, AuthorRequest, AuthorUnavail
 from pytest_batchgen.authors.claude import (
     AUTH_VARIABLES,
     CLI_VARIABLE,
-    SUBMISSION_FILE,
     ClaudeAuthor,
-    Submissions,
     has_login,
-    judge_verdict,
 )
 from pytest_batchgen.authors.outline import draft_lesson
+from pytest_batchgen.authors.review import SUBMISSION_FILE, Submissions, judge_verdict
 from pytest_batchgen.requirements import requirements_for
 from pytest_batchgen.sow import SowRecord, record_from_row
 from tests.conftest import FIXTURES
 from tests.support.lessons import OUTCOMES
 from tests.support.model_server import (
     SUBMIT_LESSON,
+    SUBMIT_REVIEW,
     Drop,
     HttpError,
+    ModelRequest,
     ModelServer,
+    Reply,
+    Text,
+    ToolCalls,
     scripted,
 )
 
@@ -93,21 +96,22 @@ async def test_happy_path_writes_a_valid_reviewed_lesson(
 
 
 @asyncio_test
-async def test_the_model_sees_the_entry_the_outcomes_and_only_the_needed_tools(
+async def test_each_session_sees_its_inputs_inline_and_only_its_own_tool(
     model_server: ModelServer, tmp_path: Path
 ) -> None:
     await AUTHOR.author(request(tmp_path))
-    first = model_server.model_requests("orchestrator")[0]
-    seen = first.text()
-    assert "The 10% Method" in seen and "30% of £120" in seen  # the whole entry
-    assert "Use numerical skills in real-life contexts" in seen
-    assert "Author lesson 1 of course course_c84874" in seen
-    assert sorted(first.tools) == sorted(["Agent", "Read", SUBMIT_LESSON,
-                                          "mcp__batchgen__submit_review"])
-    assert "You coordinate the authoring of ONE lesson" in first.system
-    author = model_server.model_requests("author")[0]
+    # The happy path is two model requests: one lesson, one verdict.
+    assert [r.role for r in model_server.model_requests()] == ["author", "critic"]
+    author, critic = model_server.model_requests()
+    seen = author.text()
+    assert "The 10% Method" in seen and "30% of £120" in seen  # the whole entry, inline
+    assert "Use numerical skills in real-life contexts" in seen  # the outcomes, inline
+    assert "Write lesson 1 of course course_c84874" in seen
     assert "You are the lesson author" in author.system
     assert sorted(author.tools) == sorted(["Read", SUBMIT_LESSON])
+    assert "You are the lesson critic" in critic.system
+    assert critic.tools == [SUBMIT_REVIEW]  # a critic cannot submit
+    assert "<lesson>" in critic.text() and "Review lesson 1" in critic.text()
 
 
 @asyncio_test
@@ -145,6 +149,7 @@ async def test_critic_rejecting_past_max_retries_fails_without_a_lesson(
         await AUTHOR.author(request(tmp_path))
     assert str(failure.value) == ("no lesson passed review within --batch-max-retries=2"
                                   " (3 accepted, 3 reviewed)")
+    assert [r.role for r in model_server.model_requests()] == ["author", "critic"] * 3
     assert failure.value.metrics.cost_usd > 0  # partial figures are kept
     assert cli_children() == []
 
@@ -171,20 +176,22 @@ async def test_api_failures_fail_the_lesson_readably(
 
 
 @asyncio_test
-async def test_trace_logs_every_message_with_subagents_tagged(
+async def test_trace_logs_every_message_tagged_with_its_session(
     model_server: ModelServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    model_server.script = scripted(verdicts=(False, True))
     caplog.set_level(logging.DEBUG)
     await AUTHOR.author(request(tmp_path))
     lines = [r.getMessage() for r in caplog.records if r.name == "pytest_batchgen.authors.claude"]
     text = "\n".join(lines)
-    assert "SystemMessage init:" in text
-    assert 'tool call Agent (toolu_' in text and '"subagent_type": "lesson_author"' in text
-    subagent = [line for line in lines if "[subagent of toolu_" in line]
-    assert any(f"tool call {SUBMIT_LESSON}" in line for line in subagent)
-    assert any("tool result for" in line and "accepted" in line for line in subagent)
-    assert any("mcp__batchgen__submit_review" in line for line in subagent)
-    assert "ResultMessage success: turns" in text
+    for session in ("author #1", "critic #1", "author #2", "critic #2"):
+        assert f"[{session}] SystemMessage init:" in text
+    assert any(f"[author #1] AssistantMessage tool call {SUBMIT_LESSON}" in line
+               for line in lines)
+    assert any("[critic #2] AssistantMessage tool call mcp__batchgen__submit_review" in line
+               for line in lines)
+    assert "submit_review: FAIL" in text and "submit_review: PASS" in text
+    assert "[critic #2] ResultMessage success: turns" in text
     assert "sk-test-offline" not in text  # the key is never logged
 
 
@@ -266,13 +273,13 @@ def test_result_is_the_latest_accepted_lesson_whose_latest_review_passed() -> No
     assert state.result is not None and state.result["title"] == second["title"]
 
 
-def test_the_latest_accepted_lesson_is_saved_for_the_critic(tmp_path: Path) -> None:
-    # Subagents start fresh: the critic reviews, and the author revises, this file.
+def test_the_latest_accepted_lesson_is_kept_in_the_workspace(tmp_path: Path) -> None:
+    # For whoever debugs the lesson later: what the critic was given.
     state = submissions(tmp_path)
     saved = tmp_path / SUBMISSION_FILE
     lesson = valid_lesson()
     ok, text = state.submit_lesson({"lesson": lesson})
-    assert ok and SUBMISSION_FILE in text
+    assert ok and text == "accepted: the lesson is valid and goes to review."
     assert json.loads(saved.read_text())["title"] == lesson["title"]
     assert not state.submit_lesson({"lesson": {**lesson, "title": "short"}})[0]
     assert json.loads(saved.read_text())["title"] == lesson["title"]  # rejected: unchanged
@@ -325,16 +332,17 @@ def test_rounds_count_rejections_and_failed_reviews() -> None:
 
 
 @asyncio_test
-async def test_research_adds_the_researcher_and_web_tools(
+async def test_research_runs_first_and_its_brief_reaches_the_author(
     model_server: ModelServer, tmp_path: Path
 ) -> None:
     await ClaudeAuthor(research=True, model="claude-sonnet-4-5").author(request(tmp_path))
-    first = model_server.model_requests("orchestrator")[0]
-    assert {"WebSearch", "WebFetch"} <= set(first.tools)
-    assert "- lesson_researcher: Researches SQA expectations" in first.text()
-    assert "`lesson_researcher` finds SQA expectations" in first.system
-    plain = model_server.model_requests("orchestrator")
-    assert all("{research_line}" not in r.system for r in plain)
+    roles = [r.role for r in model_server.model_requests()]
+    assert roles == ["researcher", "author", "critic"]
+    researcher = model_server.model_requests("researcher")[0]
+    assert sorted(researcher.tools) == ["WebFetch", "WebSearch"]
+    assert "You are the lesson researcher" in researcher.system
+    author = model_server.model_requests("author")[0]
+    assert "<research_brief>" in author.text() and "ScotRail fares" in author.text()
 
 
 @asyncio_test
@@ -347,3 +355,79 @@ async def test_cost_cap_per_lesson_stops_the_agent(
     assert str(failure.value) == "Claude agent failed: Reached maximum budget ($0.01)"
     assert failure.value.metrics.cost_usd > 0
     assert len(model_server.model_requests()) < 8  # stopped before the happy path's end
+
+
+# --- the loop, round by round -------------------------------------------------------------
+
+
+@asyncio_test
+async def test_a_failed_review_costs_two_more_requests_and_the_revision_passes(
+    model_server: ModelServer, tmp_path: Path
+) -> None:
+    model_server.script = scripted(verdicts=(False, True))
+    authored = await AUTHOR.author(request(tmp_path))
+    assert [r.role for r in model_server.model_requests()] == ["author", "critic"] * 2
+    revision = model_server.model_requests("author")[1].text()
+    # The critic's feedback reaches the author word for word, with the lesson it judged.
+    assert "<critic_feedback>" in revision and "cards lack Scottish context." in revision
+    assert "<previous_lesson>" in revision
+    assert authored.review is not None and authored.review["overall"] == 0.9375
+
+
+@asyncio_test
+@pytest.mark.parametrize("role", ["author", "critic"])
+async def test_a_session_that_ends_without_its_tool_costs_a_round(
+    model_server: ModelServer, tmp_path: Path, role: str
+) -> None:
+    happy = scripted()
+    silent = iter([True])  # the first session of `role` only says something
+
+    def script(model_request: ModelRequest) -> Reply:
+        if model_request.role == role and not model_request.tool_uses() and next(silent, False):
+            return Text("I would rather not.")
+        return happy(model_request)
+
+    model_server.script = script
+    authored = await AUTHOR.author(request(tmp_path))
+    assert authored.lesson["title"].startswith("Numeracy")
+    roles = [r.role for r in model_server.model_requests()]
+    assert roles == (["author", "author", "critic"] if role == "author"
+                     else ["author", "critic", "critic"])
+
+
+@asyncio_test
+@pytest.mark.parametrize(("role", "other_tool"), [
+    ("author", "mcp__batchgen__submit_review"),  # an author approving its own lesson
+    ("critic", SUBMIT_LESSON),  # a critic writing the lesson it should judge
+])
+async def test_no_session_can_use_the_other_sessions_tool(
+    model_server: ModelServer, tmp_path: Path, role: str, other_tool: str
+) -> None:
+    happy = scripted()
+
+    def script(model_request: ModelRequest) -> Reply:
+        if model_request.role != role:
+            return happy(model_request)
+        if model_request.tool_uses():
+            return Text("Done.")
+        arguments = ({"pass": True, "feedback": "perfect",
+                      "scores": {"sow_fidelity": 1, "basic_quality": 1}}
+                     if other_tool.endswith("review") else {"lesson": {"title": "x"}})
+        return ToolCalls([(other_tool, arguments)])
+
+    model_server.script = script
+    with pytest.raises(AuthoringError, match="no lesson passed review"):
+        await ClaudeAuthor(max_retries=1, model="claude-sonnet-4-5").author(request(tmp_path))
+    results = [r for req in model_server.model_requests(role) for r in req.tool_results()]
+    assert results and all(r.get("is_error") for r in results)  # no such tool there
+
+
+@asyncio_test
+async def test_the_critic_can_review_with_another_model(
+    model_server: ModelServer, tmp_path: Path
+) -> None:
+    author = ClaudeAuthor(model="claude-sonnet-4-5", critic_model="claude-haiku-4-5")
+    authored = await author.author(request(tmp_path))
+    assert [(r.role, r.body["model"]) for r in model_server.model_requests()] == [
+        ("author", "claude-sonnet-4-5"), ("critic", "claude-haiku-4-5")]
+    assert authored.metrics.model == "claude-sonnet-4-5, claude-haiku-4-5"

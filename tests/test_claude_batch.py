@@ -62,9 +62,8 @@ def test_happy_path_writes_every_column_and_reports_cost(
     props = {p.get("name"): p.get("value") for p in next(cases).iter("property")}
     assert float(props["cost_usd"]) == first["cost_usd"] and int(props["tokens"]) > 0
     assert props["row_id"] == rows[0]["$id"]
-    # The model saw each lesson's entry and the course outcomes.
-    tasks = [r.text() for r in model_server.model_requests("orchestrator")
-             if not r.tool_uses()]
+    # The model saw each lesson's entry and the course outcomes, inline.
+    tasks = [r.text() for r in model_server.model_requests("author") if not r.tool_uses()]
     assert len(tasks) == 3
     assert {r.body["model"] for r in model_server.model_requests()} == {"claude-sonnet-4-5"}
     assert all("Use numerical skills in real-life contexts" in text for text in tasks)
@@ -93,9 +92,9 @@ def test_lesson_log_holds_the_full_agent_trace(claude: BatchProject) -> None:
     batch = run(claude)
     log = (batch.batch_dir / "lesson_order_001.log").read_text()
     assert "Workspace file ready:" in log and "sow_entry_input.json" in log
-    assert "pytest_batchgen.authors.claude - INFO - #1 SystemMessage init:" in log
-    assert '"subagent_type": "lesson_author"' in log
-    assert "[subagent of toolu_" in log and "tool call mcp__batchgen__submit_lesson" in log
+    assert "pytest_batchgen.authors.claude - INFO - #1 [author #1] SystemMessage init:" in log
+    assert "[author #1] AssistantMessage tool call mcp__batchgen__submit_lesson" in log
+    assert "[critic #1] AssistantMessage tool call mcp__batchgen__submit_review" in log
     assert "submit_review: PASS" in log
     assert "ResultMessage success" in log
     assert "Lesson written:" in log
@@ -211,16 +210,16 @@ def test_a_timed_out_lesson_reports_what_the_model_was_paid(
     claude: BatchProject, model_server: ModelServer
 ) -> None:
     happy = scripted()
-    # The orchestrator answers; the author it delegates to never does in time.
-    model_server.script = lambda request: Hang(60) if request.role == "author" \
+    # The author's session answers; the critic's never does in time.
+    model_server.script = lambda request: Hang(60) if request.role == "critic" \
         else happy(request)
     batch = run(claude, "--batch-timeout=4", "-k", "lesson_001", "--batch-max-cost=0.0001")
     assert batch.ret == 1
     summary = batch.summary()
     result = summary["results"][0]
     assert result["error"] == "timed out after 4s; the author was stopped"
-    # The interrupted agent's result message carried the spend of the answer it got:
-    # it is the lesson's, and the batch budget counts it.
+    # The author's session was paid for, and the interrupted critic's result message
+    # says what it spent: the lesson's, and the batch budget counts it.
     assert result["cost_usd"] > 0 and result["tokens"] > 0
     assert summary["total_cost_usd"] == pytest.approx(result["cost_usd"], abs=1e-4)
     assert result["duration_seconds"] < 4 + 30  # stopped by itself, not by the backstop

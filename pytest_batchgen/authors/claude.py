@@ -1,16 +1,18 @@
-"""The Claude author: one claude-agent-sdk agent per lesson.
+"""The Claude author: the author–critic loop in code, one claude-agent-sdk session per step.
 
-An orchestrator delegates to an author and a critic subagent (and, when
-asked, a researcher). Both submit through two in-process MCP tools, so the
-lesson never travels as free text: `submit_lesson` validates with the same
-models as the item's schema gate and answers with the precise errors;
-`submit_review` records the critic's verdict. The lesson returned is the
-latest accepted lesson whose latest review passed — whichever agent called
-the tools, in whatever order.
+The control flow is Python, not a model's: an author session writes the lesson
+and submits it through `submit_lesson`; a fresh critic session reviews it
+through `submit_review`; on a failed review the author revises with the
+critic's feedback, verbatim, and the critic reviews again, until a review
+passes or --batch-max-retries rounds are spent. Each session is one CLI
+process offered only its own tool, with everything it needs inline in its
+first message, and it ends as soon as its tool has answered (a PostToolUse
+hook stops it: no closing request). The lesson written is the latest accepted
+one whose latest review passed (see review.py).
 
-Every message of the stream (subagents included) and the CLI's stderr go to
-the `pytest_batchgen.authors.claude` logger, which the plugin routes into the
-lesson's log file.
+Every message of every session (tagged `author #1`, `critic #1`, …) and the
+CLI's stderr go to the `pytest_batchgen.authors.claude` logger, which the
+plugin routes into the lesson's log file.
 """
 
 from __future__ import annotations
@@ -23,198 +25,44 @@ import os
 import shutil
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pytest_batchgen.authors import (
     AuthoredLesson,
     AuthoringError,
-    AuthorMetrics,
     AuthorRequest,
     AuthorUnavailable,
 )
-from pytest_batchgen.contract import Lesson
+from pytest_batchgen.authors.review import (
+    SERVER_KEY,
+    SUBMIT_LESSON,
+    SUBMIT_REVIEW,
+    Submissions,
+    tool_server,
+)
+from pytest_batchgen.authors.trace import Trace, one_line
+from pytest_batchgen.contract import Lesson, outcome_ids_of
 from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION
-from pytest_batchgen.requirements import EntryRequirements
 from pytest_batchgen.settings import Settings
 
 log = logging.getLogger(__name__)
 
-SERVER_KEY = "batchgen"
-SUBMIT_LESSON = f"mcp__{SERVER_KEY}__submit_lesson"
-SUBMIT_REVIEW = f"mcp__{SERVER_KEY}__submit_review"
 AUTH_VARIABLES = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN",
                   "CLAUDE_CODE_USE_BEDROCK", "CLAUDE_CODE_USE_VERTEX")
 # Overrides the CLI the SDK would use (its bundled one, else `claude` on PATH).
 CLI_VARIABLE = "BATCHGEN_CLAUDE_CLI"
+# The inputs, also written to the workspace: what the agents were given, for debugging.
 WORKSPACE_FILES = ("sow_entry_input.json", "lesson_requirements.json", "sow_context.json",
                    "course_outcomes.json")
-# Each subagent starts with a fresh context: the critic reads the lesson it
-# reviews, and the author the lesson it revises, from this workspace file.
-SUBMISSION_FILE = "lesson_submission.json"
-# Seconds a timed-out agent gets to report its spend once interrupted.
+# Seconds a timed-out session gets to report its spend once interrupted.
 STOP_GRACE = 10.0
 
 
 def prompt(name: str) -> str:
     return resources.files("pytest_batchgen.authors.prompts").joinpath(f"{name}.md").read_text(
         encoding="utf-8")
-
-
-# --- the tool contract --------------------------------------------------------------
-
-
-# The platform critic's pass rule: two hard gates (the contract, which the tool
-# enforces, and factual correctness), then weighted scores over thresholds.
-FIDELITY_WEIGHT, QUALITY_WEIGHT = 0.75, 0.25
-FIDELITY_MIN, QUALITY_MIN, OVERALL_MIN = 0.90, 0.80, 0.85
-SCORE_NAMES = ("sow_fidelity", "basic_quality")
-
-
-def judge_verdict(arguments: dict[str, Any]) -> tuple[dict[str, float], str | None]:
-    """The verdict's scores (with `overall`), and why it is refused, if it is.
-
-    A verdict whose `pass` contradicts its own scores and factual errors is
-    refused: the pass rule is the platform critic's, not the model's mood.
-    """
-    verdict, scores, errors = (arguments.get("pass"), arguments.get("scores"),
-                               arguments.get("factual_errors", []))
-    usage = ('Expected {"pass": true|false, "feedback": "...", "scores": {"sow_fidelity": 0-1,'
-             ' "basic_quality": 0-1}, "factual_errors": ["..."]}.')
-    if not isinstance(verdict, bool) or not isinstance(scores, dict) or not (
-            isinstance(errors, list) and all(isinstance(e, str) for e in errors)):
-        return {}, usage
-    values = {name: scores.get(name) for name in SCORE_NAMES}
-    if not all(isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1
-               for v in values.values()):
-        return {}, f"Both scores must be numbers from 0 to 1. {usage}"
-    fidelity, quality = float(values["sow_fidelity"] or 0), float(values["basic_quality"] or 0)
-    overall = round(FIDELITY_WEIGHT * fidelity + QUALITY_WEIGHT * quality, 4)
-    judged = {"sow_fidelity": fidelity, "basic_quality": quality, "overall": overall}
-    passes = (not errors and fidelity >= FIDELITY_MIN and quality >= QUALITY_MIN
-              and overall >= OVERALL_MIN)
-    if verdict and not passes:
-        return judged, (
-            "Verdict refused: a pass needs no factual error, sow_fidelity >= 0.90,"
-            f" basic_quality >= 0.80 and overall (0.75*fidelity + 0.25*quality) >= 0.85; these"
-            f" scores give overall {overall:.3f} with {len(errors)} factual error(s).")
-    if not verdict and passes:
-        return judged, (
-            "Verdict refused: these scores pass every threshold and no factual error is"
-            " listed; to fail the lesson, list the factual errors or score what falls short.")
-    return judged, None
-
-
-@dataclass
-class Submissions:
-    """One lesson's submissions and reviews, and its retry budget.
-
-    A round is a rejected submission, a refused verdict or a failed review;
-    more than `max_rounds` of them ends the lesson without a result.
-    """
-
-    max_rounds: int
-    #: The contract plus what this entry asks: the same check as the item's gate.
-    requirements: EntryRequirements
-    #: Where the latest accepted lesson is saved for the other agents to read.
-    workspace: Path | None = None
-    latest: Lesson | None = None
-    latest_review: dict[str, float] | None = None
-    latest_passed: bool = False
-    rounds: int = 0
-    accepted: int = 0
-    reviews: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def exhausted(self) -> bool:
-        return self.rounds > self.max_rounds
-
-    @property
-    def result(self) -> Lesson | None:
-        return self.latest if self.latest_passed else None
-
-    def _spend_round(self, reason: str) -> str:
-        self.rounds += 1
-        if self.exhausted:
-            return (f"{reason}\nThe retry budget of {self.max_rounds} rounds is exhausted:"
-                    " stop now and do not call any tool again.")
-        return f"{reason}\n(round {self.rounds} of {self.max_rounds})"
-
-    def submit_lesson(self, arguments: dict[str, Any]) -> tuple[bool, str]:
-        lesson = arguments.get("lesson")
-        if not isinstance(lesson, dict):
-            return False, self._spend_round('Expected {"lesson": {...}} with the lesson object.')
-        violations = self.requirements.check(lesson)
-        if violations:
-            log.warning("submit_lesson rejected: %d violations", len(violations))
-            return False, self._spend_round(
-                f"The lesson was NOT accepted: {len(violations)} violation(s) of the lesson"
-                " contract. Fix all of them and submit the whole lesson again:\n- "
-                + "\n- ".join(map(str, violations)))
-        self.latest, self.latest_passed, self.latest_review = lesson, False, None
-        self.accepted += 1
-        log.info("submit_lesson accepted (#%d): %s, %d cards", self.accepted, lesson["title"],
-                 len(lesson["cards"]))
-        if self.workspace is None:
-            return True, "accepted: the lesson is valid and awaits review."
-        saved = self.workspace / SUBMISSION_FILE
-        saved.write_text(json.dumps(lesson, indent=2, ensure_ascii=False), encoding="utf-8")
-        return True, (f"accepted: the lesson is valid, saved as {SUBMISSION_FILE} in the"
-                      " workspace, and awaits review.")
-
-    def submit_review(self, arguments: dict[str, Any]) -> tuple[bool, str]:
-        if self.latest is None:
-            return False, "There is no accepted lesson to review yet."
-        scores, refused = judge_verdict(arguments)
-        if refused:
-            log.warning("submit_review refused: %s", refused)
-            return False, self._spend_round(refused)
-        verdict = bool(arguments["pass"])
-        self.reviews.append(arguments)
-        self.latest_passed, self.latest_review = verdict, scores
-        log.info("submit_review: %s; scores %s; factual errors %s; feedback: %s",
-                 "PASS" if verdict else "FAIL", json.dumps(scores),
-                 json.dumps(arguments.get("factual_errors", [])), arguments.get("feedback", ""))
-        if verdict:
-            return True, "review recorded: the lesson passed and will be written."
-        return True, self._spend_round("review recorded: the lesson failed; the author must"
-                                       " revise it using the feedback.")
-
-
-def tool_server(submissions: Submissions) -> Any:
-    """The in-process MCP server `batchgen` bound to one lesson's submissions."""
-    from claude_agent_sdk import create_sdk_mcp_server, tool
-
-    def answer(ok: bool, text: str) -> dict[str, Any]:
-        return {"content": [{"type": "text", "text": text}], "is_error": not ok}
-
-    # Loose input schemas on purpose: the SDK would reject a malformed lesson with
-    # its first JSON-schema error; our handler answers with every problem at once.
-    @tool("submit_lesson", "Submit the complete lesson for validation. Answers 'accepted' or"
-          " the exact problems to fix.", {"type": "object",
-                                          "properties": {"lesson": {"type": "object"}},
-                                          "required": ["lesson"]})
-    async def submit_lesson(arguments: dict[str, Any]) -> dict[str, Any]:
-        return answer(*submissions.submit_lesson(arguments))
-
-    @tool("submit_review", "Record the critic's verdict on the latest accepted lesson:"
-          " pass, feedback, scores {sow_fidelity, basic_quality} from 0 to 1, and the"
-          " factual errors found (none: an empty list).",
-          {"type": "object", "properties": {"pass": {"type": "boolean"},
-                                            "feedback": {"type": "string"},
-                                            "scores": {"type": "object"},
-                                            "factual_errors": {"type": "array",
-                                                               "items": {"type": "string"}}},
-           "required": ["pass", "feedback", "scores"]})
-    async def submit_review(arguments: dict[str, Any]) -> dict[str, Any]:
-        return answer(*submissions.submit_review(arguments))
-
-    return create_sdk_mcp_server(SERVER_KEY, tools=[submit_lesson, submit_review])
-
-
-# --- the author ---------------------------------------------------------------------
 
 
 class ClaudeAuthor:
@@ -229,10 +77,11 @@ class ClaudeAuthor:
     #: Honours `request.timeout` itself, reporting the spend of a stopped agent.
     stops_at_timeout = True
 
-    def __init__(self, *, model: str = "", max_retries: int = 10,
+    def __init__(self, *, model: str = "", critic_model: str = "", max_retries: int = 10,
                  max_cost_per_lesson: float | None = None, research: bool = False,
                  cli_path: str | None = None) -> None:
         self.model = model
+        self.critic_model = critic_model or model
         self.max_retries = max_retries
         self.max_cost_per_lesson = max_cost_per_lesson
         self.research = research
@@ -240,7 +89,8 @@ class ClaudeAuthor:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ClaudeAuthor:
-        return cls(model=settings.model, max_retries=settings.max_retries,
+        return cls(model=settings.model, critic_model=settings.critic_model,
+                   max_retries=settings.max_retries,
                    max_cost_per_lesson=settings.max_cost_per_lesson,
                    research=settings.research, cli_path=os.environ.get(CLI_VARIABLE) or None)
 
@@ -259,107 +109,285 @@ class ClaudeAuthor:
                                     f" or set {CLI_VARIABLE}")
 
     async def aclose(self) -> None:
-        """Each lesson's agent process ends with its lesson; nothing is held."""
+        """Each session's process ends with its session; nothing is held."""
 
-    def _options(self, request: AuthorRequest, submissions: Submissions,
-                 trace: Trace) -> Any:
-        from claude_agent_sdk import AgentDefinition, ClaudeAgentOptions
-
+    async def author(self, request: AuthorRequest) -> AuthoredLesson:
         assert request.workspace is not None  # uses_workspace: the runner made one
+        write_workspace(request)
+        run = LessonRun(self, request)
+        log.info("Claude author starting: model %s, critic %s, max %d rounds, budget %s",
+                 self.model or "(CLI default)", self.critic_model or "(CLI default)",
+                 self.max_retries,
+                 f"${self.max_cost_per_lesson}" if self.max_cost_per_lesson else "none")
+        try:
+            lesson = await run.loop()
+        except TimedOut:
+            raise AuthoringError(f"timed out after {request.timeout:g}s; the author was"
+                                 " stopped", run.trace.metrics(self.model)) from None
+        metrics = run.trace.metrics(self.model)
+        if lesson is None:
+            raise AuthoringError(run.failure_reason(), metrics)
+        log.info("Lesson accepted and reviewed after %d submissions, %d reviews, %d sessions",
+                 run.submissions.accepted, len(run.submissions.reviews), run.trace.sessions)
+        return AuthoredLesson(lesson=lesson, metrics=metrics,
+                              review=run.submissions.latest_review)
 
-        subagent_tools = ["Read", SUBMIT_LESSON]
-        agents = {
-            "lesson_author": AgentDefinition(
-                description="Writes the lesson from the SOW entry and submits it.",
-                prompt=prompt("lesson_author"), tools=subagent_tools),
-            "lesson_critic": AgentDefinition(
-                description="Reviews the latest accepted lesson and records a verdict.",
-                prompt=prompt("lesson_critic"), tools=["Read", SUBMIT_REVIEW]),
-        }
-        tools = ["Read", "Agent"]
-        if self.research:
-            agents["lesson_researcher"] = AgentDefinition(
-                description="Researches SQA expectations and Scottish contexts on the web.",
-                prompt=prompt("lesson_researcher"), tools=["WebSearch", "WebFetch"])
-            tools += ["WebSearch", "WebFetch"]
-        research_line = ("- `lesson_researcher` finds SQA expectations and Scottish contexts;"
-                         " ask it before the author when the topic needs it.\n"
-                         if self.research else "")
+
+class TimedOut(Exception):
+    """--batch-timeout passed; the running session was stopped and its spend read."""
+
+
+class LessonRun:
+    """One lesson's loop: its sessions, their shared tools' state, their trace."""
+
+    def __init__(self, author: ClaudeAuthor, request: AuthorRequest) -> None:
+        assert request.workspace is not None
+        self.author = author
+        self.request = request
+        self.workspace = request.workspace
+        self.submissions = Submissions(max_rounds=author.max_retries,
+                                       requirements=request.requirements,
+                                       workspace=request.workspace)
+        self.trace = Trace()
+        self.numbers = dict.fromkeys(("author", "critic", "researcher"), 0)
+        # Where each role's running session started (see _done).
+        self._starts = dict.fromkeys(self.numbers, 0)
+        loop = asyncio.get_running_loop()
+        #: When --batch-timeout ends the lesson, whichever session is running then.
+        self.deadline = loop.time() + request.timeout if request.timeout else None
+
+    async def loop(self) -> Lesson | None:
+        """author → critic → (revision → critic)… until a review passes or the rounds run
+        out; the latest accepted lesson whose latest review passed, or None."""
+        brief = await self._research() if self.author.research else ""
+        state = self.submissions
+        while not state.exhausted:
+            if not await self._session("author",
+                                       author_message(self.request, brief, state)):
+                if not state.exhausted:
+                    log.warning(state.spend_round("The author's session ended without an"
+                                                  " accepted lesson."))
+                continue
+            while not state.exhausted:
+                if await self._session("critic", critic_message(self.request, state.latest)):
+                    break
+                if not state.exhausted:
+                    log.warning(state.spend_round("The critic's session ended without a"
+                                                  " verdict."))
+            if state.result is not None:
+                return state.result
+        return None
+
+    async def _research(self) -> str:
+        await self._session("researcher", research_message(self.request))
+        return self.trace.last_text
+
+    def _progress(self, role: str) -> int:
+        """What grows when a session of `role` has done its job."""
+        state = self.submissions
+        return {"author": state.accepted, "critic": len(state.reviews)}.get(role, 0)
+
+    def _done(self, role: str) -> bool:
+        """The running session of `role` has done its job, or the rounds are spent."""
+        return self._progress(role) > self._starts[role] or self.submissions.exhausted
+
+
+
+    async def _session(self, role: str, message: str) -> bool:
+        """One CLI session of `role`, stopped by a hook as soon as its tool has done the
+        job (an accepted lesson, a recorded verdict) or the rounds are spent; whether it
+        did the job. An API error or a spent budget fails the lesson."""
+        from claude_agent_sdk import ClaudeSDKClient, ClaudeSDKError
+
+        if self.deadline is not None and asyncio.get_running_loop().time() >= self.deadline:
+            raise TimedOut  # no session starts past the timeout
+        self.numbers[role] += 1
+        label = f"{role} #{self.numbers[role]}"
+        self.trace.begin(label)
+        self._starts[role] = self._progress(role)
+        client = ClaudeSDKClient(self._options(role, label))
+        try:
+            await client.connect()
+            await client.query(message)
+            try:
+                async with asyncio.timeout_at(self.deadline):
+                    async for received in client.receive_response():
+                        self.trace.record(received)
+            except TimeoutError:
+                log.warning("Timed out: the %s session is stopped", label)
+                await self._stop(client)
+                raise TimedOut from None
+        except ClaudeSDKError as exc:
+            raise AuthoringError(f"Claude agent failed: {one_line(exc)}",
+                                 self.trace.metrics(self.author.model)) from exc
+        finally:  # one process per session, ended with it
+            await client.disconnect()
+        if self.trace.error:
+            raise AuthoringError(f"Claude agent failed: {self.trace.error}",
+                                 self.trace.metrics(self.author.model))
+        return self._progress(role) > self._starts[role]
+
+    async def _stop(self, client: Any) -> None:
+        """Interrupt the session and read on to its result (what it spent), for at most
+        STOP_GRACE seconds: a CLI that does not answer dies with its client."""
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(STOP_GRACE):
+                await client.interrupt()
+                async for received in client.receive_response():
+                    self.trace.record(received)
+
+    def _options(self, role: str, label: str) -> Any:
+        from claude_agent_sdk import ClaudeAgentOptions, HookMatcher
+
+        author = self.author
+        tool = {"author": SUBMIT_LESSON, "critic": SUBMIT_REVIEW}.get(role)
+        builtin = ["WebSearch", "WebFetch"] if role == "researcher" else (
+            ["Read"] if role == "author" else [])
+        hooks: dict[Any, list[HookMatcher]] = {}
+        if tool is not None:
+            async def stop_when_done(data: Any, tool_use_id: str | None,
+                                     context: Any) -> dict[str, Any]:
+                # Its tool has answered and the session's job is done: end it here,
+                # before the model is asked for a closing remark nobody reads.
+                return {"continue_": False, "stopReason": "done"} if self._done(role) else {}
+
+            matcher = [HookMatcher(matcher=tool, hooks=[cast(Any, stop_when_done)])]
+            hooks = {"PostToolUse": matcher, "PostToolUseFailure": matcher}
+        left = (None if author.max_cost_per_lesson is None
+                else max(author.max_cost_per_lesson - self.trace.cost_usd, 0.0))
         return ClaudeAgentOptions(
-            system_prompt=prompt("orchestrator").replace("{research_line}", research_line),
-            agents=agents,
-            mcp_servers={SERVER_KEY: tool_server(submissions)},
-            # Only what the agents need: safer, and fewer tokens in every request.
-            tools=tools,
-            allowed_tools=[*tools, SUBMIT_LESSON, SUBMIT_REVIEW],
+            system_prompt=prompt({"author": "lesson_author", "critic": "lesson_critic",
+                                  "researcher": "lesson_researcher"}[role]),
+            # Only its own tool: an author cannot review, a critic cannot submit.
+            mcp_servers={SERVER_KEY: tool_server(self.submissions, role)} if tool else {},
+            tools=builtin,
+            allowed_tools=[*builtin, *([tool] if tool else [])],
+            hooks=hooks,
             setting_sources=[],
-            cwd=str(request.workspace),
-            model=self.model or None,
-            max_budget_usd=self.max_cost_per_lesson,
+            cwd=str(self.workspace),
+            model=(author.critic_model if role == "critic" else author.model) or None,
+            # --batch-max-cost-per-lesson spans the lesson's sessions: each gets what is left.
+            max_budget_usd=left,
             env={
                 # MCP tools must be offered directly, not deferred behind a search tool.
                 "ENABLE_TOOL_SEARCH": "false",
-                # The CLI's own scratch files (task outputs, probes) stay in the
-                # workspace: kept with it for debugging, or removed with it (NF6).
-                "TMPDIR": str(scratch_dir(request.workspace)),
+                # The CLI's own scratch files stay in the workspace: kept with it for
+                # debugging, or removed with it (NF6).
+                "TMPDIR": str(scratch_dir(self.workspace)),
             },
-            stderr=trace.stderr,
-            cli_path=tied_cli(self.cli_path, scratch_dir(request.workspace)),
+            stderr=lambda line: log.info("[%s] CLI stderr: %s", label, line.rstrip()),
+            cli_path=tied_cli(author.cli_path, scratch_dir(self.workspace)),
         )
 
-    async def author(self, request: AuthorRequest) -> AuthoredLesson:
-        from claude_agent_sdk import ClaudeSDKClient, ClaudeSDKError
-
-        assert request.workspace is not None
-        write_workspace(request)
-        submissions = Submissions(max_rounds=self.max_retries,
-                                  requirements=request.requirements,
-                                  workspace=request.workspace)
-        trace = Trace()
-        log.info("Claude agent starting: model %s, max %d rounds, budget %s",
-                 self.model or "(CLI default)", self.max_retries,
-                 f"${self.max_cost_per_lesson}" if self.max_cost_per_lesson else "none")
-        try:
-            async with ClaudeSDKClient(self._options(request, submissions, trace)) as client:
-                await client.query(task_prompt(request))
-                try:
-                    async with asyncio.timeout(request.timeout):
-                        async for message in client.receive_response():
-                            trace.record(message)
-                            if submissions.exhausted and not trace.interrupted:
-                                log.warning("Retry budget exhausted after %d rounds; stopping"
-                                            " the agent", submissions.rounds)
-                                trace.interrupted = True
-                                await client.interrupt()
-                except TimeoutError:
-                    # Stop the agent ourselves, so the CLI reports what it spent (the
-                    # budget counts it) and is idle when the client closes.
-                    log.warning("Timed out after %gs: interrupting the agent", request.timeout)
-                    await stop_and_drain(client, trace)
-                    raise AuthoringError(f"timed out after {request.timeout:g}s; the author"
-                                         " was stopped", trace.metrics(self.model)) from None
-        except ClaudeSDKError as exc:
-            raise AuthoringError(f"Claude agent failed: {one_line(exc)}",
-                                 trace.metrics(self.model)) from exc
-        metrics = trace.metrics(self.model)
-        lesson = submissions.result
-        if lesson is not None:
-            log.info("Lesson accepted and reviewed after %d submissions, %d reviews",
-                     submissions.accepted, len(submissions.reviews))
-            return AuthoredLesson(lesson=lesson, metrics=metrics,
-                                  review=submissions.latest_review)
-        raise AuthoringError(failure_reason(submissions, trace), metrics)
+    def failure_reason(self) -> str:
+        state = self.submissions
+        if state.exhausted:
+            return (f"no lesson passed review within --batch-max-retries={state.max_rounds}"
+                    f" ({state.accepted} accepted, {len(state.reviews)} reviewed)")
+        return "the author finished without a lesson that passed review"
 
 
-async def stop_and_drain(client: Any, trace: Trace) -> None:
-    """Interrupt the agent and read on to its result message (what it spent), for at
-    most STOP_GRACE seconds: a CLI that does not answer is killed when the client closes."""
-    with contextlib.suppress(Exception):
-        async with asyncio.timeout(STOP_GRACE):
-            trace.interrupted = True
-            await client.interrupt()
-            async for message in client.receive_response():
-                trace.record(message)
+# --- what each session is told --------------------------------------------------------
+
+
+def _block(name: str, value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return f"<{name}>\n{text}\n</{name}>"
+
+
+def course_outcomes(request: AuthorRequest) -> list[dict[str, Any]]:
+    """The course's outcomes with their ids and standards; the teacher guidance of the
+    outcomes this entry addresses only (the rest would only cost tokens)."""
+    own = {ref for ref in request.requirements.refs.refs if "." not in ref}
+    compact = []
+    for outcome in request.outcomes:
+        item = {key: outcome.get(key) for key in
+                ("outcomeId", "outcomeTitle", "unitTitle", "assessmentStandards")
+                if outcome.get(key) is not None}
+        if outcome.get("outcomeId") in own and outcome.get("teacherGuidance"):
+            item["teacherGuidance"] = outcome["teacherGuidance"]
+        compact.append(item)
+    return compact
+
+
+def author_message(request: AuthorRequest, brief: str, state: Submissions) -> str:
+    """The author's first message: everything it needs, inline (no Read round trip)."""
+    entry = request.entry
+    parts = [
+        f"Write lesson {entry.order} of course {request.course_id}: \"{entry.label}\""
+        f" ({entry.lesson_type}).",
+        _block("sow_entry", entry.data),
+        _block("lesson_requirements", request.requirements.document()),
+        _block("course_context", course_context(request)),
+        _block("course_outcomes", course_outcomes(request)),
+    ]
+    if brief:
+        parts.append(_block("research_brief", brief))
+    if state.latest is not None and state.reviews:
+        parts += [
+            "Your previous lesson failed review. Revise it as the critic's feedback says"
+            " and submit the whole lesson again.",
+            _block("previous_lesson", state.latest),
+            _block("critic_feedback", state.feedback),
+        ]
+    return "\n\n".join(parts)
+
+
+def critic_message(request: AuthorRequest, lesson: Lesson | None) -> str:
+    entry = request.entry
+    return "\n\n".join([
+        f"Review lesson {entry.order} of course {request.course_id}: \"{entry.label}\""
+        f" ({entry.lesson_type}).",
+        _block("sow_entry", entry.data),
+        _block("lesson", lesson),
+    ])
+
+
+def research_message(request: AuthorRequest) -> str:
+    entry = request.entry
+    return (f"Research for lesson {entry.order} of course {request.course_id}:"
+            f" \"{entry.label}\" ({entry.lesson_type}).\n\n" + _block("sow_entry", entry.data))
+
+
+def course_context(request: AuthorRequest) -> dict[str, Any]:
+    """Where the lesson sits in the course (the workspace's sow_context.json)."""
+    before, after = request.neighbours()
+    entry = request.entry.data
+    return {
+        "courseId": request.course_id,
+        "sow": {"doc_id": request.sow.doc_id, "version": request.sow.version,
+                "status": request.sow.status},
+        "metadata": request.sow.metadata,
+        "accessibility_notes": request.sow.accessibility_notes,
+        "total_entries": len(request.sow.entries),
+        "previous_lesson": _neighbour(before),
+        "next_lesson": _neighbour(after),
+        "prerequisites": (entry.get("coherence") or {}).get("prerequisites", []),
+        "course_outcome_ids": sorted(outcome_ids_of(request.outcomes)),
+    }
+
+
+def write_workspace(request: AuthorRequest) -> None:
+    """The sessions' inputs as files (spec §2.4): what the agents were given, kept
+    with the workspace for debugging."""
+    assert request.workspace is not None
+    outcomes = {"courseId": request.course_id, "outcomes": request.outcomes}
+    documents = (request.entry.data, request.requirements.document(),
+                 course_context(request), outcomes)
+    for name, data in zip(WORKSPACE_FILES, documents, strict=True):
+        path = request.workspace / name
+        path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+        log.info("Workspace file ready: %s (%d bytes)", path, path.stat().st_size)
+
+
+def _neighbour(entry: Any) -> dict[str, Any] | None:
+    if entry is None:
+        return None
+    data = entry.data
+    return {key: data.get(key) for key in ("order", "label", "lesson_type", "outcomeRefs")}
+
+
+# --- the CLI -------------------------------------------------------------------------
 
 
 def has_login(environ: Mapping[str, str]) -> bool:
@@ -411,171 +439,3 @@ def scratch_dir(workspace: Path) -> Path:
     path = workspace / "cli_tmp"
     path.mkdir(exist_ok=True)
     return path
-
-
-def one_line(error: BaseException) -> str:
-    return " ".join(str(error).split())[:500]
-
-
-def failure_reason(submissions: Submissions, trace: Trace) -> str:
-    if submissions.exhausted:
-        return (f"no lesson passed review within --batch-max-retries={submissions.max_rounds}"
-                f" ({submissions.accepted} accepted, {len(submissions.reviews)} reviewed)")
-    if trace.error:
-        return f"Claude agent failed: {trace.error}"
-    if submissions.latest is None:
-        return "the agent finished without an accepted lesson"
-    return "the agent finished without a passing review of its latest lesson"
-
-
-# --- the trace: every message into the lesson log ----------------------------------------
-
-
-class Trace:
-    """Logs each message of the stream and keeps what the metrics need."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.result: Any = None
-        self.model = ""
-        self.error = ""
-        self.interrupted = False
-        # Tokens of the answers seen, for a stopped agent that never sent its result.
-        self.tokens_seen = 0
-
-    def stderr(self, line: str) -> None:
-        log.info("CLI stderr: %s", line.rstrip())
-
-    def record(self, message: Any) -> None:
-        from claude_agent_sdk import (
-            AssistantMessage,
-            ResultMessage,
-            SystemMessage,
-            UserMessage,
-        )
-
-        self.count += 1
-        head = f"#{self.count} {type(message).__name__}"
-        if isinstance(message, AssistantMessage | UserMessage) and message.parent_tool_use_id:
-            head += f" [subagent of {message.parent_tool_use_id}]"
-        if isinstance(message, SystemMessage):
-            if message.subtype == "init":
-                self.model = str(message.data.get("model", ""))
-            log.info("%s %s: %s", head, message.subtype, _json(message.data))
-        elif isinstance(message, AssistantMessage):
-            self.tokens_seen += _usage_tokens(message.usage or {})
-            if message.error:
-                self.error = f"API error ({message.error})"
-                log.error("%s error: %s", head, message.error)
-            for block in message.content:
-                log.info("%s %s", head, _block(block))
-        elif isinstance(message, UserMessage):
-            blocks: list[Any] = (message.content if isinstance(message.content, list)
-                                 else [message.content])
-            for block in blocks:
-                log.info("%s %s", head, _block(block))
-        elif isinstance(message, ResultMessage):
-            self.result = message
-            if message.is_error:
-                status = message.api_error_status
-                detail = one_line(Exception(message.result or "; ".join(message.errors or [])))
-                self.error = f"HTTP {status}: {detail}" if status else detail
-            log.info("%s %s: turns %s, cost $%s, duration %s ms, usage %s, models %s", head,
-                     message.subtype, message.num_turns, message.total_cost_usd,
-                     message.duration_ms, _json(message.usage), _json(message.model_usage))
-        else:
-            log.debug("%s %r", head, message)
-
-    def metrics(self, model: str) -> AuthorMetrics:
-        result = self.result
-        if result is None:
-            return AuthorMetrics(tokens=self.tokens_seen, model=model or self.model)
-        tokens = 0
-        for usage in (result.model_usage or {}).values():
-            tokens += sum(int(usage.get(key, 0) or 0) for key in (
-                "inputTokens", "outputTokens", "cacheReadInputTokens",
-                "cacheCreationInputTokens"))
-        if not tokens and result.usage:
-            tokens = _usage_tokens(result.usage)
-        models = list(result.model_usage or {}) or [model or self.model]
-        return AuthorMetrics(cost_usd=float(result.total_cost_usd or 0.0), tokens=tokens,
-                             turns=int(result.num_turns or 0), model=", ".join(models),
-                             detail={"duration_api_ms": result.duration_api_ms})
-
-
-def _usage_tokens(usage: dict[str, Any]) -> int:
-    return sum(int(usage.get(key, 0) or 0) for key in (
-        "input_tokens", "output_tokens", "cache_read_input_tokens",
-        "cache_creation_input_tokens"))
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)
-
-
-def _block(block: Any) -> str:
-    from claude_agent_sdk import TextBlock, ThinkingBlock, ToolResultBlock, ToolUseBlock
-
-    if isinstance(block, str):
-        return f"text: {block}"
-    if isinstance(block, TextBlock):
-        return f"text: {block.text}"
-    if isinstance(block, ThinkingBlock):
-        return f"thinking: {block.thinking}"
-    if isinstance(block, ToolUseBlock):
-        return f"tool call {block.name} ({block.id}): {_json(block.input)}"
-    if isinstance(block, ToolResultBlock):
-        flag = " ERROR" if block.is_error else ""
-        return f"tool result{flag} for {block.tool_use_id}: {_json(block.content)}"
-    return f"{type(block).__name__}: {block!r}"
-
-
-# --- the lesson's inputs -----------------------------------------------------------------
-
-
-def write_workspace(request: AuthorRequest) -> None:
-    """The agent's working files (spec §2.4): the entry, what its lesson must carry,
-    the course around it, the outcomes."""
-    assert request.workspace is not None
-    before, after = request.neighbours()
-    entry = request.entry.data
-    context = {
-        "courseId": request.course_id,
-        "sow": {"doc_id": request.sow.doc_id, "version": request.sow.version,
-                "status": request.sow.status},
-        "metadata": request.sow.metadata,
-        "accessibility_notes": request.sow.accessibility_notes,
-        "total_entries": len(request.sow.entries),
-        "previous_lesson": _neighbour(before),
-        "next_lesson": _neighbour(after),
-        "prerequisites": (entry.get("coherence") or {}).get("prerequisites", []),
-    }
-    outcomes = {"courseId": request.course_id, "outcomes": request.outcomes}
-    documents = (entry, request.requirements.document(), context, outcomes)
-    for name, data in zip(WORKSPACE_FILES, documents, strict=True):
-        path = request.workspace / name
-        path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
-        log.info("Workspace file ready: %s (%d bytes)", path, path.stat().st_size)
-
-
-def _neighbour(entry: Any) -> dict[str, Any] | None:
-    if entry is None:
-        return None
-    data = entry.data
-    return {key: data.get(key) for key in ("order", "label", "lesson_type", "outcomeRefs")}
-
-
-def task_prompt(request: AuthorRequest) -> str:
-    """The orchestrator's task: the entry and the outcomes, in full."""
-    entry = request.entry
-    return (
-        f"Author lesson {entry.order} of course {request.course_id}: \"{entry.label}\""
-        f" ({entry.lesson_type}).\n\n"
-        f"The workspace holds {', '.join(WORKSPACE_FILES)}. The SOW entry:\n"
-        f"<sow_entry>\n{json.dumps(entry.data, ensure_ascii=False)}\n</sow_entry>\n"
-        f"What the lesson must carry from it (lesson_requirements.json):\n"
-        f"<lesson_requirements>\n{json.dumps(request.requirements.document())}\n"
-        f"</lesson_requirements>\n"
-        f"The course outcomes:\n<course_outcomes>\n"
-        f"{json.dumps(request.outcomes, ensure_ascii=False)}\n</course_outcomes>"
-    )

@@ -5,9 +5,10 @@ The claude-agent-sdk's bundled CLI is pointed at this server (see
 key and no network. Every request is recorded; a *script* chooses each reply
 from the request, and speaks in `Text`, `ToolCalls`, `HttpError` and `Drop`.
 
-Who is asking is read from the tools the request offers: the orchestrator has
-the `Agent` delegation tool, the author subagent `submit_lesson`, the critic
-`submit_review` (see pytest_batchgen/authors/claude.py).
+Who is asking is read from the tools the request offers: the author's session
+has `submit_lesson`, the critic's `submit_review`, the researcher's WebSearch
+(see pytest_batchgen/authors/claude.py). Each session's inputs arrive inline in
+its first message, as `<sow_entry>`, `<course_outcomes>`, `<lesson>`… blocks.
 """
 
 from __future__ import annotations
@@ -82,10 +83,8 @@ class ModelRequest:
 
     @property
     def role(self) -> str:
-        """orchestrator | author | critic | researcher | side (a CLI housekeeping call)."""
+        """author | critic | researcher | side (a CLI housekeeping call)."""
         tools = self.tools
-        if "Agent" in tools or "Task" in tools:
-            return "orchestrator"
         if SUBMIT_LESSON in tools:
             return "author"
         if SUBMIT_REVIEW in tools:
@@ -297,40 +296,27 @@ def _events(message: dict[str, Any]) -> list[bytes]:
 # --- ready-made scripts ---------------------------------------------------------------
 
 
-ENTRY_FILE = "sow_entry_input.json"
-OUTCOMES_FILE = "course_outcomes.json"
-SUBMISSION_FILE = "lesson_submission.json"
-
-
-def read_json(request: ModelRequest, name: str) -> dict[str, Any] | None:
-    """The JSON file `name` as this agent's Read of it returned it, if it read it."""
-    reads = {use["id"] for use in request.calls_of("Read")
-             if str(use.get("input", {}).get("file_path", "")).endswith(name)}
-    for result in request.tool_results():
-        if result.get("tool_use_id") not in reads:
-            continue
-        content = result.get("content")
-        text = content if isinstance(content, str) else "".join(
-            block.get("text", "") for block in content or [] if isinstance(block, dict))
-        # Read numbers its lines ("     1\t{") and may append a reminder.
-        plain = re.sub(r"(?m)^\s*\d+[\t→]", "", text).lstrip()
-        data, _ = json.JSONDecoder().raw_decode(plain)
-        return dict(data)
-    return None
-
-
-def read_call(request: ModelRequest, *names: str) -> ToolCalls:
-    """One turn reading every named workspace file (parallel tool calls)."""
-    return ToolCalls([("Read", {"file_path": str(workspace_of(request) / name)})
-                      for name in names])
+def inline(request: ModelRequest, name: str) -> Any:
+    """The `<name>` block of the session's first message, parsed (None when absent)."""
+    messages = request.body.get("messages", [])
+    content = messages[0].get("content") if messages else ""
+    text = content if isinstance(content, str) else "".join(
+        block.get("text", "") for block in content or [] if isinstance(block, dict))
+    match = re.search(rf"<{name}>\n(.*?)\n</{name}>", text, re.DOTALL)
+    if match is None:
+        return None
+    try:
+        return json.loads(match.group(1))
+    except ValueError:
+        return match.group(1)
 
 
 def lesson_for(request: ModelRequest) -> dict[str, Any]:
-    """The lesson a diligent author writes: the outline draft of the entry it read,
-    with the outcome refs resolved against the course outcomes it read."""
-    entry, outcomes = read_json(request, ENTRY_FILE), read_json(request, OUTCOMES_FILE)
-    assert entry is not None and outcomes is not None, "the author must read its inputs first"
-    return draft_lesson(entry, requirements_for(entry, outcomes["outcomes"]))
+    """The lesson a diligent author writes: the outline draft of the entry it was
+    given, with the outcome refs resolved against the course outcomes it was given."""
+    entry, outcomes = inline(request, "sow_entry"), inline(request, "course_outcomes")
+    assert entry is not None and outcomes is not None, "the author's inputs must be inline"
+    return draft_lesson(entry, requirements_for(entry, outcomes))
 
 
 def broken(lesson: dict[str, Any]) -> dict[str, Any]:
@@ -348,38 +334,24 @@ def broken(lesson: dict[str, Any]) -> dict[str, Any]:
     return {**lesson, "outcomeRefs": ["1", *lesson["outcomeRefs"][1:]], "cards": cards}
 
 
-def orchestrator(request: ModelRequest, *, rounds: int = 10) -> Reply:
-    """Delegate: author, critic, author, critic… until a review passes (or `rounds`)."""
-    delegations = request.calls_of("Agent") + request.calls_of("Task")
-    # The critic's last words come back as the Agent tool's result.
-    passed = any("review passed" in json.dumps(r) for r in request.tool_results())
-    if passed or len(delegations) >= 2 * rounds:
-        return Text("The lesson is written and reviewed.")
-    agent = "lesson_author" if len(delegations) % 2 == 0 else "lesson_critic"
-    return ToolCalls([("Agent", {"subagent_type": agent, "description": f"run {agent}",
-                                 "prompt": f"Do your part for this lesson ({agent})."})])
-
-
 def author(request: ModelRequest, *, first_broken: bool = False) -> Reply:
-    if read_json(request, ENTRY_FILE) is None:
-        return read_call(request, ENTRY_FILE, OUTCOMES_FILE)
+    """Submit the lesson; a rejected one is fixed and submitted again in the same session."""
     last = request.last_result()
     submissions = request.calls_of(SUBMIT_LESSON)
     if submissions and last is not None and not last.get("is_error"):
-        return Text("Lesson submitted and accepted.")
+        return Text("Lesson submitted and accepted.")  # only if the session went on
     lesson = lesson_for(request)
-    if first_broken and not submissions:
+    if first_broken and not submissions and inline(request, "previous_lesson") is None:
         lesson = broken(lesson)
     return ToolCalls([(SUBMIT_LESSON, {"lesson": lesson})], text="Submitting the lesson.")
 
 
 def critic(request: ModelRequest, *, verdict: bool = True) -> Reply:
-    """Reads the accepted lesson, as a real critic must, and names it in its verdict."""
+    """Judges the lesson it was given, and names it in its verdict."""
     if request.calls_of(SUBMIT_REVIEW):
         return Text("review passed" if verdict else "review failed: needs work")
-    lesson = read_json(request, SUBMISSION_FILE)
-    if lesson is None:
-        return read_call(request, SUBMISSION_FILE)
+    lesson = inline(request, "lesson")
+    assert lesson is not None, "the critic's lesson must be inline"
     return ToolCalls([(SUBMIT_REVIEW, {
         "pass": verdict,
         "feedback": (f"'{lesson['title']}' ({len(lesson['cards'])} cards): "
@@ -391,35 +363,42 @@ def critic(request: ModelRequest, *, verdict: bool = True) -> Reply:
     })])
 
 
-def workspace_of(request: ModelRequest) -> Path:
-    """The agent's working directory, as the CLI tells the model."""
-    match = re.search(r"Primary working directory: (\S+)", request.text())
-    assert match, "no working directory in the request"
-    return Path(match.group(1).replace("\\n", ""))
+def researcher(request: ModelRequest) -> Reply:
+    return Text("Brief: SQA assesses percentages of amounts without a calculator; learners"
+                " divide by 100 instead of 10 for 10%; context: ScotRail fares.")
 
 
 def scripted(*, first_broken: bool = False, verdict: bool = True,
-             fail: Reply | None = None, fail_orders: tuple[int, ...] = ()) -> Script:
-    """The standard play; `fail` replaces the orchestrator's first answer
-    (for the lessons in `fail_orders` only, when given)."""
+             verdicts: tuple[bool, ...] = (), fail: Reply | None = None,
+             fail_orders: tuple[int, ...] = ()) -> Script:
+    """The standard play. `verdicts` gives the critic sessions' verdicts in turn (the last
+    repeats; default: always `verdict`); `fail` replaces the first author session's first
+    answer (for the lessons in `fail_orders` only, when given)."""
+    critic_sessions = itertools.count()
+    lock = threading.Lock()
 
     def failing(request: ModelRequest) -> bool:
-        if fail is None or request.tool_uses():
+        if fail is None or request.tool_uses() or inline(request, "previous_lesson"):
             return False
-        text = request.text()
-        return not fail_orders or any(f"Author lesson {n} of" in text for n in fail_orders)
+        entry = inline(request, "sow_entry") or {}
+        return not fail_orders or entry.get("order") in fail_orders
 
     def script(request: ModelRequest) -> Reply:
         role = request.role
-        if role == "orchestrator":
+        if role == "author":
             if failing(request):
                 assert fail is not None
                 return fail
-            return orchestrator(request)
-        if role == "author":
             return author(request, first_broken=first_broken)
         if role == "critic":
-            return critic(request, verdict=verdict)
+            if request.calls_of(SUBMIT_REVIEW):
+                return critic(request, verdict=verdict)
+            with lock:
+                session = next(critic_sessions)
+            said = verdicts[min(session, len(verdicts) - 1)] if verdicts else verdict
+            return critic(request, verdict=said)
+        if role == "researcher":
+            return researcher(request)
         return Text("nothing to do")
 
     return script
