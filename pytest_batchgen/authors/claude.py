@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import json
 import logging
 import os
@@ -190,8 +191,6 @@ class LessonRun:
     def _done(self, role: str) -> bool:
         """The running session of `role` has done its job, or the rounds are spent."""
         return self._progress(role) > self._starts[role] or self.submissions.exhausted
-
-
 
     async def _session(self, role: str, message: str) -> bool:
         """One CLI session of `role`, stopped by a hook as soon as its tool has done the
@@ -404,10 +403,12 @@ def has_login(environ: Mapping[str, str]) -> bool:
 
 def find_cli() -> str | None:
     """The CLI the SDK would run: its bundled one, else `claude` on PATH."""
-    import claude_agent_sdk
-
-    bundled = Path(claude_agent_sdk.__file__).parent / "_bundled" / "claude"
-    return str(bundled) if bundled.is_file() else shutil.which("claude")
+    # Located, not imported: importing the SDK costs the controller ~1.5 s that it
+    # would spend before any xdist worker starts, and it runs no lesson itself.
+    spec = importlib.util.find_spec("claude_agent_sdk")
+    origin = spec.origin if spec is not None else None
+    bundled = Path(origin).parent / "_bundled" / "claude" if origin else None
+    return str(bundled) if bundled is not None and bundled.is_file() else shutil.which("claude")
 
 
 LAUNCHER = """#!{python} -S
