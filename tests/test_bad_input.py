@@ -15,6 +15,7 @@ import pytest
 
 from pytest_batchgen.__main__ import main
 from tests.conftest import COURSE, FIXTURES, BatchProject
+from tests.support.fake_plugin import fill_disk
 
 pytestmark = pytest.mark.usefixtures("project")
 
@@ -32,16 +33,6 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         yield mount
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
-def fill(disk: Path) -> None:
-    with (disk / "filler").open("wb") as out:
-        try:
-            while True:
-                out.write(b"\0" * 65536)
-                out.flush()
-        except OSError:
-            pass
 
 
 def one_line(run: object) -> str:
@@ -78,7 +69,7 @@ def test_load_sow_into_a_read_only_store_is_one_line(small_disk: Path,
 def test_a_full_log_disk_is_one_line_and_the_store_agrees(project: BatchProject,
                                                           small_disk: Path) -> None:
     project.load("sow_current.json")
-    fill(small_disk)
+    fill_disk(small_disk)
     run = project.run(f"--batch-course={COURSE}", f"--batch-log-dir={small_disk / 'logs'}",
                       subprocess=True)
     assert "No space left on device" in one_line(run)

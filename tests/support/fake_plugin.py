@@ -84,7 +84,7 @@ class ScriptedAuthor(OutlineAuthor):
             await asyncio.sleep(30)
         fill = os.environ.get("BATCHGEN_FAKE_FILL_DISK", "").partition(":")
         if fill[0] == str(order):
-            _fill(fill[2])
+            fill_disk(fill[2])
         if order in _orders("BATCHGEN_FAKE_SLOW"):
             await asyncio.sleep(300)
         await asyncio.sleep(float(os.environ.get("BATCHGEN_FAKE_DELAY", "0")))
@@ -105,7 +105,7 @@ class ScriptedAuthor(OutlineAuthor):
         return AuthoredLesson(lesson=lesson, metrics=metrics, review=dict(SCRIPTED_REVIEW))
 
 
-def _fill(directory: str) -> None:
+def fill_disk(directory: str | os.PathLike[str]) -> None:
     """Write until the filesystem under `directory` has no space left."""
     with open(os.path.join(directory, "filler"), "wb") as out:
         try:
