@@ -17,20 +17,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION, LessonRow
+from pytest_batchgen.lesson import LessonRow
 from pytest_batchgen.store.appwrite import AppwriteStore
 from tests.support.appwrite_server import AppwriteTestServer
+from tests.support.rows import lesson_row
 
 COURSE = "course_bench1"
 
 
 def lesson(order: int) -> LessonRow:
-    return LessonRow(
-        courseId=COURSE, sow_order=order, title=f"Benchmark lesson number {order} of the course",
-        model_version=CLAUDE_MODEL_VERSION, lesson_type="teach", estMinutes=45,
-        outcomeRefs="[]", engagement_tags="[]", policy="{}", cards="[]",
-        authored_sow_id="sow_bench", authored_sow_version="1",
-    )
+    return lesson_row(order, course=COURSE)
 
 
 def dry_run_read(entries: int, encoding: str) -> tuple[int, int]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import sys
 import tempfile
 from collections import Counter
@@ -23,16 +24,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import os  # noqa: E402
 
-from pytest_batchgen.authors.claude import ClaudeAuthor  # noqa: E402
+from pytest_batchgen.authors.claude import ClaudeAuthor, ClaudeOptions  # noqa: E402
 from tests.support.model_server import (  # noqa: E402
     ModelRequest,
     ModelServer,
     OfflineEnv,
     scripted,
 )
-from tests.test_claude_author import cli_children, request, sow  # noqa: E402
+from tests.support.processes import cli_children  # noqa: E402
+from tests.test_claude_author import request, sow  # noqa: E402
 
 
 def tokens(value: object) -> int:
@@ -46,13 +47,13 @@ def fixed_prompt(model_request: ModelRequest) -> tuple[int, int]:
 
 async def author_lessons(count: int, workdir: Path) -> list[float]:
     costs = []
-    author = ClaudeAuthor(model="claude-sonnet-4-5")
+    author = ClaudeAuthor(ClaudeOptions(model="claude-sonnet-4-5"))
     for order in [entry.order for entry in sow().entries][:count]:
         lesson_dir = workdir / f"lesson_{order}"
         lesson_dir.mkdir()
         authored = await author.author(request(lesson_dir, order))
         costs.append(authored.metrics.cost_usd)
-        assert cli_children() == [], "a CLI process outlived its lesson"
+        assert cli_children(os.getpid()) == [], "a CLI process outlived its lesson"
     return costs
 
 

@@ -25,11 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pytest_batchgen.__main__ import sow_row_from_document
 from pytest_batchgen.authors import AuthoredLesson, AuthorMetrics, AuthorRequest
 from pytest_batchgen.authors.outline import OutlineAuthor
+from pytest_batchgen.layout import BatchLayout, batch_directories
 from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION
 from pytest_batchgen.requirements import requirements_for
 from pytest_batchgen.store.sqlite import SqliteStore
-from tests.conftest import existing_row, legacy_sow
+from tests.conftest import legacy_sow
 from tests.support.lessons import OUTCOMES
+from tests.support.rows import lesson_row
 
 COURSE = "course_c84774"
 REPEATS = 5
@@ -89,7 +91,7 @@ def fresh_store(directory: Path, entries: int, existing: int) -> Path:
     store.save_sow(sow_row_from_document(legacy_sow(entries, COURSE), None, "published"),
                    OUTCOMES)
     for order in range(1, existing + 1):
-        store.write_lesson(existing_row(COURSE, order))
+        store.write_lesson(lesson_row(order, course=COURSE))
     store.close()
     return path
 
@@ -141,8 +143,8 @@ def main() -> None:
             seconds, store, code = run(directory, path, author, "--batch-dry-run")
             assert code == 0
             dry.append(seconds)
-        plan = json.loads(next((directory / "logs").glob("batch_*/dry_run_plan.json"))
-                          .read_text())
+        newest = batch_directories(directory / "logs")[-1]
+        plan = json.loads(BatchLayout(newest).plan.read_text())
         print("Dry run of a 105-entry course with 40 existing lessons")
         print(f"  plan: {plan['summary']}")
         print(f"  store calls: {dict(sorted(store.calls.items()))}")

@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pytest_batchgen.__main__ import sow_row_from_document  # noqa: E402
+from pytest_batchgen.layout import BatchLayout, batch_directories  # noqa: E402
 from pytest_batchgen.store.sqlite import SqliteStore  # noqa: E402
 from tests.conftest import legacy_sow  # noqa: E402
 from tests.support.lessons import OUTCOMES  # noqa: E402
@@ -61,7 +62,8 @@ def run(directory: Path, workers: int, delay: float, claude_env: dict[str, str] 
     elapsed = time.perf_counter() - started
     if completed.returncode != 0:
         raise SystemExit(completed.stdout + completed.stderr)
-    summary = json.loads(next(logs.glob("batch_*/batch_summary.json")).read_text())
+    [batch_dir] = batch_directories(logs)
+    summary = json.loads(BatchLayout(batch_dir).summary.read_text())
     return elapsed, summary
 
 

@@ -17,15 +17,17 @@ import re
 import sys
 from importlib import resources
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
+from pytest_batchgen.layout import BatchLayout
+from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION
 from pytest_batchgen.nodeids import COURSE_ID
-from pytest_batchgen.pending import pending_lessons, write_pending
 from pytest_batchgen.settings import DEFAULT_STORE
 from pytest_batchgen.sow import SOW_STATUSES, SowError, decode_entries_field, parse_entries
-from pytest_batchgen.store import StoreError, open_default_store
+from pytest_batchgen.store import AppwriteOptions, StoreError, choose_row_to_update
+from pytest_batchgen.store.default import open_default_store
 from pytest_batchgen.store.sqlite import SqliteStore
+from pytest_batchgen.worker.pending import pending_lessons, write_pending
 
 DEMO_COURSE = "course_demo1"
 ROW_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,35}$")  # Appwrite's custom row ids
@@ -146,9 +148,17 @@ def command_load_demo(args: argparse.Namespace, store: SqliteStore) -> str:
 
 
 def command_show_lesson(args: argparse.Namespace, store: SqliteStore) -> str:
-    row = store.read_lesson(args.course, args.order)
-    if row is None:
+    rows = [row for row in store.list_lessons(args.course) if row.sow_order == args.order]
+    if not rows:
         raise CommandError(f"no lesson for {args.course} order {args.order} in {store.description}")
+    # Of several rows, the one a batch of the Claude author would update.
+    chosen = choose_row_to_update(rows, CLAUDE_MODEL_VERSION)
+    if len(rows) > 1:
+        print(f"{len(rows)} rows for this lesson; showing {chosen.doc_id}, not"
+              f" {', '.join(r.doc_id for r in rows if r is not chosen)}", file=sys.stderr)
+    row = store.read_lesson(chosen.doc_id)
+    if row is None:
+        raise CommandError(f"lesson row {chosen.doc_id} went away while being read")
     try:
         return json.dumps(row.decoded(), indent=2, ensure_ascii=False)
     except (ValueError, RecursionError) as exc:
@@ -162,15 +172,14 @@ def command_write_pending(args: argparse.Namespace) -> tuple[str, int]:
     if not directory.is_dir():
         raise CommandError(f"{directory} is not a batch directory")
     try:
-        found = pending_lessons(directory)
+        found = pending_lessons(BatchLayout(directory))
     except ValueError as exc:
         raise CommandError(str(exc)) from None
     if not found:
         return f"no pending lessons in {directory}", 0
     url = args.store or found[0][1].store
-    options = SimpleNamespace(mcp_config=Path(args.mcp_config),
-                              appwrite_database=args.appwrite_database)
-    store = open_default_store(url, options)
+    store = open_default_store(url, AppwriteOptions(database=args.appwrite_database,
+                                                    mcp_config=Path(args.mcp_config)))
     lines, kept = [], 0
     try:
         for path, lesson in found:

@@ -1,22 +1,23 @@
 """One course's batch: its SOW, outcomes, plan and run directory.
 
 Built once on the controller; under xdist it travels to the workers as
-JSON (`to_wire` / `from_wire`) so every worker collects identical items
-without reading the store.
+JSON (`to_wire` / `from_wire`, by pydantic) so every worker collects
+identical items without reading the store.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from pytest_batchgen.planning import Action, PlannedLesson, Reason
-from pytest_batchgen.sow import SowRecord, parse_entries
-from pytest_batchgen.store import ExistingLesson
+from pydantic import TypeAdapter
+
+from pytest_batchgen.layout import BatchLayout
+from pytest_batchgen.planning import PlannedLesson
+from pytest_batchgen.sow import SowRecord
 
 
 def batch_id_for(course_id: str, started: datetime) -> str:
@@ -66,54 +67,18 @@ class CourseBatch:
     def entry(self, order: int) -> Any:
         return self._by_order[order][2]
 
+    @property
+    def layout(self) -> BatchLayout:
+        return BatchLayout(self.directory)
+
     def to_wire(self) -> dict[str, Any]:
-        return {
-            "course_id": self.course_id,
-            "sow": {
-                **{f.name: getattr(self.sow, f.name) for f in dataclasses.fields(self.sow)},
-                "entries": [entry.data for entry in self.sow.entries],
-            },
-            "outcomes": self.outcomes,
-            "plan": [
-                {
-                    **dataclasses.asdict(lesson),
-                    "action": str(lesson.action),
-                    "reason": str(lesson.reason),
-                }
-                for lesson in self.plan
-            ],
-            "started": self.started.isoformat(),
-            "batch_id": self.batch_id,
-            "directory": str(self.directory),
-            "store_description": self.store_description,
-            "mode": self.mode,
-        }
+        """JSON for an xdist worker (execnet carries plain data only)."""
+        return _WIRE.dump_python(self, mode="json")  # type: ignore[no-any-return]
 
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> CourseBatch:
-        sow = dict(data["sow"])
-        sow["entries"] = parse_entries(sow["entries"])
-        sow["same_version"] = tuple(sow["same_version"])
-        plan = tuple(
-            PlannedLesson(
-                order=item["order"],
-                label=item["label"],
-                action=Action(item["action"]),
-                reason=Reason(item["reason"]),
-                existing=ExistingLesson(**item["existing"]) if item["existing"] else None,
-                duplicates=tuple(item["duplicates"]),
-                diagrams=item["diagrams"],
-            )
-            for item in data["plan"]
-        )
-        return cls(
-            course_id=data["course_id"],
-            sow=SowRecord(**sow),
-            outcomes=data["outcomes"],
-            plan=plan,
-            started=datetime.fromisoformat(data["started"]),
-            batch_id=data["batch_id"],
-            directory=Path(data["directory"]),
-            store_description=data["store_description"],
-            mode=data["mode"],
-        )
+        return _WIRE.validate_python(data)
+
+
+# pydantic serialises the whole batch (SOW entries, plan, rows, dates) both ways.
+_WIRE = TypeAdapter(CourseBatch)

@@ -10,18 +10,10 @@ import pytest
 from pytest_batchgen.batch import CourseBatch
 from pytest_batchgen.nodeids import lesson_node_name
 from pytest_batchgen.planning import PlannedLesson
-from pytest_batchgen.reporting import LessonResult
+from pytest_batchgen.results import LessonFailed, LessonResult, Status
 
 if TYPE_CHECKING:
-    from pytest_batchgen.runner import LessonRunner
-
-
-class LessonFailed(Exception):
-    """A lesson's authoring, validation or write failed; carries its result."""
-
-    def __init__(self, result: LessonResult) -> None:
-        super().__init__(result.error)
-        self.result = result
+    from pytest_batchgen.worker.runner import LessonRunner
 
 
 class CourseCollector(pytest.Collector):
@@ -60,7 +52,7 @@ class LessonItem(pytest.Item):
             self._record(failure.result)
             raise
         self._record(result)
-        if result.status in ("skipped", "not_started"):
+        if result.status in (Status.SKIPPED, Status.NOT_STARTED):
             pytest.skip(result.error or self.lesson.describe())
 
     def _record(self, result: LessonResult) -> None:
@@ -74,7 +66,7 @@ class LessonItem(pytest.Item):
             lines = [f"{self.batch.course_id} order {self.lesson.order} ({self.lesson.label}):"
                      f" {result.error}", *(f"- {v}" for v in result.violations)]
             if result.log_file:
-                lines.append(f"lesson log: {self.batch.directory / result.log_file}")
+                lines.append(f"lesson log: {self.batch.layout.lesson_log(self.lesson.order)}")
             return "\n".join(lines)
         return str(super().repr_failure(excinfo))
 

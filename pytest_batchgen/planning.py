@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from pytest_batchgen.sow import SowEntry
-from pytest_batchgen.store import ExistingLesson
+from pytest_batchgen.store import ExistingLesson, choose_row_to_update
 
 # The spec's fallback figures (minutes, USD per lesson), used only when no history
 # exists and the author names none of its own.
@@ -73,7 +73,7 @@ class PlannedLesson:
 
 
 def _rows_by_order(existing: Iterable[ExistingLesson]) -> dict[int, list[ExistingLesson]]:
-    """A lesson's rows, oldest first (the order choose_row_to_update goes by)."""
+    """A lesson's rows, oldest first."""
     rows_by_order: dict[int, list[ExistingLesson]] = {}
     for row in existing:
         rows_by_order.setdefault(row.sow_order, []).append(row)
@@ -102,7 +102,7 @@ def plan_lessons(
         rows = rows_by_order.get(entry.order, [])
         ours = [r for r in rows if r.model_version == model_version]
         blocking = rows if any_row_counts else ours
-        chosen = ours[0] if ours else (rows[0] if rows else None)
+        chosen = choose_row_to_update(rows, model_version) if rows else None
         duplicates = tuple(r.doc_id for r in rows if r is not chosen)
         if chosen is None:
             action, reason = Action.GENERATE, Reason.NOT_FOUND

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -55,11 +56,13 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     config.stash[SETTINGS_KEY] = settings
     if not settings.courses:
         return None
-    from pytest_batchgen.session import BatchSession, BatchStop, is_xdist_worker
+    from pytest_batchgen.controller.prepare import BatchStop
+    from pytest_batchgen.session import BatchSession, is_xdist_worker
 
-    # --batch-dry-run is --co for a batch; set before xdist decides whether
-    # to distribute (it does not for --collect-only).
-    config.option.collectonly = settings.dry_run
+    if settings.dry_run:
+        # A batch's dry run is its --co: said before xdist decides whether to
+        # distribute (it does not for --collect-only).
+        config.option.collectonly = True
     if not settings.dry_run and config.option.verbose == 0:
         # Lessons take minutes: one status line each (NF4) unless -q.
         config.option.verbose = 1
@@ -72,7 +75,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     try:
         session.prepare()
     except BatchStop as stop:
-        session.runner.close()  # pytest will not configure, so not unconfigure either
+        session.close()  # pytest will not configure, so not unconfigure either
         print(stop.message, file=sys.stderr if stop.code else sys.stdout)
         return stop.code
     return None
@@ -130,16 +133,22 @@ class XdistHooks:
 
 @pytest.hookimpl(trylast=True)
 def pytest_batchgen_make_store(config: pytest.Config, settings: Settings) -> LessonStore:
-    from pytest_batchgen.store import open_default_store
+    from pytest_batchgen.store import AppwriteOptions
+    from pytest_batchgen.store.default import open_default_store
 
-    return open_default_store(settings.store_url, settings)
+    return open_default_store(settings.store_url, AppwriteOptions(
+        database=settings.appwrite_database, mcp_config=settings.mcp_config))
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_batchgen_make_author(config: pytest.Config, settings: Settings) -> LessonAuthor:
-    from pytest_batchgen.authors import open_default_author
+    from pytest_batchgen.authors.claude import CLI_VARIABLE, ClaudeOptions
+    from pytest_batchgen.authors.default import open_default_author
 
-    return open_default_author(settings.author, settings)
+    return open_default_author(settings.author, ClaudeOptions(
+        model=settings.model, critic_model=settings.critic_model,
+        max_retries=settings.max_retries, max_cost_per_lesson=settings.max_cost_per_lesson,
+        research=settings.research, cli_path=os.environ.get(CLI_VARIABLE) or None))
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -152,5 +161,5 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     # The store and author planning used, which a conftest hook may have swapped.
     return [
         f"batchgen: courses {', '.join(settings.courses)}; author {session.author_name};"
-        f" store {session.runner.store.description}; mode {mode}; logs {settings.log_dir}"
+        f" store {session.backends.store.description}; mode {mode}; logs {settings.log_dir}"
     ]

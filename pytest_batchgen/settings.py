@@ -9,6 +9,7 @@ is converted and checked here, and an error names where the value came from
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,10 +134,17 @@ class Settings:
     max_cost: float | None
     timeout: float | None
     appwrite_database: str
+    #: pytest's --log-level (or ini log_level), which each lesson's log file records at.
+    log_level: int
     #: Lessons named as positional arguments (node ids `course_x::lesson_003`
     #: or `course_x`), as (course, order or None for the whole course); empty:
     #: every lesson of the courses.
     selection: tuple[tuple[str, int | None], ...] = ()
+
+    def selects(self, course_id: str, order: int) -> bool:
+        """Whether the positional node ids, if any, name this lesson (or its course)."""
+        return not self.selection or any(
+            course == course_id and named in (None, order) for course, named in self.selection)
 
 
 def _value(config: pytest.Config, option: Option) -> tuple[Any, str]:
@@ -248,6 +256,20 @@ def _selection(args: list[str], courses: tuple[str, ...]
     return tuple(selection)
 
 
+def _log_level(config: pytest.Config) -> int:
+    """pytest's own log level option, read as pytest reads it (a name or a number)."""
+    value, source = config.getoption("log_level"), "--log-level"
+    if value is None:
+        value, source = config.getini("log_level"), "ini key log_level"
+    if not value:
+        return logging.INFO
+    level = getattr(logging, str(value).upper(), value)
+    try:
+        return int(level)
+    except (TypeError, ValueError):
+        raise pytest.UsageError(f"{source}: unknown level {value!r}") from None
+
+
 def resolve(config: pytest.Config) -> Settings:
     """Read every option once; UsageError names the option or ini key at fault."""
     values: dict[str, Any] = {}
@@ -266,6 +288,7 @@ def resolve(config: pytest.Config) -> Settings:
     return Settings(
         selection=_selection(config.option.file_or_dir or [], courses),
         courses=courses,
+        # --co is a dry run of a batch, and --batch-dry-run a --co (plugin.py tells pytest).
         dry_run=bool(values["batch_dry_run"]) or bool(config.getoption("collectonly")),
         force=bool(values["batch_force"]),
         yes=bool(values["batch_yes"]),
@@ -286,4 +309,5 @@ def resolve(config: pytest.Config) -> Settings:
         max_cost=values["batch_max_cost"],
         timeout=values["batch_timeout"],
         appwrite_database=values["batch_appwrite_database"],
+        log_level=_log_level(config),
     )

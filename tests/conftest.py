@@ -16,10 +16,12 @@ from typing import Any
 import pytest
 
 from pytest_batchgen.__main__ import sow_row_from_document
-from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION, LESSON_COLUMNS, LessonRow
+from pytest_batchgen.layout import BatchLayout
+from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION
 from pytest_batchgen.store import LessonDiagram
-from pytest_batchgen.store.sqlite import SqliteStore, new_id, now_iso
+from pytest_batchgen.store.sqlite import SqliteStore
 from tests.support.lessons import OUTCOMES
+from tests.support.rows import lesson_row
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SUPPORT = Path(__file__).parent / "support"
@@ -47,24 +49,19 @@ class BatchRun:
         assert len(dirs) == 1, f"expected one batch dir, found {dirs}"
         return dirs[0]
 
+    @property
+    def layout(self) -> BatchLayout:
+        return BatchLayout(self.batch_dir)
+
     def summary(self, directory: Path | None = None) -> dict[str, Any]:
-        return json.loads(((directory or self.batch_dir) / "batch_summary.json").read_text())
+        layout = BatchLayout(directory) if directory else self.layout
+        return json.loads(layout.summary.read_text())
 
     def plan(self) -> dict[str, Any]:
-        return json.loads((self.batch_dir / "dry_run_plan.json").read_text())
+        return json.loads(self.layout.plan.read_text())
 
     def output(self) -> str:
         return self.result.stdout.str() + "\n" + self.result.stderr.str()
-
-
-def existing_row(course: str, order: int, model_version: str = CLAUDE_MODEL_VERSION) -> LessonRow:
-    """A stored lesson as another run would have left it."""
-    return LessonRow(
-        courseId=course, sow_order=order, title=f"Existing lesson number {order} for the course",
-        model_version=model_version, lesson_type="teach", estMinutes=50, outcomeRefs="[]",
-        engagement_tags="[]", policy="{}", cards="[]", authored_sow_id="sow_old",
-        authored_sow_version="1",
-    )
 
 
 class BatchProject:
@@ -94,20 +91,10 @@ class BatchProject:
     def add_lessons(self, course: str, orders: list[int],
                     model_version: str = CLAUDE_MODEL_VERSION) -> list[str]:
         store = self.store()
-        ids = [store.write_lesson(existing_row(course, o, model_version)).doc_id for o in orders]
+        ids = [store.write_lesson(lesson_row(o, course=course, model_version=model_version)).doc_id
+               for o in orders]
         store.close()
         return ids
-
-    def add_duplicate(self, course: str, order: int, model_version: str = "legacy_v1") -> str:
-        """A second row for a lesson, as the old generator left them (bypasses the store)."""
-        doc_id = new_id()
-        columns = existing_row(course, order, model_version).columns()
-        names = ['"$id"', '"$createdAt"', '"$updatedAt"', *LESSON_COLUMNS]
-        with sqlite3.connect(self.store_path) as db:
-            db.execute(f"INSERT INTO lesson_templates ({', '.join(names)}) VALUES"
-                       f" ({', '.join('?' * len(names))})",
-                       (doc_id, now_iso(), now_iso(), *columns.values()))
-        return doc_id
 
     def publish(self, doc_id: str) -> None:
         """Mark a stored lesson published, as a teacher on the platform would."""

@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION
-from tests.conftest import BatchProject, BatchRun, existing_row, legacy_sow
+from tests.conftest import BatchProject, BatchRun, legacy_sow
 from tests.support.appwrite_server import AppwriteTestServer
+from tests.support.rows import lesson_row
 
 COURSE = "course_c84774"
 LESSON_ROWS = r"/tables/lesson_templates/rows$"
@@ -40,7 +41,7 @@ class AppwriteProject:
                             row_id="sow-legacy-v3")
         self.server.add_outcomes(COURSE, [{"outcomeId": "O1", "outcomeTitle": "Numeracy"}])
         for order in existing:
-            self.server.add_lesson(existing_row(COURSE, order, model_version))
+            self.server.add_lesson(lesson_row(order, course=COURSE, model_version=model_version))
         return list(document["entries"])
 
     def run(self, *args: str, author: str = "outline", subprocess: bool = False,
@@ -115,9 +116,9 @@ def test_a_duplicate_pair_is_reported_and_not_multiplied(
 ) -> None:
     server = appwrite_project.server
     appwrite_project.load(3)
-    older = server.add_lesson(existing_row(COURSE, 2, "legacy_v1"),
+    older = server.add_lesson(lesson_row(2, course=COURSE, model_version="legacy_v1"),
                               created_at="2024-01-01T00:00:00.000+00:00")
-    newer = server.add_lesson(existing_row(COURSE, 2, "legacy_v2"),
+    newer = server.add_lesson(lesson_row(2, course=COURSE, model_version="legacy_v2"),
                               created_at="2024-02-01T00:00:00.000+00:00")
 
     run = appwrite_project.run(author="scripted")

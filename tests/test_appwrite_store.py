@@ -6,6 +6,9 @@ injected on the server. Backoff delays are recorded, never slept.
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
+import inspect
 import json
 import logging
 import socket
@@ -18,33 +21,26 @@ from appwrite.client import Client
 from appwrite.exception import AppwriteException
 from appwrite.services.tables_db import TablesDB
 
-from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION, LessonRow
-from pytest_batchgen.store import StoreError, open_default_store
+from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION
+from pytest_batchgen.store import AppwriteOptions, StoreError
 from pytest_batchgen.store.appwrite import (
     AppwriteStore,
     lesson_row_id,
     load_credentials,
     open_appwrite_store,
 )
+from pytest_batchgen.store.default import open_default_store
 from tests.support.appwrite_server import AppwriteTestServer
+from tests.support.rows import lesson_row
 
 COURSE = "course_c84874"
 LESSONS = "/tables/lesson_templates/rows$"
 SECRET = "sk-live-do-not-print-0123456789"
 
 
-def lesson(order: int, model_version: str = CLAUDE_MODEL_VERSION) -> LessonRow:
-    return LessonRow(
-        courseId=COURSE, sow_order=order, title=f"Fractions lesson number {order} for the course",
-        model_version=model_version, lesson_type="teach", estMinutes=45, outcomeRefs="[]",
-        engagement_tags="[]", policy="{}", cards="[]", authored_sow_id="sow_1",
-        authored_sow_version="1",
-    )
-
-
 def seed_lessons(server: AppwriteTestServer, count: int, course: str = COURSE) -> None:
     for order in range(1, count + 1):
-        server.add_lesson(lesson(order).model_copy(update={"courseId": course}))
+        server.add_lesson(lesson_row(order, course=course))
 
 
 # --- retries ------------------------------------------------------------------------------
@@ -70,7 +66,7 @@ def test_a_lost_create_answer_is_recognised_as_our_own_row(
     # collides (409) with a row holding exactly what we wrote: it is ours.
     appwrite_server.inject(LESSONS, "drop_after", method="POST")
 
-    result = appwrite_store.write_lesson(lesson(2))
+    result = appwrite_store.write_lesson(lesson_row(2))
 
     assert (result.doc_id, result.created, result.skipped) == (
         lesson_row_id(COURSE, 2), True, "")
@@ -90,11 +86,11 @@ def test_a_concurrent_create_decides_again(
     # Another run creates the lesson between our listing and our create: the fixed
     # id makes our create collide (409), and we decide again against its row.
     appwrite_server.inject(LESSONS, "hook", method="POST", action=lambda: (
-        appwrite_server.add_lesson({**lesson(1, theirs).columns(),
+        appwrite_server.add_lesson({**lesson_row(1, model_version=theirs).columns(),
                                     "title": "Another run's lesson, written meanwhile"},
                                    row_id=lesson_row_id(COURSE, 1))))
 
-    result = appwrite_store.write_lesson(lesson(1))
+    result = appwrite_store.write_lesson(lesson_row(1))
 
     assert result.doc_id == lesson_row_id(COURSE, 1) and not result.created
     assert bool(result.skipped) is (outcome == "skipped")
@@ -108,10 +104,10 @@ def test_a_concurrent_create_decides_again(
 def test_an_id_taken_by_another_lesson_is_an_error(
     appwrite_server: AppwriteTestServer, appwrite_store: AppwriteStore
 ) -> None:
-    appwrite_server.add_lesson(lesson(2), row_id=lesson_row_id(COURSE, 1))
+    appwrite_server.add_lesson(lesson_row(2), row_id=lesson_row_id(COURSE, 1))
 
     with pytest.raises(StoreError, match="is taken by a row that is not this lesson"):
-        appwrite_store.write_lesson(lesson(1))
+        appwrite_store.write_lesson(lesson_row(1))
 
 
 def test_backoff_grows_and_is_capped(
@@ -146,7 +142,7 @@ def test_a_client_error_fails_at_once(
     appwrite_server.inject(LESSONS, 400, method="POST")
 
     with pytest.raises(StoreError) as raised:
-        appwrite_store.write_lesson(lesson(1))
+        appwrite_store.write_lesson(lesson_row(1))
 
     assert str(raised.value).startswith(f"Appwrite write lesson {COURSE} #1: 400")
     assert appwrite_server.count("create_row") == 1
@@ -160,17 +156,17 @@ def test_the_server_rejects_columns_the_table_does_not_define(
     # gets Appwrite's own refusal.
     tables = TablesDB(Client().set_endpoint(appwrite_server.url)
                       .set_project(appwrite_server.project).set_key(appwrite_server.api_key))
-    row_id = appwrite_server.add_lesson(lesson(1))
+    row_id = appwrite_server.add_lesson(lesson_row(1))
 
     with pytest.raises(AppwriteException) as raised:
         tables.update_row("default", "lesson_templates", row_id, {"extra": 1})
     assert (raised.value.code, raised.value.type) == (400, "document_invalid_structure")
     with pytest.raises(AppwriteException) as raised:
-        tables.create_row("default", "lesson_templates", "x1", {**lesson(2).columns(),
+        tables.create_row("default", "lesson_templates", "x1", {**lesson_row(2).columns(),
                                                                 "sow_order": "2"})
     assert "invalid type" in raised.value.message
     with pytest.raises(AppwriteException) as raised:
-        tables.create_row("default", "lesson_templates", row_id, lesson(3).columns())
+        tables.create_row("default", "lesson_templates", row_id, lesson_row(3).columns())
     assert raised.value.code == 409
 
 
@@ -184,6 +180,18 @@ def test_a_hung_server_times_out_and_is_retried(
 
     assert len(store.list_lessons(COURSE)) == 2
     assert appwrite_server.count("list_rows") == 2
+
+
+def test_the_timed_client_follows_the_sdk_it_was_written_for() -> None:
+    """TimedClient implements the SDK's `Client.call`: a new SDK must be read first.
+
+    Fails when the installed SDK's major version or its `call` is not the one
+    TimedClient was written against (27.0.0): compare the two, adapt TimedClient,
+    then record the new fingerprint here and the new bound in pyproject.toml.
+    """
+    source = inspect.getsource(Client.call).encode()
+    assert importlib.metadata.version("appwrite").split(".")[0] == "27"
+    assert hashlib.sha256(source).hexdigest()[:16] == "f35e3621fa27a487"
 
 
 # --- start-up errors --------------------------------------------------------------------
@@ -220,10 +228,10 @@ def test_unreachable_endpoint_is_a_store_error(
 
 
 def test_plugin_store_url_opens_appwrite_from_the_environment(
-    appwrite_server: AppwriteTestServer, appwrite_env: dict[str, str], make_settings
+    appwrite_server: AppwriteTestServer, appwrite_env: dict[str, str], tmp_path: Path
 ) -> None:
     appwrite_server.add_sow(COURSE, [{"order": 1, "label": "One"}])
-    store = open_default_store("appwrite", make_settings())
+    store = open_default_store("appwrite", AppwriteOptions(mcp_config=tmp_path / ".mcp.json"))
     try:
         assert isinstance(store, AppwriteStore)
         assert store.fetch_sow(COURSE).doc_id == f"sow_{COURSE}_v1_published"
@@ -313,16 +321,15 @@ def test_missing_settings_are_one_line_naming_the_piece(
     assert "\n" not in message and SECRET not in message
 
 
-def test_open_appwrite_store_reads_the_settings_mcp_config(
+def test_open_appwrite_store_reads_the_options_mcp_config(
     appwrite_server: AppwriteTestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    make_settings,
 ) -> None:
     for name in ("APPWRITE_ENDPOINT", "APPWRITE_PROJECT_ID", "APPWRITE_API_KEY"):
         monkeypatch.delenv(name, raising=False)
     config = write_mcp(tmp_path / "custom.json", {
         "args": [f"{k}={v}" for k, v in appwrite_server.env().items()]})
 
-    store = open_appwrite_store(make_settings(mcp_config=config))
+    store = open_appwrite_store(AppwriteOptions(mcp_config=config))
     try:
         assert store.list_lessons(COURSE) == []
     finally:
@@ -374,12 +381,12 @@ def test_reading_a_sow_takes_two_requests_plus_a_download(
 def test_a_write_takes_two_requests(
     appwrite_server: AppwriteTestServer, appwrite_store: AppwriteStore
 ) -> None:
-    appwrite_store.write_lesson(lesson(1))
+    appwrite_store.write_lesson(lesson_row(1))
     assert [h.route for h in appwrite_server.hits] == ["list_rows", "create_row"]
     [planned] = appwrite_store.list_lessons(COURSE)
     appwrite_server.reset_counts()
 
-    appwrite_store.write_lesson(lesson(1), planned)  # force: the row the plan saw
+    appwrite_store.write_lesson(lesson_row(1), planned)  # force: the row the plan saw
     assert [h.route for h in appwrite_server.hits] == ["list_rows", "update_row"]
 
 
@@ -387,10 +394,11 @@ def test_duplicate_rows_are_logged_as_a_warning(
     appwrite_server: AppwriteTestServer, appwrite_store: AppwriteStore,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    first = appwrite_server.add_lesson(lesson(1, "legacy"), created_at="2024-01-01T00:00:00Z")
-    second = appwrite_server.add_lesson(lesson(1, "legacy"), created_at="2024-02-01T00:00:00Z")
+    legacy = lesson_row(1, model_version="legacy")
+    first = appwrite_server.add_lesson(legacy, created_at="2024-01-01T00:00:00Z")
+    second = appwrite_server.add_lesson(legacy, created_at="2024-02-01T00:00:00Z")
 
-    result = appwrite_store.write_lesson(lesson(1))
+    result = appwrite_store.write_lesson(lesson_row(1))
 
     assert (result.doc_id, result.duplicates) == (first, (second,))
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any
 from xml.etree import ElementTree
 
@@ -11,7 +10,8 @@ import pytest
 
 from tests.conftest import COURSE, BatchProject
 from tests.support.appwrite_server import AppwriteTestServer
-from tests.support.lessons import CORPUS, OUTCOMES, VALID, row_columns
+from tests.support.lessons import CORPUS, OUTCOMES, VALID
+from tests.support.rows import insert_rows, row_columns
 
 pytestmark = pytest.mark.usefixtures("project")
 
@@ -27,22 +27,11 @@ def entries(count: int) -> list[dict[str, Any]]:
             for order in range(1, count + 1)]
 
 
-def insert_rows(project: BatchProject, rows: list[dict[str, Any]]) -> None:
-    """Rows exactly as given, whatever they break: past the store's own checks."""
-    with sqlite3.connect(project.store_path) as db:
-        for index, columns in enumerate(rows):
-            names = ['"$id"', '"$createdAt"', '"$updatedAt"', *columns]
-            stamp = f"2025-01-01T00:00:{index:02d}.000+00:00"
-            db.execute(f"INSERT INTO lesson_templates ({', '.join(names)}) VALUES"
-                       f" ({', '.join('?' * len(names))})",
-                       (f"row{index:03d}", stamp, stamp, *columns.values()))
-
-
 @pytest.fixture
 def corpus_project(project: BatchProject) -> BatchProject:
     """One SOW entry per corpus lesson (and one with no lesson stored), each stored as a row."""
     project.load({"entries": entries(len(LESSONS) + 1)})
-    insert_rows(project, [row_columns(lesson, order)
+    insert_rows(project.store_path, [row_columns(lesson, order)
                           for order, (_, lesson, _) in enumerate(LESSONS, start=1)])
     return project
 
@@ -70,8 +59,8 @@ def test_the_audit_fails_exactly_the_lessons_that_break_the_contract(
     violations = by_order[1 + LESSONS.index((case.name, case.lesson, False))]["violations"]
     assert len(violations) == 1 and violations[0].startswith(case.where)
     assert corpus_project.rows() == before  # an audit writes nothing
-    assert (run.batch_dir / "batch_report.html").is_file()
-    assert "Audit Plan: Audit" in (run.batch_dir / "batch_execution.log").read_text()
+    assert run.layout.report.is_file()
+    assert "Audit Plan: Audit" in run.layout.batch_log.read_text()
     failures = [c for c in ElementTree.parse(xml).getroot().iter("testcase")
                 if c.find("failure") is not None]
     assert len(failures) == bad
@@ -82,7 +71,7 @@ def test_the_audit_fails_exactly_the_lessons_that_break_the_contract(
 def test_the_audit_names_duplicates_and_undecodable_rows(project: BatchProject) -> None:
     project.load({"entries": entries(3)})
     good = VALID["plain"]
-    insert_rows(project, [
+    insert_rows(project.store_path, [
         row_columns(good, 1), row_columns(good, 1),  # two rows for one lesson
         {**row_columns(good, 2), "cards": "H4sIbroken", "status": "archived"},
         row_columns(good, 3),
@@ -106,7 +95,7 @@ def test_the_audit_needs_no_author_and_refuses_writing_flags(
 ) -> None:
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     project.load({"entries": entries(1)})
-    insert_rows(project, [row_columns(VALID["plain"], 1)])
+    insert_rows(project.store_path, [row_columns(VALID["plain"], 1)])
     # The real default author (claude) would need a key; an audit runs none.
     run = project.run(f"--batch-course={COURSE}", "--batch-audit", author=None)
     assert run.ret == 0, run.output()

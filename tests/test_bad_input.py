@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from pytest_batchgen.__main__ import main
+from pytest_batchgen.layout import BatchLayout, batch_directories
 from tests.conftest import COURSE, FIXTURES, BatchProject
 from tests.support.fake_plugin import fill_disk
 
@@ -208,7 +209,7 @@ def test_ini_paths_are_taken_from_the_ini_files_directory(project: BatchProject)
                            f"--batch-course={COURSE}", "-pfake_plugin", "--batch-dry-run"],
                           cwd=sub, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert list((home / "runs").glob("batch_*/dry_run_plan.json"))
+    assert [BatchLayout(d).plan.is_file() for d in batch_directories(home / "runs")] == [True]
     assert not (sub / "runs").exists() and not (sub / "store.sqlite3").exists()
 
 

@@ -128,8 +128,8 @@ def test_default_mode_skips_existing_and_generates_missing(project: BatchProject
         (1, "claud_Agent_sdk"), (2, "claud_Agent_sdk"), (4, "claud_Agent_sdk")]
     assert rows[1]["$id"] == existing and rows[1]["authored_sow_id"] == "sow_old"
     assert rows[0]["authored_sow_id"] == f"sow_{COURSE}"
-    assert not (run.batch_dir / "lesson_order_002.log").exists()  # skipped: no log
-    assert (run.batch_dir / "lesson_order_001.log").exists()
+    assert not run.layout.lesson_log(2).exists()  # skipped: no log
+    assert run.layout.lesson_log(1).exists()
 
 
 def test_rerun_skips_everything_and_writes_no_row(project: BatchProject) -> None:
@@ -179,8 +179,7 @@ def test_lesson_node_ids_as_arguments_select_lessons(project: BatchProject) -> N
     assert [r["sow_order"] for r in project.rows()] == [1, 4]
     summary = run.summary()
     assert (summary["deselected"], summary["not_run"], summary["complete"]) == ([2], [], True)
-    assert "Deselected: 1 (-k, --lf or node ids)" in (run.batch_dir / "batch_execution.log"
-                                                      ).read_text()
+    assert "Deselected: 1 (-k, --lf or node ids)" in run.layout.batch_log.read_text()
 
 
 def test_node_ids_are_stable_and_lf_reruns_failures(project: BatchProject,
@@ -209,7 +208,7 @@ def test_force_with_yes_overwrites_every_lesson_in_place(project: BatchProject) 
     summary = run.summary()
     assert summary["force_mode"] is True
     assert [r["action"] for r in summary["results"]] == ["overwrite", "overwrite", "generate"]
-    log = (run.batch_dir / "batch_execution.log").read_text()
+    log = run.layout.batch_log.read_text()
     assert "Force mode enabled - will overwrite all lessons" in log
     assert f"GENERATING (Force mode, was: {ids[0]})" in log
 
@@ -246,7 +245,7 @@ def test_failed_lesson_does_not_stop_the_batch(project: BatchProject,
     failed = summary["results"][1]
     assert failed["status"] == "failed" and failed["error"] == "scripted failure for order 2"
     assert failed["cost_usd"] == 0.05 and failed["tokens"] == 1234  # partial figures kept
-    log = (run.batch_dir / "batch_execution.log").read_text()
+    log = run.layout.batch_log.read_text()
     assert "[2/3] Order 2 - ❌ FAILED" in log and "Error: scripted failure for order 2" in log
 
 
@@ -267,8 +266,8 @@ def test_failed_authoring_never_overwrites_a_good_lesson(project: BatchProject,
     assert errors[2] == ("lesson contract: cards[0] (card_001).misconceptions: must hold 1-3"
                          " misconceptions, has 0 (+1 more, see the lesson log)")
     assert "Lesson contract: cards[0] (card_001).cfu.stem: must be 10-800 characters, has 5" \
-        in (run.batch_dir / "lesson_order_004.log").read_text()
-    assert "Traceback" in (run.batch_dir / "lesson_order_002.log").read_text()
+        in run.layout.lesson_log(4).read_text()
+    assert "Traceback" in run.layout.lesson_log(2).read_text()
 
 
 def test_a_failing_write_fails_only_that_lesson(project: BatchProject,
@@ -410,7 +409,7 @@ def test_batch_log_is_readable_progress(project: BatchProject) -> None:
     project.load("sow_current.json")
     project.add_lessons(COURSE, [1])
     run = project.run(f"--batch-course={COURSE}")
-    log = (run.batch_dir / "batch_execution.log").read_text(encoding="utf-8")
+    log = run.layout.batch_log.read_text(encoding="utf-8")
     for line in ["Batch Lesson Generation Starting", f"Course ID: {COURSE}",
                  f"Found 3 SOW entries for {COURSE}", "Found 1 existing lessons (orders: 1)",
                  "Generation Plan: Skip 1, Generate 2, Replace 0, Overwrite 0",
@@ -420,8 +419,8 @@ def test_batch_log_is_readable_progress(project: BatchProject) -> None:
                  "Cost: $0.2000 USD", "Tokens: 2000", "Batch Generation Complete",
                  "Generated (success): 2", "Summary saved to: batch_summary.json"]:
         assert line in log, line
-    lesson_log = (run.batch_dir / "lesson_order_002.log").read_text(encoding="utf-8")
-    assert "pytest_batchgen.runner - INFO - Lesson written:" in lesson_log
+    lesson_log = run.layout.lesson_log(2).read_text(encoding="utf-8")
+    assert "pytest_batchgen.worker.runner - INFO - Lesson written:" in lesson_log
     assert "GENERATING" not in lesson_log  # the batch log stays out of lesson logs
 
 
@@ -478,7 +477,7 @@ def test_ctrl_c_leaves_a_valid_incomplete_summary(project: BatchProject,
     assert [r["order"] for r in summary["results"]] == [1]
     assert summary["not_run"] == [2, 4]
     assert [r["sow_order"] for r in project.rows()] == [1]
-    assert "Batch Generation Interrupted" in (run.batch_dir / "batch_execution.log").read_text()
+    assert "Batch Generation Interrupted" in run.layout.batch_log.read_text()
     assert not list(run.batch_dir.glob(".*"))  # no temporary half-written files
     # Running the same command again resumes: 1 is skipped, the rest generated.
     monkeypatch.delenv("BATCHGEN_FAKE_INTERRUPT")

@@ -16,6 +16,7 @@ from pytest_batchgen.authors.claude import (
     AUTH_VARIABLES,
     CLI_VARIABLE,
     ClaudeAuthor,
+    ClaudeOptions,
     has_login,
 )
 from pytest_batchgen.authors.outline import draft_lesson
@@ -36,6 +37,7 @@ from tests.support.model_server import (
     ToolCalls,
     scripted,
 )
+from tests.support.processes import cli_children
 
 
 def sow() -> SowRecord:
@@ -54,23 +56,7 @@ def request(tmp_path: Path, order: int = 1) -> AuthorRequest:
                          requirements_for(entry.data, OUTCOMES), workspace)
 
 
-def cli_children() -> list[str]:
-    """Command lines of this process's children that are the Claude CLI."""
-    found = []
-    for status in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = status.read_text().rsplit(")", 1)[1].split()
-            if int(fields[1]) != os.getpid():
-                continue
-            cmdline = (status.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except (OSError, IndexError, ValueError):
-            continue
-        if "claude" in cmdline:
-            found.append(cmdline)
-    return found
-
-
-AUTHOR = ClaudeAuthor(max_retries=2, model="claude-sonnet-4-5")
+AUTHOR = ClaudeAuthor(ClaudeOptions(max_retries=2, model="claude-sonnet-4-5"))
 # The coroutine tests; the sync ones are not marked (pytest-asyncio warns of those).
 asyncio_test = pytest.mark.asyncio
 
@@ -85,7 +71,7 @@ async def test_happy_path_writes_a_valid_reviewed_lesson(
     metrics = authored.metrics
     assert metrics.cost_usd > 0 and metrics.tokens > 0 and metrics.turns >= 1
     assert metrics.model == "claude-sonnet-4-5"
-    assert cli_children() == []  # the agent's process ended with the lesson
+    assert cli_children(os.getpid()) == []  # the agent's process ended with the lesson
     workspace = tmp_path / "workspace"
     assert json.loads((workspace / "sow_entry_input.json").read_text())["order"] == 1
     context = json.loads((workspace / "sow_context.json").read_text())
@@ -151,7 +137,7 @@ async def test_critic_rejecting_past_max_retries_fails_without_a_lesson(
                                   " (3 accepted, 3 reviewed)")
     assert [r.role for r in model_server.model_requests()] == ["author", "critic"] * 3
     assert failure.value.metrics.cost_usd > 0  # partial figures are kept
-    assert cli_children() == []
+    assert cli_children(os.getpid()) == []
 
 
 @asyncio_test
@@ -172,7 +158,7 @@ async def test_api_failures_fail_the_lesson_readably(
         await AUTHOR.author(request(tmp_path))
     assert str(failure.value).startswith(message)
     assert "\n" not in str(failure.value)
-    assert cli_children() == []
+    assert cli_children(os.getpid()) == []
 
 
 @asyncio_test
@@ -234,7 +220,7 @@ def test_a_saved_claude_login_is_enough(
 def test_check_ready_needs_the_cli(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test")
     with pytest.raises(AuthorUnavailable) as error:
-        ClaudeAuthor(cli_path="/nowhere/claude").check_ready()
+        ClaudeAuthor(ClaudeOptions(cli_path="/nowhere/claude")).check_ready()
     assert str(error.value) == f"Claude Code CLI not found at /nowhere/claude ({CLI_VARIABLE})"
 
 
@@ -335,7 +321,8 @@ def test_rounds_count_rejections_and_failed_reviews() -> None:
 async def test_research_runs_first_and_its_brief_reaches_the_author(
     model_server: ModelServer, tmp_path: Path
 ) -> None:
-    await ClaudeAuthor(research=True, model="claude-sonnet-4-5").author(request(tmp_path))
+    author = ClaudeAuthor(ClaudeOptions(research=True, model="claude-sonnet-4-5"))
+    await author.author(request(tmp_path))
     roles = [r.role for r in model_server.model_requests()]
     assert roles == ["researcher", "author", "critic"]
     researcher = model_server.model_requests("researcher")[0]
@@ -349,7 +336,7 @@ async def test_research_runs_first_and_its_brief_reaches_the_author(
 async def test_cost_cap_per_lesson_stops_the_agent(
     model_server: ModelServer, tmp_path: Path
 ) -> None:
-    capped = ClaudeAuthor(max_cost_per_lesson=0.01, model="claude-sonnet-4-5")
+    capped = ClaudeAuthor(ClaudeOptions(max_cost_per_lesson=0.01, model="claude-sonnet-4-5"))
     with pytest.raises(AuthoringError) as failure:
         await capped.author(request(tmp_path))
     assert str(failure.value) == "Claude agent failed: Reached maximum budget ($0.01)"
@@ -417,7 +404,8 @@ async def test_no_session_can_use_the_other_sessions_tool(
 
     model_server.script = script
     with pytest.raises(AuthoringError, match="no lesson passed review"):
-        await ClaudeAuthor(max_retries=1, model="claude-sonnet-4-5").author(request(tmp_path))
+        author = ClaudeAuthor(ClaudeOptions(max_retries=1, model="claude-sonnet-4-5"))
+        await author.author(request(tmp_path))
     results = [r for req in model_server.model_requests(role) for r in req.tool_results()]
     assert results and all(r.get("is_error") for r in results)  # no such tool there
 
@@ -426,7 +414,7 @@ async def test_no_session_can_use_the_other_sessions_tool(
 async def test_the_critic_can_review_with_another_model(
     model_server: ModelServer, tmp_path: Path
 ) -> None:
-    author = ClaudeAuthor(model="claude-sonnet-4-5", critic_model="claude-haiku-4-5")
+    author = ClaudeAuthor(ClaudeOptions(model="claude-sonnet-4-5", critic_model="claude-haiku-4-5"))
     authored = await author.author(request(tmp_path))
     assert [(r.role, r.body["model"]) for r in model_server.model_requests()] == [
         ("author", "claude-sonnet-4-5"), ("critic", "claude-haiku-4-5")]

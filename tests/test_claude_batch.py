@@ -11,24 +11,12 @@ from pathlib import Path
 import pytest
 
 from pytest_batchgen.contract import check_row, outcome_ids_of
+from pytest_batchgen.layout import BatchLayout
 from pytest_batchgen.lesson import LESSON_COLUMNS
 from tests.conftest import COURSE, BatchProject, wait_for
 from tests.support.model_server import Hang, HttpError, ModelServer, OfflineEnv, scripted
+from tests.support.processes import processes_in
 from tests.test_claude_author import OUTCOMES
-
-
-def processes_in(directory: Path) -> list[int]:
-    """Processes still running with their working directory under `directory`: the
-    agent's CLI runs in the lesson's workspace, so a leaked one would be found here
-    even after its parent (the pytest run) has exited."""
-    found = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            if str(proc.joinpath("cwd").readlink()).startswith(str(directory)):
-                found.append(int(proc.name))
-        except OSError:
-            continue
-    return found
 
 
 @pytest.fixture
@@ -82,7 +70,7 @@ def test_a_broken_first_submission_is_fixed_and_the_written_rows_pass_the_contra
     store.close()
     # Each decoded as the frontend decodes it and held to every rule and outcome.
     assert [[str(v) for v in check_row(row, outcome_ids)] for row in rows] == [[], [], []]
-    log = (batch.batch_dir / "lesson_order_001.log").read_text()
+    log = batch.layout.lesson_log(1).read_text()
     assert "submit_lesson rejected: 6 violations" in log
     assert "critic_overall" in (claude.pytester.path / "report.xml").read_text()
     assert batch.summary()["results"][0]["critic_overall"] == 0.9375
@@ -90,7 +78,7 @@ def test_a_broken_first_submission_is_fixed_and_the_written_rows_pass_the_contra
 
 def test_lesson_log_holds_the_full_agent_trace(claude: BatchProject) -> None:
     batch = run(claude)
-    log = (batch.batch_dir / "lesson_order_001.log").read_text()
+    log = batch.layout.lesson_log(1).read_text()
     assert "Workspace file ready:" in log and "sow_entry_input.json" in log
     assert "pytest_batchgen.authors.claude - INFO - #1 [author #1] SystemMessage init:" in log
     assert "[author #1] AssistantMessage tool call mcp__batchgen__submit_lesson" in log
@@ -98,7 +86,7 @@ def test_lesson_log_holds_the_full_agent_trace(claude: BatchProject) -> None:
     assert "submit_review: PASS" in log
     assert "ResultMessage success" in log
     assert "Lesson written:" in log
-    workspace = batch.batch_dir / "workspaces" / "lesson_001"
+    workspace = batch.layout.workspace(1)
     assert (workspace / "sow_entry_input.json").is_file()
     # The critic read the accepted lesson from the workspace; it is the one written.
     title = claude.rows()[0]["title"]
@@ -164,10 +152,10 @@ def test_no_persist_workspace_leaves_no_files_and_no_processes(
     monkeypatch.setenv("TMPDIR", str(scratch))  # where the workspaces would be made
     batch = run(claude, "--batch-no-persist-workspace")
     assert batch.ret == 0
-    assert not (batch.batch_dir / "workspaces").exists()
+    assert not batch.layout.workspaces.exists()
     assert list(scratch.iterdir()) == []
     assert processes_in(scratch) == []
-    assert json.loads((batch.batch_dir / "batch_summary.json").read_text())["generated"] == 3
+    assert json.loads(batch.layout.summary.read_text())["generated"] == 3
 
 
 def test_missing_key_exits_2_and_a_dry_run_needs_none(
@@ -252,7 +240,7 @@ def test_the_agents_cli_dies_with_the_batch(
     if how == signal.SIGTERM:  # stopped as Ctrl-C stops a batch: everything recorded
         assert batch.returncode == 2, output
         [directory] = claude.log_dir.glob("batch_*")
-        summary = json.loads((directory / "batch_summary.json").read_text())
+        summary = json.loads(BatchLayout(directory).summary.read_text())
         assert summary["interrupted"] is True and summary["not_run"] == [1]
-        assert (directory / "batch_report.html").is_file()
+        assert BatchLayout(directory).report.is_file()
         assert (directory / "finished.txt").read_text() == "ran"

@@ -11,7 +11,8 @@ import pytest
 from pytest_batchgen.contract import check_lesson, check_outcome_ids, check_row, outcome_ids_of
 from pytest_batchgen.lesson import encode_cards
 from pytest_batchgen.requirements import requirements_for, resolve_refs
-from tests.support.lessons import CORPUS, OUTCOMES, VALID, Case, row_columns, valid_lesson
+from tests.support.lessons import CORPUS, OUTCOMES, VALID, Case, valid_lesson
+from tests.support.rows import row_columns
 
 OUTCOME_IDS = outcome_ids_of(OUTCOMES)
 

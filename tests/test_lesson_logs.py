@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from pytest_batchgen.layout import BatchLayout
 from tests.conftest import COURSE, BatchProject
 
 
-def lesson_log(project: BatchProject, run_dir: object, order: int) -> str:
-    return (run_dir / f"lesson_order_{order:03d}.log").read_text(encoding="utf-8")  # type: ignore[operator]
+def lesson_log(project: BatchProject, run_dir: Path, order: int) -> str:
+    return BatchLayout(run_dir).lesson_log(order).read_text(encoding="utf-8")
 
 
 def test_debug_lines_of_other_modules_reach_only_their_own_lesson_log(
@@ -24,7 +27,7 @@ def test_debug_lines_of_other_modules_reach_only_their_own_lesson_log(
     assert "fake_plugin.helper - DEBUG - DEBUG-MARK helper working on order 2" in second
     assert "order 1" not in second
     # Spec §2.4 format: time - logger - level - message.
-    assert first.splitlines()[0].split(" - ")[1:3] == ["pytest_batchgen.runner", "INFO"]
+    assert first.splitlines()[0].split(" - ")[1:3] == ["pytest_batchgen.worker.runner", "INFO"]
 
 
 def test_default_level_is_info(project: BatchProject) -> None:

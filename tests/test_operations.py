@@ -8,7 +8,9 @@ import sqlite3
 
 import pytest
 
+from pytest_batchgen.layout import BatchLayout
 from tests.conftest import COURSE, BatchProject
+from tests.support.rows import insert_lesson, lesson_row
 
 XDIST = ["-p", "xdist", "-n", "2"]
 
@@ -52,9 +54,9 @@ def test_budget_stops_starting_lessons(project: BatchProject) -> None:
     assert summary["budget"] == {"max_cost_usd": 0.25, "reached": True, "not_started": [4]}
     assert summary["skipped"] == 0 and summary["generated"] == 2
     assert [r["sow_order"] for r in project.rows()] == [1, 2]
-    assert "NOT STARTED - budget reached" in (run.batch_dir / "batch_execution.log").read_text()
+    assert "NOT STARTED - budget reached" in run.layout.batch_log.read_text()
     assert summary["results"][2]["log_file"] == "lesson_order_004.log"
-    assert "Not started: budget reached" in (run.batch_dir / "lesson_order_004.log").read_text()
+    assert "Not started: budget reached" in run.layout.lesson_log(4).read_text()
 
 
 def test_timeout_fails_the_lesson_and_the_batch_goes_on(
@@ -78,14 +80,30 @@ def test_overwrite_keeps_a_diff_of_each_changed_lesson(project: BatchProject) ->
     assert summary["changed_lessons"] == [1, 2]
     assert summary["results"][0]["diff_file"] == "diffs/lesson_001.diff"
     assert "diff_file" not in summary["results"][2]  # nothing stored before: no diff
-    diff = (run.batch_dir / "diffs" / "lesson_001.diff").read_text()
+    diff = run.layout.diff(1).read_text()
     assert diff.startswith("--- lesson_001 (stored)\n+++ lesson_001 (new)\n")
     assert '-  "title": "Existing lesson number 1 for the course",' in diff
     assert '+      "id": "card_001",' in diff  # the new cards, decoded
     # Overwriting again with the same lesson: a diff that says so.
     again = project.run(f"--batch-course={COURSE}", "--batch-force", "--batch-yes")
     assert again.summary()["changed_lessons"] == []
-    assert (again.batch_dir / "diffs" / "lesson_001.diff").read_text() == "(no change)\n"
+    assert again.layout.diff(1).read_text() == "(no change)\n"
+
+
+def test_the_diff_compares_with_the_row_the_write_replaces(project: BatchProject) -> None:
+    """With two rows for a lesson, the one written over is the one diffed against (ours,
+    though another tool touched its row more recently)."""
+    project.load("sow_current.json")
+    [ours] = project.add_lessons(COURSE, [1])
+    insert_lesson(project.store_path, lesson_row(1, model_version="legacy_v1",
+                                                 title="A legacy row touched more recently"),
+                  created_at="2099-01-01T00:00:00.000+00:00")
+    run = project.run(f"--batch-course={COURSE}", "--batch-force", "--batch-yes",
+                      "-k", "lesson_001")
+    assert run.summary()["results"][0]["doc_id"] == ours
+    diff = run.layout.diff(1).read_text()
+    assert '-  "title": "Existing lesson number 1 for the course",' in diff
+    assert "legacy" not in diff
 
 
 def test_html_report_is_self_contained(project: BatchProject,
@@ -94,7 +112,7 @@ def test_html_report_is_self_contained(project: BatchProject,
     project.add_lessons(COURSE, [4])
     monkeypatch.setenv("BATCHGEN_FAKE_FAIL", "2")
     run = project.run(f"--batch-course={COURSE}")
-    html = (run.batch_dir / "batch_report.html").read_text()
+    html = run.layout.report.read_text()
     assert html.startswith("<!DOCTYPE html>")
     assert '<a href="lesson_order_001.log">' in html and '<a href="lesson_order_002.log">' in html
     assert html.count("<svg") == 2 and html.count('<rect class="cost"') == 2
@@ -174,7 +192,7 @@ def test_xdist_spreads_lessons_and_the_controller_writes_one_summary(
         assert (summary["generated"], summary["failed"], summary["not_run"]) == (2, 1, [])
         assert len(summary["results"]) == 3
         for order in (1, 2):
-            text = (directory / f"lesson_order_{order:03d}.log").read_text()
+            text = BatchLayout(directory).lesson_log(order).read_text()
             assert f"DEBUG-MARK helper working on order {order}" in text
             assert f"working on order {3 - order}" not in text
     assert len(project.rows()) + len(project.rows("course_c84774")) == 4
@@ -229,6 +247,6 @@ def test_an_unreadable_stored_lesson_costs_its_diff_not_the_lesson(
     run.result.assert_outcomes(passed=3)
     assert project.rows()[0]["$id"] == doc_id and project.rows()[0]["estMinutes"] == 50
     assert "No diff: the stored lesson could not be read" in (
-        run.batch_dir / "lesson_order_001.log").read_text()
+        run.layout.lesson_log(1)).read_text()
     summary = run.summary()
     assert "diff_file" not in summary["results"][0] and summary["changed_lessons"] == []

@@ -6,9 +6,10 @@ from xml.etree import ElementTree
 
 import pytest
 
-from tests.conftest import COURSE, BatchProject, existing_row
+from tests.conftest import COURSE, BatchProject
 from tests.support.appwrite_server import AppwriteTestServer
 from tests.support.lessons import OUTCOMES
+from tests.support.rows import lesson_row
 from tests.test_force_prompt import run_on_terminal
 
 pytestmark = pytest.mark.usefixtures("project")
@@ -55,7 +56,7 @@ def test_an_overwrite_removes_the_old_lessons_diagrams(project: BatchProject) ->
     removed = {r["order"]: r.get("removed_diagrams", []) for r in summary["results"]}
     assert removed == {1: [f"dgm_{ids[0][:8]}_card_001", f"dgm_{ids[0][:8]}_card_002"],
                        2: [f"dgm_{ids[1][:8]}_card_001"], 4: []}
-    log = (run.batch_dir / "lesson_order_001.log").read_text()
+    log = run.layout.lesson_log(1).read_text()
     assert f"Removed diagram dgm_{ids[0][:8]}_card_001 of card_001 (image img_card_001)" in log
     assert [r["status"] for r in project.rows()] == ["draft"] * 3  # hidden until re-published
 
@@ -106,8 +107,8 @@ def test_an_appwrite_overwrite_removes_diagram_rows_and_images(
     project: BatchProject, appwrite_course: AppwriteTestServer
 ) -> None:
     appwrite_server = appwrite_course
-    row = appwrite_server.add_lesson(existing_row(COURSE, 1))
-    other = appwrite_server.add_lesson(existing_row(COURSE, 2))
+    row = appwrite_server.add_lesson(lesson_row(1))
+    other = appwrite_server.add_lesson(lesson_row(2))
     appwrite_server.add_diagram(row, "card_001")
     appwrite_server.add_diagram(row, "card_002")
     kept = appwrite_server.add_diagram(other, "card_001")
@@ -124,13 +125,13 @@ def test_an_appwrite_overwrite_removes_diagram_rows_and_images(
             properties["critic_overall"]) == ("0.95", "0.9", "0.9375")
     result = run.summary()["results"][0]
     assert (result["critic_fidelity"], result["critic_overall"]) == (0.95, 0.9375)
-    assert "0.938" in (run.batch_dir / "batch_report.html").read_text()
+    assert "0.938" in run.layout.report.read_text()
 
 
 @pytest.fixture
 def appwrite_lesson(appwrite_course: AppwriteTestServer) -> str:
     """One stored lesson with a diagram on its first card; returns its row id."""
-    row = appwrite_course.add_lesson(existing_row(COURSE, 1))
+    row = appwrite_course.add_lesson(lesson_row(1))
     appwrite_course.add_diagram(row, "card_001")
     return row
 

@@ -10,6 +10,7 @@ from xml.etree import ElementTree
 import pytest
 
 from pytest_batchgen.__main__ import main
+from pytest_batchgen.layout import BatchLayout, batch_directories
 from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION
 from tests.conftest import COURSE, BatchProject, legacy_sow, wait_for
 
@@ -35,7 +36,8 @@ def test_a_stale_plan_decides_again_at_write_time(
     # Run A plans (every lesson missing), starts lesson 1 and waits before authoring...
     first = project.start(f"--batch-course={COURSE}", "-k", "lesson_001",
                           env={**held, "BATCHGEN_FAKE_WAIT_FILE": str(gate)})
-    wait_for(lambda: any(project.log_dir.glob("batch_*/lesson_order_001.log")),
+    wait_for(lambda: any(BatchLayout(d).lesson_log(1).exists()
+                         for d in batch_directories(project.log_dir)),
              "run A to plan and start its lesson")
     # ...while run B, a real second process on the same store, writes the lesson.
     second = project.start(f"--batch-course={COURSE}", "-k", "lesson_001", env=other)
@@ -51,7 +53,7 @@ def test_a_stale_plan_decides_again_at_write_time(
         assert after[0]["model_version"] == CLAUDE_MODEL_VERSION
         return
     assert after == before  # the finished lesson stands as run B wrote it
-    results = [json.loads((d / "batch_summary.json").read_text())["results"][0]
+    results = [json.loads(BatchLayout(d).summary.read_text())["results"][0]
                for d in project.log_dir.glob("batch_*")]
     [result] = [r for r in results if r.get("reason") == "written_meanwhile"]
     assert result["status"] == "skipped"
@@ -83,7 +85,7 @@ def test_a_lesson_the_store_refuses_is_kept_and_written_later(
     out = capsys.readouterr().out
     assert "lesson_002.json: created row" in out and "1 written, 0 kept" in out
     assert [r["sow_order"] for r in project.rows()] == [1, 2, 4]
-    assert not (run.batch_dir / "pending" / "lesson_002.json").exists()
+    assert not run.layout.pending(2).exists()
     assert main(["write-pending", str(run.batch_dir)]) == 0  # nothing left: fine
     assert "no pending lessons" in capsys.readouterr().out
 
@@ -120,7 +122,7 @@ def test_a_budget_stop_adds_up(project: BatchProject) -> None:
     assert statuses.count("skipped") == summary["skipped"] == 1
     assert (summary["skipped"] + summary["generated"] + summary["failed"]
             + len(summary["not_started"]) + len(summary["not_run"])) == 6
-    html = (run.batch_dir / "batch_report.html").read_text()
+    html = run.layout.report.read_text()
     assert "generated 2, skipped 1, failed 0" in html and "not started 3" in html
 
 
@@ -151,8 +153,8 @@ def test_write_pending_refuses_what_is_not_a_batch(tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["write-pending", str(tmp_path / "nowhere")]) == 2
     assert "is not a batch directory" in capsys.readouterr().err
-    (tmp_path / "pending").mkdir()
-    (tmp_path / "pending" / "lesson_001.json").write_text("{not json")
+    BatchLayout(tmp_path).pending_dir.mkdir()
+    BatchLayout(tmp_path).pending(1).write_text("{not json")
     assert main(["write-pending", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "is not a pending lesson" in err

@@ -35,7 +35,7 @@ def test_legacy_entries_author_with_platform_lesson_types(project: BatchProject)
     run.result.assert_outcomes(passed=3)
     rows = project.rows("course_c84774")
     assert [r["lesson_type"] for r in rows] == ["teach", "independent_practice", "mock_exam"]
-    text = (run.batch_dir / "lesson_order_003.log").read_text()
+    text = run.layout.lesson_log(3).read_text()
     assert "lesson_type 'mock_assessment' is not a type the platform's frontend accepts;" \
            " writing 'mock_exam'" in text
     assert "Outcome ref '1' resolved to 'O1'" in text
@@ -45,7 +45,8 @@ def test_current_format_lesson_follows_the_card_plan(project: BatchProject) -> N
     project.load("sow_current.json")
     project.run(f"--batch-course={COURSE}", author="outline").result.assert_outcomes(passed=3)
     store = project.store()
-    row = store.read_lesson(COURSE, 1)
+    [stored] = [row for row in store.list_lessons(COURSE) if row.sow_order == 1]
+    row = store.read_lesson(stored.doc_id)
     store.close()
     assert row is not None
     lesson = row.decoded()

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import pytest
 
-from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION, LESSON_COLUMNS, LessonRow, encode_cards
+from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION, LESSON_COLUMNS, LessonRow
 from pytest_batchgen.store import (
     CourseNotFound,
     ExistingLesson,
@@ -27,6 +27,7 @@ from pytest_batchgen.store import (
 from pytest_batchgen.store.appwrite import DIAGRAM_BUCKET, AppwriteStore
 from pytest_batchgen.store.sqlite import SqliteStore, new_id
 from tests.support.appwrite_server import AppwriteTestServer, encode_entries
+from tests.support.rows import insert_lesson, lesson_row
 
 COURSE = "course_c84874"
 OTHER = "course_other1"
@@ -89,14 +90,7 @@ class SqliteBackend:
 
     def add_lesson(self, row: LessonRow, *, created_at: str) -> str:
         # Raw insert, as an older tool would have: duplicates are possible here.
-        doc_id = new_id()
-        names = ['"$id"', '"$createdAt"', '"$updatedAt"', *LESSON_COLUMNS]
-        with sqlite3.connect(self.path) as db:
-            db.execute(f"INSERT INTO lesson_templates ({', '.join(names)})"
-                       f" VALUES ({', '.join('?' * len(names))})",
-                       (doc_id, created_at, created_at, *row.columns().values()))
-        db.close()
-        return doc_id
+        return insert_lesson(self.path, row, created_at=created_at)
 
     def lesson_rows(self, course: str, order: int | None = None) -> list[dict[str, Any]]:
         sql = "SELECT * FROM lesson_templates WHERE courseId = ?"
@@ -164,20 +158,6 @@ def entries(count: int) -> list[dict[str, Any]]:
          "lesson_type": "teach", "outcomeRefs": ["O1"], "estMinutes": 50}
         for order in range(1, count + 1)
     ]
-
-
-def lesson(order: int, model_version: str = CLAUDE_MODEL_VERSION, course: str = COURSE,
-           title: str = "") -> LessonRow:
-    cards = [{"id": "card_001", "title": "Équivalent fractions — a first look",
-              "explainer": "x" * 60, "explainer_plain": "y" * 40}]
-    return LessonRow(
-        courseId=course, sow_order=order,
-        title=title or f"Fractions lesson number {order} for the whole course",
-        model_version=model_version, lesson_type="teach", estMinutes=45,
-        outcomeRefs=json.dumps(["O1", "AS1.2"]), engagement_tags=json.dumps(["shopping"]),
-        policy=json.dumps({"calculator_section": "non_calc"}), cards=encode_cards(cards),
-        authored_sow_id="sow_course_c84874_v1", authored_sow_version="1",
-    )
 
 
 # --- fetch_sow -------------------------------------------------------------------------
@@ -255,8 +235,9 @@ def test_undecodable_entries_are_course_not_found(backend: Backend) -> None:
 
 def test_list_lessons_returns_every_row_past_the_first_pages(backend: Backend) -> None:
     for order in range(1, 131):
-        backend.add_lesson(lesson(order), created_at=f"2024-01-01T00:00:{order % 60:02d}.000+00:00")
-    backend.add_lesson(lesson(1, course=OTHER), created_at="2024-01-01T00:00:00.000+00:00")
+        backend.add_lesson(lesson_row(order),
+                           created_at=f"2024-01-01T00:00:{order % 60:02d}.000+00:00")
+    backend.add_lesson(lesson_row(1, course=OTHER), created_at="2024-01-01T00:00:00.000+00:00")
 
     found = backend.store.list_lessons(COURSE)
 
@@ -281,9 +262,9 @@ def planned(backend: Backend, order: int) -> ExistingLesson:
 
 
 def test_write_creates_then_updates_the_same_row(backend: Backend) -> None:
-    first = backend.store.write_lesson(lesson(3))
+    first = backend.store.write_lesson(lesson_row(3))
     better = "A better title for lesson three, rewritten"
-    second = backend.store.write_lesson(lesson(3, title=better), planned(backend, 3))
+    second = backend.store.write_lesson(lesson_row(3, title=better), planned(backend, 3))
 
     assert first.created and not second.created
     assert second.doc_id == first.doc_id
@@ -295,10 +276,10 @@ def test_write_creates_then_updates_the_same_row(backend: Backend) -> None:
 
 
 def test_write_replaces_a_row_of_another_generator(backend: Backend) -> None:
-    old_id = backend.add_lesson(lesson(4, model_version="legacy_v1"),
+    old_id = backend.add_lesson(lesson_row(4, model_version="legacy_v1"),
                                 created_at="2024-01-01T00:00:00.000+00:00")
 
-    result = backend.store.write_lesson(lesson(4))
+    result = backend.store.write_lesson(lesson_row(4))
 
     assert (result.doc_id, result.created) == (old_id, False)
     assert result.replaced_model_version == "legacy_v1"
@@ -307,12 +288,12 @@ def test_write_replaces_a_row_of_another_generator(backend: Backend) -> None:
 
 
 def test_duplicates_are_reported_and_never_multiplied(backend: Backend) -> None:
-    legacy = backend.add_lesson(lesson(5, model_version="legacy_v1"),
+    legacy = backend.add_lesson(lesson_row(5, model_version="legacy_v1"),
                                 created_at="2024-01-01T00:00:00.000+00:00")
-    ours = backend.add_lesson(lesson(5), created_at="2024-02-01T00:00:00.000+00:00")
+    ours = backend.add_lesson(lesson_row(5), created_at="2024-02-01T00:00:00.000+00:00")
 
     for _ in range(2):
-        result = backend.store.write_lesson(lesson(5), planned(backend, 5))
+        result = backend.store.write_lesson(lesson_row(5), planned(backend, 5))
         assert (result.doc_id, result.created, result.duplicates) == (ours, False, (legacy,))
 
     rows = {r["$id"]: r["model_version"] for r in backend.lesson_rows(COURSE, 5)}
@@ -320,12 +301,12 @@ def test_duplicates_are_reported_and_never_multiplied(backend: Backend) -> None:
 
 
 def test_of_two_foreign_rows_the_oldest_is_updated(backend: Backend) -> None:
-    newer = backend.add_lesson(lesson(6, model_version="v2"),
+    newer = backend.add_lesson(lesson_row(6, model_version="v2"),
                                created_at="2024-03-01T00:00:00.000+00:00")
-    older = backend.add_lesson(lesson(6, model_version="v1"),
+    older = backend.add_lesson(lesson_row(6, model_version="v1"),
                                created_at="2024-01-01T00:00:00.000+00:00")
 
-    result = backend.store.write_lesson(lesson(6))
+    result = backend.store.write_lesson(lesson_row(6))
 
     assert (result.doc_id, result.duplicates, result.replaced_model_version) == (
         older, (newer,), "v1")
@@ -345,12 +326,12 @@ def test_the_write_decides_against_the_row_as_it_is_then(
     backend: Backend, stored: str, plan_saw_it: bool, drafting: bool, outcome: str
 ) -> None:
     version = CLAUDE_MODEL_VERSION if stored == "ours" else stored
-    row_id = backend.add_lesson(lesson(8, model_version=version),
+    row_id = backend.add_lesson(lesson_row(8, model_version=version),
                                 created_at="2024-01-01T00:00:00.000+00:00")
     seen = planned(backend, 8) if plan_saw_it else None
     mine = "batchgen_outline" if drafting else CLAUDE_MODEL_VERSION
 
-    result = backend.store.write_lesson(lesson(8, model_version=mine, title="T" * 40), seen,
+    result = backend.store.write_lesson(lesson_row(8, model_version=mine, title="T" * 40), seen,
                                         drafting=drafting)
 
     rows = backend.lesson_rows(COURSE, 8)
@@ -363,23 +344,23 @@ def test_the_write_decides_against_the_row_as_it_is_then(
 
 
 def test_a_row_changed_since_the_plan_is_not_overwritten(backend: Backend) -> None:
-    backend.add_lesson(lesson(9), created_at="2024-01-01T00:00:00.000+00:00")
+    backend.add_lesson(lesson_row(9), created_at="2024-01-01T00:00:00.000+00:00")
     seen = planned(backend, 9)
-    backend.store.write_lesson(lesson(9, title="Another run's lesson, written meanwhile"),
+    backend.store.write_lesson(lesson_row(9, title="Another run's lesson, written meanwhile"),
                                seen)  # another run, same plan, wrote first
 
-    result = backend.store.write_lesson(lesson(9, title="T" * 40), seen)
+    result = backend.store.write_lesson(lesson_row(9, title="T" * 40), seen)
 
     assert result.skipped.startswith("changed meanwhile by another run")
     assert backend.lesson_rows(COURSE, 9)[0]["title"].startswith("Another run's lesson")
 
 
 def test_read_lesson_round_trips_the_written_row(backend: Backend) -> None:
-    written = lesson(7)
-    backend.store.write_lesson(written)
-    backend.store.write_lesson(lesson(8))
+    written = lesson_row(7)
+    row_id = backend.store.write_lesson(written).doc_id
+    backend.store.write_lesson(lesson_row(8))
 
-    read = backend.store.read_lesson(COURSE, 7)
+    read = backend.store.read_lesson(row_id)
 
     assert read == written
     assert read is not None and read.decoded()["cards"][0]["title"].startswith("Équivalent")
@@ -387,18 +368,17 @@ def test_read_lesson_round_trips_the_written_row(backend: Backend) -> None:
 
 
 def test_read_lesson_of_a_missing_lesson_is_none(backend: Backend) -> None:
-    backend.store.write_lesson(lesson(1))
+    backend.store.write_lesson(lesson_row(1))
 
-    assert backend.store.read_lesson(COURSE, 2) is None
-    assert backend.store.read_lesson(OTHER, 1) is None
+    assert backend.store.read_lesson("lt_no_such_row") is None
 
 
 def test_written_rows_hold_exactly_the_platform_columns(backend: Backend) -> None:
-    backend.store.write_lesson(lesson(9))
+    backend.store.write_lesson(lesson_row(9))
 
     row = backend.lesson_rows(COURSE, 9)[0]
 
-    assert {k: v for k, v in row.items() if not k.startswith("$")} == lesson(9).columns()
+    assert {k: v for k, v in row.items() if not k.startswith("$")} == lesson_row(9).columns()
 
 
 # --- outcomes ----------------------------------------------------------------------------
@@ -437,15 +417,15 @@ def test_description_and_sharing(backend: Backend) -> None:
 
 
 def test_lesson_rows_are_every_row_of_the_lesson_as_stored(backend: Backend) -> None:
-    first = backend.add_lesson(lesson(4), created_at="2025-01-01T00:00:00.000+00:00")
-    second = backend.add_lesson(lesson(4, title="A second row for the same lesson, as left"),
+    first = backend.add_lesson(lesson_row(4), created_at="2025-01-01T00:00:00.000+00:00")
+    second = backend.add_lesson(lesson_row(4, title="A second row for the same lesson, as left"),
                                 created_at="2025-01-02T00:00:00.000+00:00")
-    backend.add_lesson(lesson(5), created_at="2025-01-01T00:00:00.000+00:00")
+    backend.add_lesson(lesson_row(5), created_at="2025-01-01T00:00:00.000+00:00")
 
     rows = backend.store.lesson_rows(COURSE, 4)
 
     assert [r["$id"] for r in rows] == [first, second]
-    assert {k: v for k, v in rows[0].items() if k != "$id"} == lesson(4).columns()
+    assert {k: v for k, v in rows[0].items() if k != "$id"} == lesson_row(4).columns()
     assert backend.store.lesson_rows(COURSE, 6) == []
     assert [r.status for r in backend.store.list_lessons(COURSE)] == ["draft"] * 3
 
@@ -453,8 +433,8 @@ def test_lesson_rows_are_every_row_of_the_lesson_as_stored(backend: Backend) -> 
 def test_diagrams_are_listed_by_lesson_row_and_deleted_with_their_images(
     backend: Backend
 ) -> None:
-    row = backend.add_lesson(lesson(1), created_at="2025-01-01T00:00:00.000+00:00")
-    other = backend.add_lesson(lesson(2), created_at="2025-01-01T00:00:00.000+00:00")
+    row = backend.add_lesson(lesson_row(1), created_at="2025-01-01T00:00:00.000+00:00")
+    other = backend.add_lesson(lesson_row(2), created_at="2025-01-01T00:00:00.000+00:00")
     first, second = backend.add_diagram(row, "card_001"), backend.add_diagram(row, "card_002")
     kept = backend.add_diagram(other, "card_001")
 

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
+from pytest_batchgen.layout import BatchLayout, claim_batch_directory
 from pytest_batchgen.lesson import LessonRow, decode_cards, encode_cards
 from pytest_batchgen.planning import Action, Reason, estimate, plan_lessons
-from pytest_batchgen.reporting import create_batch_directory, format_duration
+from pytest_batchgen.results import format_duration
 from pytest_batchgen.sow import (
     SowEntry,
     SowError,
@@ -161,10 +162,20 @@ def test_row_encodes_as_the_platform_does() -> None:
 
 
 def test_batch_directories_are_claimed_never_shared(tmp_path: Path) -> None:
-    first = create_batch_directory(tmp_path / "logs", "batch_course_x1_20250117_143052")
-    second = create_batch_directory(tmp_path / "logs", "batch_course_x1_20250117_143052")
-    third = create_batch_directory(tmp_path / "logs", "batch_course_x1_20250117_143052")
+    first = claim_batch_directory(tmp_path / "logs", "batch_course_x1_20250117_143052")
+    second = claim_batch_directory(tmp_path / "logs", "batch_course_x1_20250117_143052")
+    third = claim_batch_directory(tmp_path / "logs", "batch_course_x1_20250117_143052")
     assert [p.name for p in (first, second, third)] == [
         "batch_course_x1_20250117_143052", "batch_course_x1_20250117_143052_2",
         "batch_course_x1_20250117_143052_3"]
     assert all(p.is_dir() and p.is_absolute() for p in (first, second, third))
+
+
+def test_the_layout_names_the_spec_files(tmp_path: Path) -> None:
+    layout = BatchLayout(tmp_path)
+    assert [layout.name(path) for path in (
+        layout.summary, layout.plan, layout.batch_log, layout.report, layout.lesson_log(6),
+        layout.diff(6), layout.pending(6), layout.workspace(6))] == [
+        "batch_summary.json", "dry_run_plan.json", "batch_execution.log", "batch_report.html",
+        "lesson_order_006.log", "diffs/lesson_006.diff", "pending/lesson_006.json",
+        "workspaces/lesson_006"]

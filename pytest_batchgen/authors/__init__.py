@@ -8,7 +8,7 @@ whatever the author), so a failed authoring can never overwrite a good row.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,8 +25,6 @@ class AuthorMetrics:
     tokens: int = 0
     turns: int = 0
     model: str = ""
-    requests: int = 0
-    detail: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -100,16 +98,3 @@ class LessonAuthor(Protocol):
     async def aclose(self) -> None:
         """Release anything held across lessons (processes, connections)."""
         ...
-
-
-def open_default_author(name: str, settings: Any) -> LessonAuthor:
-    """The author `--batch-author` names."""
-    if name == "claude":
-        from pytest_batchgen.authors.claude import ClaudeAuthor
-
-        return ClaudeAuthor.from_settings(settings)
-    if name == "outline":
-        from pytest_batchgen.authors.outline import OutlineAuthor
-
-        return OutlineAuthor()
-    raise AuthorUnavailable(f"unknown --batch-author {name!r} (use claude or outline)")

@@ -26,6 +26,7 @@ import os
 import shutil
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, cast
@@ -46,7 +47,6 @@ from pytest_batchgen.authors.review import (
 from pytest_batchgen.authors.trace import Trace, one_line
 from pytest_batchgen.contract import Lesson, outcome_ids_of
 from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION
-from pytest_batchgen.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,26 @@ def prompt(name: str) -> str:
         encoding="utf-8")
 
 
+@dataclass(frozen=True)
+class ClaudeOptions:
+    """What the Claude author takes from a run's options."""
+
+    #: "" lets the CLI choose.
+    model: str = ""
+    #: "" reviews with the author's model.
+    critic_model: str = ""
+    #: Author–critic rounds a lesson may take.
+    max_retries: int = 10
+    max_cost_per_lesson: float | None = None
+    research: bool = False
+    #: None runs the SDK's bundled CLI (else `claude` on PATH).
+    cli_path: str | None = None
+
+    @property
+    def reviewing_model(self) -> str:
+        return self.critic_model or self.model
+
+
 class ClaudeAuthor:
     """`LessonAuthor` backed by claude-agent-sdk (and its bundled Claude Code CLI)."""
 
@@ -78,31 +98,18 @@ class ClaudeAuthor:
     #: Honours `request.timeout` itself, reporting the spend of a stopped agent.
     stops_at_timeout = True
 
-    def __init__(self, *, model: str = "", critic_model: str = "", max_retries: int = 10,
-                 max_cost_per_lesson: float | None = None, research: bool = False,
-                 cli_path: str | None = None) -> None:
-        self.model = model
-        self.critic_model = critic_model or model
-        self.max_retries = max_retries
-        self.max_cost_per_lesson = max_cost_per_lesson
-        self.research = research
-        self.cli_path = cli_path
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ClaudeAuthor:
-        return cls(model=settings.model, critic_model=settings.critic_model,
-                   max_retries=settings.max_retries,
-                   max_cost_per_lesson=settings.max_cost_per_lesson,
-                   research=settings.research, cli_path=os.environ.get(CLI_VARIABLE) or None)
+    def __init__(self, options: ClaudeOptions | None = None) -> None:
+        self.options = options or ClaudeOptions()
 
     def check_ready(self) -> None:
         if not has_login(os.environ):
             raise AuthorUnavailable(
                 "the claude author needs ANTHROPIC_API_KEY (or another Claude Code login);"
                 " set it, or use --batch-author=outline for offline drafts")
-        if self.cli_path is not None:
-            if not (Path(self.cli_path).is_file() or shutil.which(self.cli_path)):
-                raise AuthorUnavailable(f"Claude Code CLI not found at {self.cli_path}"
+        cli_path = self.options.cli_path
+        if cli_path is not None:
+            if not (Path(cli_path).is_file() or shutil.which(cli_path)):
+                raise AuthorUnavailable(f"Claude Code CLI not found at {cli_path}"
                                         f" ({CLI_VARIABLE})")
             return
         if find_cli() is None:
@@ -115,17 +122,18 @@ class ClaudeAuthor:
     async def author(self, request: AuthorRequest) -> AuthoredLesson:
         assert request.workspace is not None  # uses_workspace: the runner made one
         write_workspace(request)
-        run = LessonRun(self, request)
+        options = self.options
+        run = LessonRun(options, request)
         log.info("Claude author starting: model %s, critic %s, max %d rounds, budget %s",
-                 self.model or "(CLI default)", self.critic_model or "(CLI default)",
-                 self.max_retries,
-                 f"${self.max_cost_per_lesson}" if self.max_cost_per_lesson else "none")
+                 options.model or "(CLI default)", options.reviewing_model or "(CLI default)",
+                 options.max_retries,
+                 f"${options.max_cost_per_lesson}" if options.max_cost_per_lesson else "none")
         try:
             lesson = await run.loop()
         except TimedOut:
             raise AuthoringError(f"timed out after {request.timeout:g}s; the author was"
-                                 " stopped", run.trace.metrics(self.model)) from None
-        metrics = run.trace.metrics(self.model)
+                                 " stopped", run.trace.metrics(options.model)) from None
+        metrics = run.trace.metrics(options.model)
         if lesson is None:
             raise AuthoringError(run.failure_reason(), metrics)
         log.info("Lesson accepted and reviewed after %d submissions, %d reviews, %d sessions",
@@ -141,12 +149,12 @@ class TimedOut(Exception):
 class LessonRun:
     """One lesson's loop: its sessions, their shared tools' state, their trace."""
 
-    def __init__(self, author: ClaudeAuthor, request: AuthorRequest) -> None:
+    def __init__(self, options: ClaudeOptions, request: AuthorRequest) -> None:
         assert request.workspace is not None
-        self.author = author
+        self.options = options
         self.request = request
         self.workspace = request.workspace
-        self.submissions = Submissions(max_rounds=author.max_retries,
+        self.submissions = Submissions(max_rounds=options.max_retries,
                                        requirements=request.requirements,
                                        workspace=request.workspace)
         self.trace = Trace()
@@ -160,7 +168,7 @@ class LessonRun:
     async def loop(self) -> Lesson | None:
         """author → critic → (revision → critic)… until a review passes or the rounds run
         out; the latest accepted lesson whose latest review passed, or None."""
-        brief = await self._research() if self.author.research else ""
+        brief = await self._research() if self.options.research else ""
         state = self.submissions
         while not state.exhausted:
             if not await self._session("author",
@@ -218,12 +226,12 @@ class LessonRun:
                 raise TimedOut from None
         except ClaudeSDKError as exc:
             raise AuthoringError(f"Claude agent failed: {one_line(exc)}",
-                                 self.trace.metrics(self.author.model)) from exc
+                                 self.trace.metrics(self.options.model)) from exc
         finally:  # one process per session, ended with it
             await client.disconnect()
         if self.trace.error:
             raise AuthoringError(f"Claude agent failed: {self.trace.error}",
-                                 self.trace.metrics(self.author.model))
+                                 self.trace.metrics(self.options.model))
         return self._progress(role) > self._starts[role]
 
     async def _stop(self, client: Any) -> None:
@@ -238,7 +246,7 @@ class LessonRun:
     def _options(self, role: str, label: str) -> Any:
         from claude_agent_sdk import ClaudeAgentOptions, HookMatcher
 
-        author = self.author
+        options = self.options
         tool = {"author": SUBMIT_LESSON, "critic": SUBMIT_REVIEW}.get(role)
         builtin = ["WebSearch", "WebFetch"] if role == "researcher" else (
             ["Read"] if role == "author" else [])
@@ -252,8 +260,8 @@ class LessonRun:
 
             matcher = [HookMatcher(matcher=tool, hooks=[cast(Any, stop_when_done)])]
             hooks = {"PostToolUse": matcher, "PostToolUseFailure": matcher}
-        left = (None if author.max_cost_per_lesson is None
-                else max(author.max_cost_per_lesson - self.trace.cost_usd, 0.0))
+        left = (None if options.max_cost_per_lesson is None
+                else max(options.max_cost_per_lesson - self.trace.cost_usd, 0.0))
         return ClaudeAgentOptions(
             system_prompt=prompt({"author": "lesson_author", "critic": "lesson_critic",
                                   "researcher": "lesson_researcher"}[role]),
@@ -264,7 +272,7 @@ class LessonRun:
             hooks=hooks,
             setting_sources=[],
             cwd=str(self.workspace),
-            model=(author.critic_model if role == "critic" else author.model) or None,
+            model=(options.reviewing_model if role == "critic" else options.model) or None,
             # --batch-max-cost-per-lesson spans the lesson's sessions: each gets what is left.
             max_budget_usd=left,
             env={
@@ -275,7 +283,7 @@ class LessonRun:
                 "TMPDIR": str(scratch_dir(self.workspace)),
             },
             stderr=lambda line: log.info("[%s] CLI stderr: %s", label, line.rstrip()),
-            cli_path=tied_cli(author.cli_path, scratch_dir(self.workspace)),
+            cli_path=tied_cli(options.cli_path, scratch_dir(self.workspace)),
         )
 
     def failure_reason(self) -> str:

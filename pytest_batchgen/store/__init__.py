@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from pytest_batchgen.lesson import LessonRow
@@ -141,8 +142,8 @@ class LessonStore(Protocol):
         """Raise StoreError before the batch if a write cannot succeed."""
         ...
 
-    def read_lesson(self, course_id: str, sow_order: int) -> LessonRow | None:
-        """The row for (courseId, sow_order), or None."""
+    def read_lesson(self, doc_id: str) -> LessonRow | None:
+        """The lesson row `doc_id` (the one the plan chose to replace), or None."""
         ...
 
     def lesson_rows(self, course_id: str, sow_order: int) -> list[dict[str, Any]]:
@@ -162,26 +163,25 @@ class LessonStore(Protocol):
 
 
 def choose_row_to_update(rows: list[ExistingLesson], model_version: str) -> ExistingLesson:
-    """Of several rows for one lesson, update ours if there is one, else the oldest.
+    """Of several rows for one lesson, the one a write updates (and a diff compares
+    with): ours if there is one, else the oldest.
 
-    Deterministic, so a re-run updates the same row it updated before.
+    The one rule for it: the plan records its choice, and the write decides by it
+    again only when the rows changed since. Deterministic, so a re-run updates the
+    same row it updated before.
     """
     ours = [row for row in rows if row.model_version == model_version]
     pool = ours or rows
     return min(pool, key=lambda row: (row.created_at, row.doc_id))
 
 
-def open_default_store(url: str, settings: Any) -> LessonStore:
-    """The store `--batch-store` names: `sqlite:///PATH` or `appwrite`."""
-    if url == "appwrite":
-        from pytest_batchgen.store.appwrite import open_appwrite_store
+@dataclass(frozen=True)
+class AppwriteOptions:
+    """What the Appwrite store takes from a run's options."""
 
-        return open_appwrite_store(settings)
-    if url.startswith("sqlite:"):
-        from pytest_batchgen.store.sqlite import SqliteStore
-
-        return SqliteStore.from_url(url, create=False)  # filled by load-sow, not here
-    raise StoreError(f"unknown --batch-store {url!r} (use sqlite:///PATH or appwrite)")
+    database: str = "default"
+    #: Where the credentials are read from when the environment lacks them.
+    mcp_config: Path = Path(".mcp.json")
 
 
 def existing_lessons(rows: Iterable[dict[str, Any]]) -> list[ExistingLesson]:

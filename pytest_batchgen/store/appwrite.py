@@ -4,8 +4,7 @@ Everything goes through `appwrite` 27.x (`TablesDB`, `Storage`, `Query`);
 what the SDK lacks is added around it, not by replacing it:
 
 * a timeout on every request (the SDK sends none: a hung server would hang
-  the batch), by running the SDK's own `Client.call` against a session that
-  adds one;
+  the batch), by a `Client` subclass whose `call` sends on a pooled session;
 * retries with capped exponential backoff and jitter for 429, 5xx and
   network failures; other 4xx fail at once;
 * cursor paging on every list (the reference implementation's worst bug was
@@ -28,15 +27,14 @@ import logging
 import os
 import random
 import time
-import types
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import requests
-from appwrite import client as sdk_client
 from appwrite.client import Client
+from appwrite.encoders.value_class_encoder import ValueClassEncoder
 from appwrite.exception import AppwriteException
 from appwrite.query import Query
 from appwrite.services.storage import Storage
@@ -44,9 +42,9 @@ from appwrite.services.tables_db import TablesDB
 from pydantic import ValidationError
 
 from pytest_batchgen.lesson import LESSON_COLUMNS, LessonRow
-from pytest_batchgen.settings import Settings
 from pytest_batchgen.sow import STORAGE_BUCKET, SowError, SowRecord, record_from_row, select_sow
 from pytest_batchgen.store import (
+    AppwriteOptions,
     CourseNotFound,
     ExistingLesson,
     LessonDiagram,
@@ -168,38 +166,51 @@ def load_credentials(
 # --- the SDK client, with a timeout -----------------------------------------------
 
 
-class _TimedTransport:
-    """Stands in for the `requests` module inside the SDK's `Client.call`.
-
-    `Client.call` sends with module-level `requests.request(...)`, no timeout
-    and no hook to add one. We run that same code with this object as its
-    `requests`, so each request gets our timeout and a pooled session; all
-    other attributes are the real module's.
-    """
-
-    def __init__(self, session: requests.Session, timeout: float) -> None:
-        self._session = session
-        self._timeout = timeout
-
-    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        kwargs.setdefault("timeout", self._timeout)
-        return self._session.request(method, url, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(requests, name)
-
-
 class TimedClient(Client):  # type: ignore[misc]  # the SDK ships no type hints
-    """`appwrite.client.Client` whose requests time out and reuse connections."""
+    """`appwrite.client.Client` whose requests time out and share a connection pool.
+
+    The SDK (27.x) sends every request with `requests.request(...)`: a new
+    connection each time and no timeout, so a hung server would hang the batch.
+    Every service method goes through the public `Client.call(method, path,
+    headers, params, response_type)`; this subclass implements it for what this
+    store sends (JSON in; JSON, or a file's bytes, out) on one pooled session
+    with a timeout, and raises the SDK's own `AppwriteException` as the SDK does.
+    The SDK is pinned to its major version (pyproject.toml), and a test fails
+    when its `Client.call` changes, so a new SDK is read before it is trusted.
+    """
 
     def __init__(self, timeout: float) -> None:
         super().__init__()
         self.session = requests.Session()
-        sdk_globals = {**vars(sdk_client), "requests": _TimedTransport(self.session, timeout)}
-        call = types.FunctionType(
-            Client.call.__code__, sdk_globals, "call", Client.call.__defaults__
-        )
-        self.call = types.MethodType(call, self)
+        self.timeout = timeout
+        self.endpoint = ""
+
+    def set_endpoint(self, endpoint: str) -> TimedClient:
+        super().set_endpoint(endpoint)
+        self.endpoint = endpoint
+        return self
+
+    def call(self, method: str, path: str = "", headers: dict[str, str] | None = None,
+             params: dict[str, Any] | None = None, response_type: str = "json") -> Any:
+        headers = {**self.get_headers(), **(headers or {})}
+        params = params or {}
+        if method == "get":
+            query, body = self.flatten(params), None
+        elif headers["content-type"].startswith("application/json"):
+            query, body = {}, json.dumps(params, cls=ValueClassEncoder)
+        else:  # uploads: this store sends none
+            raise NotImplementedError(f"{method} {path} with {headers['content-type']!r}")
+        try:
+            response = self.session.request(method, self.endpoint + path, params=query,
+                                            data=body, headers=headers, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise AppwriteException(exc) from None  # no code: the network
+        is_json = response.headers.get("Content-Type", "").startswith("application/json")
+        if response.status_code >= 400:
+            payload = response.json() if is_json else {}
+            raise AppwriteException(payload.get("message", response.text), response.status_code,
+                                    payload.get("type"), response.text)
+        return response.json() if is_json else response.content
 
     def close(self) -> None:
         self.session.close()
@@ -211,10 +222,9 @@ class TimedClient(Client):  # type: ignore[misc]  # the SDK ships no type hints
 class AppwriteRequestError(StoreError):
     """A request Appwrite refused (or that never got an answer); `code` 0 is the network."""
 
-    def __init__(self, message: str, code: int, kind: str) -> None:
+    def __init__(self, message: str, code: int) -> None:
         super().__init__(message)
         self.code = code
-        self.kind = kind
 
 
 def _is_transient(code: int) -> bool:
@@ -322,7 +332,7 @@ class AppwriteStore:
             detail = " ".join(str(exc.message).split())
             tried = f" after {attempts} attempts" if attempts > 1 else ""
             message = f"Appwrite {what}: {code} {kind or 'error'}{tried}: {detail}"
-        return AppwriteRequestError(self._scrub(message), code, kind)
+        return AppwriteRequestError(self._scrub(message), code)
 
     def _call(self, what: str, request: Callable[[], T]) -> T:
         """One SDK request, retried while the failure is transient."""
@@ -337,8 +347,7 @@ class AppwriteStore:
                 # The SDK reading a response that is not Appwrite's (a proxy's page).
                 raise AppwriteRequestError(
                     self._scrub(f"Appwrite {what}: unexpected response from {self.endpoint}"
-                                f" ({type(exc).__name__}: {exc})"), 0, "bad_response"
-                ) from None
+                                f" ({type(exc).__name__}: {exc})"), 0) from None
             code = _code_of(failure)
             if not _is_transient(code) or attempt == self.max_attempts:
                 raise self._error(what, failure, attempt) from None
@@ -484,28 +493,19 @@ class AppwriteStore:
             if exc.code != 404:
                 raise
 
-    def read_lesson(self, course_id: str, sow_order: int) -> LessonRow | None:
-        # As the SQLite store: of several rows, the most recently written one.
-        page = self._call(
-            f"read lesson {course_id} #{sow_order}",
-            lambda: self._tables.list_rows(self.database, LESSON_TABLE, queries=[
-                Query.equal("courseId", course_id),
-                Query.equal("sow_order", sow_order),
-                Query.order_desc("$updatedAt"),
-                Query.order_asc("$id"),
-                Query.limit(1),
-            ]),
-        )
-        if not page.rows:
-            return None
-        row = _plain(page.rows[0])
+    def read_lesson(self, doc_id: str) -> LessonRow | None:
+        try:
+            row = _plain(self._call(f"read lesson row {doc_id}", lambda: self._tables.get_row(
+                self.database, LESSON_TABLE, doc_id)))
+        except AppwriteRequestError as exc:
+            if exc.code == 404:
+                return None
+            raise
         try:
             return LessonRow.model_validate({name: row.get(name) for name in LESSON_COLUMNS})
         except ValidationError as exc:
-            raise StoreError(
-                f"lesson row {row['$id']} ({course_id} #{sow_order}) is not a valid"
-                f" lesson_templates row: {exc.error_count()} problem(s)"
-            ) from None
+            raise StoreError(f"lesson row {doc_id} is not a valid lesson_templates row:"
+                             f" {exc.error_count()} problem(s)") from None
 
     # --- writes ------------------------------------------------------------------------
 
@@ -582,12 +582,11 @@ def _plain(row: Any) -> dict[str, Any]:
 
 
 def open_appwrite_store(
-    settings: Settings, *, environ: Mapping[str, str] | None = None, **options: Any
+    options: AppwriteOptions, *, environ: Mapping[str, str] | None = None, **store_options: Any
 ) -> AppwriteStore:
-    """The store `--batch-store=appwrite` names; `options` go to `AppwriteStore`."""
-    credentials = load_credentials(settings.mcp_config, environ)
-    store = AppwriteStore.from_credentials(
-        credentials, database=settings.appwrite_database, **options
-    )
+    """The store `--batch-store=appwrite` names; `store_options` go to `AppwriteStore`."""
+    credentials = load_credentials(options.mcp_config, environ)
+    store = AppwriteStore.from_credentials(credentials, database=options.database,
+                                           **store_options)
     log.info("Appwrite settings from %s: %s", credentials.source, store.description)
     return store

@@ -244,14 +244,8 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite store {self.path}: {exc}") from exc
 
-    def read_lesson(self, course_id: str, sow_order: int) -> LessonRow | None:
-        rows = self._query(
-            'SELECT * FROM lesson_templates WHERE courseId = ? AND sow_order = ?'
-            # The most recently written row is the lesson readers see.
-            ' ORDER BY "$updatedAt" DESC, "$id" LIMIT 1',
-            course_id,
-            sow_order,
-        )
+    def read_lesson(self, doc_id: str) -> LessonRow | None:
+        rows = self._query('SELECT * FROM lesson_templates WHERE "$id" = ?', doc_id)
         if not rows:
             return None
         return LessonRow.model_validate({name: rows[0][name] for name in LESSON_COLUMNS})

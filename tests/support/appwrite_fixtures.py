@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pytest_batchgen.settings import Settings
 from pytest_batchgen.store.appwrite import AppwriteStore
 from tests.support.appwrite_server import AppwriteTestServer
 
@@ -79,29 +77,3 @@ def appwrite_env(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
-
-
-@pytest.fixture
-def make_settings(tmp_path: Path) -> Callable[..., Settings]:
-    """`make_settings(**changes)`: resolved plugin settings, for calling store openers."""
-
-    def make(**changes: Any) -> Settings:
-        return dataclasses.replace(default_settings(tmp_path), **changes)
-
-    return make
-
-
-def default_settings(tmp_path: Path) -> Settings:
-    """Plugin defaults for what a store opener reads; None for the rest.
-
-    Built field by field so new Settings fields (the plugin grows) do not
-    break the store tests; the store reads only mcp_config and appwrite_database.
-    """
-    known: dict[str, Any] = {
-        "courses": (), "dry_run": False, "force": False, "yes": False, "store_url": "appwrite",
-        "author": "outline", "log_dir": tmp_path / "logs", "max_retries": 10,
-        "mcp_config": tmp_path / ".mcp.json", "persist_workspace": True,
-        "sow_status": "published", "model": "", "research": False,
-        "appwrite_database": "default",
-    }
-    return Settings(**{f.name: known.get(f.name) for f in dataclasses.fields(Settings)})

@@ -193,7 +193,7 @@ def run_query(table: str, rows: list[dict[str, Any]], queries: list[dict[str, An
     select: list[str] | None = None
     for query in queries:
         method = query["method"]
-        attribute = query.get("attribute")
+        attribute = str(query.get("attribute"))
         values = query.get("values") or []
         if method in ("equal", "notEqual"):
             _check_attribute(table, attribute)
@@ -406,7 +406,7 @@ class AppwriteTestServer:
     def url(self) -> str:
         """The endpoint, as APPWRITE_ENDPOINT takes it."""
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"http://{host!s}:{port}/v1"
 
     def env(self, *, api_key: str | None = None) -> dict[str, str]:
         """APPWRITE_* variables pointing at this server."""
@@ -595,20 +595,15 @@ class AppwriteTestServer:
         match = next((p.match(path) for name, _, p in ROUTES if name == route), None)
         if match is None:
             raise ApiError(404, "general_route_not_found", "The requested route was not found.")
-        if route == "download":
-            bucket, file_id = match.groups()
+        if route in ("download", "delete_file"):
+            key = (match.group(1), match.group(2))  # bucket, file
             with self.state.lock:
-                found = self.state.files.get((bucket, file_id))
+                found = (self.state.files.pop(key, None) if route == "delete_file"
+                         else self.state.files.get(key))
             if found is None:
                 raise ApiError(404, "storage_file_not_found",
                                "The requested file could not be found.")
-            return 200, found
-        if route == "delete_file":
-            with self.state.lock:
-                if self.state.files.pop(match.groups(), None) is None:
-                    raise ApiError(404, "storage_file_not_found",
-                                   "The requested file could not be found.")
-            return 204, None
+            return (200, found) if route == "download" else (204, None)
         database, table = match.group(1), match.group(2)
         with self.state.lock:
             rows = self.state.table(database, table)

@@ -43,8 +43,8 @@ from pytest_batchgen.store import (
     LessonStore,
     StoreError,
     WriteResult,
-    open_default_store,
 )
+from pytest_batchgen.store.default import open_default_store
 
 # A module other than the author, to prove lesson logs catch every logger.
 helper_log = logging.getLogger("fake_plugin.helper")
@@ -140,4 +140,4 @@ def pytest_batchgen_make_author(config: pytest.Config, settings: Settings) -> Sc
 def pytest_batchgen_make_store(config: pytest.Config, settings: Settings) -> LessonStore | None:
     if not os.environ.get("BATCHGEN_FAKE_WRITE_FAIL"):
         return None
-    return FaultyStore(open_default_store(settings.store_url, settings))  # type: ignore[return-value]
+    return FaultyStore(open_default_store(settings.store_url))

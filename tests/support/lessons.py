@@ -12,8 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION, encode_cards
-
 COURSE = "course_c84874"
 OUTCOMES = [
     {"outcomeId": "O1", "outcomeTitle": "Use numerical skills in real-life contexts",
@@ -313,18 +311,3 @@ VALID = {
     "numeric-float-no-extras": changed(lambda x: x["cards"][1].update(cfu={
         k: v for k, v in numeric(expected=4.5).items() if k not in ("money2dp", "hints")})),
 }
-
-
-def row_columns(lesson: dict[str, Any], order: int, course: str = COURSE) -> dict[str, Any]:
-    """A `lesson_templates` row holding `lesson` as stored, whatever it breaks."""
-    return {
-        "courseId": course, "sow_order": order, "title": lesson.get("title"),
-        "createdBy": "lesson_author_agent", "version": 1, "status": "draft",
-        "model_version": CLAUDE_MODEL_VERSION, "lesson_type": lesson.get("lesson_type"),
-        "estMinutes": lesson.get("estMinutes"),
-        "outcomeRefs": json.dumps(lesson.get("outcomeRefs")),
-        "engagement_tags": json.dumps(lesson.get("engagement_tags")),
-        "policy": json.dumps(lesson.get("policy")),
-        "cards": encode_cards(lesson.get("cards", [])),
-        "authored_sow_id": "sow_test", "authored_sow_version": "1",
-    }

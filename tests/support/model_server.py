@@ -152,7 +152,7 @@ class ModelServer:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def __enter__(self) -> ModelServer:
         self._thread.start()
@@ -270,6 +270,7 @@ def _events(message: dict[str, Any]) -> list[bytes]:
             "usage": {**message["usage"], "output_tokens": 1}}
     events = [_sse("message_start", {"type": "message_start", "message": head})]
     for index, block in enumerate(message["content"]):
+        start: dict[str, Any]
         if block["type"] == "text":
             start = {"type": "text", "text": ""}
             delta = {"type": "text_delta", "text": block["text"]}

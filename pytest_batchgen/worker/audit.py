@@ -11,13 +11,13 @@ from __future__ import annotations
 from pytest_batchgen.batch import CourseBatch
 from pytest_batchgen.contract import check_row, outcome_ids_of
 from pytest_batchgen.planning import PlannedLesson, Reason
-from pytest_batchgen.reporting import LessonResult
+from pytest_batchgen.results import LessonResult, Status
 from pytest_batchgen.store import LessonStore
 
 
 def audit_lesson(store: LessonStore, batch: CourseBatch, lesson: PlannedLesson) -> LessonResult:
     """passed, failed with every violation, or skipped when no lesson is stored."""
-    result = LessonResult(order=lesson.order, label=lesson.label, status="skipped",
+    result = LessonResult(order=lesson.order, label=lesson.label, status=Status.SKIPPED,
                           action=lesson.action.value)
     rows = store.lesson_rows(batch.course_id, lesson.order)
     if not rows:
@@ -35,7 +35,7 @@ def audit_lesson(store: LessonStore, batch: CourseBatch, lesson: PlannedLesson) 
         violations += [f"{prefix}{violation}" for violation in check_row(row, outcome_ids)]
     result.doc_id, result.duplicate_doc_ids = ids[0], ids[1:]
     result.violations = violations
-    result.status = "failed" if violations else "passed"
+    result.status = Status.FAILED if violations else Status.PASSED
     if violations:
         result.error = f"{len(violations)} violation(s) of the lesson contract"
     return result

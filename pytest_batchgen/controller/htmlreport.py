@@ -8,12 +8,10 @@ and duration per generated lesson drawn as inline SVG.
 from __future__ import annotations
 
 from html import escape
-from pathlib import Path
 from typing import Any
 
-from pytest_batchgen.reporting import format_duration, write_text_atomic
-
-REPORT_FILE = "batch_report.html"
+from pytest_batchgen.layout import BATCH_LOG_FILE, SUMMARY_FILE, BatchLayout, write_text_atomic
+from pytest_batchgen.results import format_duration
 
 STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #222; }
@@ -112,13 +110,10 @@ not run {len(summary.get("not_run", []))} ·
 {_chart(results, "cost_usd", "cost", "usd")}
 <h2>Duration per lesson</h2>
 {_chart(results, "duration_seconds", "duration", "seconds")}
-<p><a href="batch_summary.json">batch_summary.json</a> ·
-<a href="batch_execution.log">batch_execution.log</a></p>
+<p>{_link(SUMMARY_FILE)} · {_link(BATCH_LOG_FILE)}</p>
 </body></html>
 """
 
 
-def write_report(summary: dict[str, Any], directory: Path) -> Path:
-    path = directory / REPORT_FILE
-    write_text_atomic(path, render(summary))
-    return path
+def write_report(summary: dict[str, Any], layout: BatchLayout) -> None:
+    write_text_atomic(layout.report, render(summary))

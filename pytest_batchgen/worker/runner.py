@@ -9,14 +9,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pytest_batchgen.audit import audit_lesson
 from pytest_batchgen.authors import (
     AuthoredLesson,
     AuthoringError,
@@ -24,28 +22,18 @@ from pytest_batchgen.authors import (
     AuthorRequest,
     LessonAuthor,
 )
+from pytest_batchgen.backends import Backends
 from pytest_batchgen.batch import CourseBatch
-from pytest_batchgen.items import LessonFailed
 from pytest_batchgen.lesson import LessonRow
-from pytest_batchgen.lessonlog import lesson_log_error
-from pytest_batchgen.pending import PendingLesson, keep_pending
+from pytest_batchgen.logfiles import BANNER, lesson_log_error
 from pytest_batchgen.planning import Action, PlannedLesson
-from pytest_batchgen.reporting import (
-    BANNER,
-    BUDGET_REACHED,
-    DIFF_DIR,
-    LOG_UNWRITABLE,
-    STORE_UNAVAILABLE,
-    WRITTEN_MEANWHILE,
-    LessonResult,
-    format_duration,
-    lesson_diff,
-    lesson_log_name,
-    spent_so_far,
-)
 from pytest_batchgen.requirements import EntryRequirements, requirements_for
+from pytest_batchgen.results import LessonFailed, LessonResult, Status, Why, format_duration
 from pytest_batchgen.settings import Settings
 from pytest_batchgen.store import LessonStore, StoreError, WriteResult
+from pytest_batchgen.worker.audit import audit_lesson
+from pytest_batchgen.worker.diff import lesson_diff
+from pytest_batchgen.worker.pending import PendingLesson, keep_pending
 
 log = logging.getLogger(__name__)
 
@@ -56,19 +44,11 @@ STOP_GRACE = 30.0
 
 
 class LessonRunner:
-    """Per-process state for running lessons: opened lazily, closed at session end."""
+    """Per-process state for running lessons, closed at session end."""
 
-    def __init__(
-        self,
-        make_store: Callable[[], LessonStore],
-        make_author: Callable[[], LessonAuthor],
-        settings: Settings,
-    ) -> None:
-        self._make_store = make_store
-        self._make_author = make_author
+    def __init__(self, backends: Backends, settings: Settings) -> None:
+        self.backends = backends
         self.settings = settings
-        self._store: LessonStore | None = None
-        self._author: LessonAuthor | None = None
         # Store failures of lesson writes in a row, in this process.
         self._store_failures = 0
         self._last_store_error = ""
@@ -78,27 +58,23 @@ class LessonRunner:
 
     @property
     def store(self) -> LessonStore:
-        if self._store is None:
-            self._store = self._make_store()
-        return self._store
+        return self.backends.store
 
     @property
     def author(self) -> LessonAuthor:
-        if self._author is None:
-            self._author = self._make_author()
-        return self._author
+        return self.backends.author
 
     def close(self) -> None:
-        if self._author is not None and self._loop is not None:
-            self._loop.run(self._author.aclose())
-        if self._loop is not None:
-            self._loop.close()
-        if self._store is not None:
-            self._store.close()
+        """The author's last word on the loop it ran on; the store is the backends'."""
+        if self._loop is None:
+            return
+        if self.backends.made_author is not None:
+            self._loop.run(self.backends.made_author.aclose())
+        self._loop.close()
 
     def run(self, batch: CourseBatch, lesson: PlannedLesson) -> LessonResult:
         """The lesson's result; raises LessonFailed (with the result) on failure."""
-        result = LessonResult(order=lesson.order, label=lesson.label, status="skipped",
+        result = LessonResult(order=lesson.order, label=lesson.label, status=Status.SKIPPED,
                               action=lesson.action.value,
                               duplicate_doc_ids=list(lesson.duplicates))
         if lesson.action is Action.SKIP:
@@ -107,11 +83,11 @@ class LessonRunner:
             return result
         if lesson.action is Action.AUDIT:
             result = audit_lesson(self.store, batch, lesson)
-            if result.status == "failed":
+            if result.status == Status.FAILED:
                 raise LessonFailed(result)
             return result
         # The item's log file exists from here on (see BatchSession's protocol hook).
-        result.log_file = lesson_log_name(lesson.order)
+        result.log_file = batch.layout.name(batch.layout.lesson_log(lesson.order))
         log.info(BANNER)
         log.info("Lesson %d of %s: %s (%s)", lesson.order, batch.course_id, lesson.label,
                  lesson.describe())
@@ -127,12 +103,12 @@ class LessonRunner:
             metrics = authored.metrics
             row = self._build_row(batch, lesson, authored, requirements)
             if lesson.existing is not None:
-                self._write_diff(batch, lesson, row, result)
+                self._write_diff(batch, lesson.existing.doc_id, row, result)
             written = self._write(batch, lesson, row, result)
             if not written.created and not written.skipped:
                 self._remove_diagrams(written.doc_id, result)
         except Exception as exc:
-            result.status = "failed"
+            result.status = Status.FAILED
             if isinstance(exc, AuthoringError | StoreError | ValueError):
                 result.error = str(exc)
             else:
@@ -144,10 +120,10 @@ class LessonRunner:
             raise LessonFailed(result) from exc
         result.set_review(authored.review)
         if written.skipped:
-            result.reason, result.error = WRITTEN_MEANWHILE, written.skipped
+            result.reason, result.error = Why.WRITTEN_MEANWHILE, written.skipped
             result.existing_doc_id = written.doc_id
         else:
-            result.status = "success"
+            result.status = Status.SUCCESS
             result.doc_id = written.doc_id
             result.duplicate_doc_ids = list(written.duplicates)
         self._fill_metrics(result, metrics, started)
@@ -159,21 +135,21 @@ class LessonRunner:
         failed so often in a row that authoring more would only pay for lessons it
         cannot take."""
         budget = self.settings.max_cost
-        spent = spent_so_far(batch) if budget is not None else 0.0
+        spent = batch.layout.read_spend() if budget is not None else 0.0
         if budget is not None and spent >= budget:
-            result.reason = BUDGET_REACHED
+            result.reason = Why.BUDGET_REACHED
             result.error = f"budget reached: ${spent:.4f} of ${budget:.2f} spent"
         elif self._store_failures >= STORE_FAILURE_LIMIT:
-            result.reason = STORE_UNAVAILABLE
+            result.reason = Why.STORE_UNAVAILABLE
             result.error = (f"the store failed {self._store_failures} lessons in a row (last:"
                             f" {self._last_store_error}); no further lesson is started")
         elif (error := lesson_log_error()) is not None:
             # A lesson is paid for by the minute: none starts without its record.
-            result.reason = LOG_UNWRITABLE
+            result.reason = Why.LOG_UNWRITABLE
             result.error = f"its log cannot be written ({error.strerror}); not started"
         else:
             return False
-        result.status = "not_started"
+        result.status = Status.NOT_STARTED
         log.warning("Not started: %s", result.error)
         return True
 
@@ -184,14 +160,11 @@ class LessonRunner:
         if not self.author.uses_workspace:
             yield None
         elif self.settings.persist_workspace:
-            path = batch.directory / "workspaces" / f"lesson_{lesson.order:03d}"
+            path = batch.layout.workspace(lesson.order)
             path.mkdir(parents=True, exist_ok=True)
             yield path
         else:
-            # Inside the batch directory, not the system's temp: a process killed
-            # before it could remove it leaves nothing anywhere else.
-            path = Path(tempfile.mkdtemp(prefix=f".workspace_{lesson.order:03d}_",
-                                         dir=batch.directory))
+            path = batch.layout.temporary_workspace(lesson.order)
             try:
                 yield path
             finally:
@@ -259,21 +232,22 @@ class LessonRunner:
             sow_version=batch.sow.version,
         )
 
-    def _write_diff(self, batch: CourseBatch, lesson: PlannedLesson, row: LessonRow,
+    def _write_diff(self, batch: CourseBatch, doc_id: str, row: LessonRow,
                     result: LessonResult) -> None:
-        """What the write will change, kept beside the logs before anything is replaced."""
+        """What the write will change in the row the plan chose, kept beside the logs
+        before anything is replaced."""
         try:
-            old = self.store.read_lesson(batch.course_id, lesson.order)
+            old = self.store.read_lesson(doc_id)
         except (ValueError, StoreError) as exc:
             # A row an older generator left incomplete cannot be read back; that
             # must not cost the lesson, only its diff.
             log.warning("No diff: the stored lesson could not be read (%s)", exc)
             return
-        text = lesson_diff(old, row, f"lesson_{lesson.order:03d}")
-        path = batch.directory / DIFF_DIR / f"lesson_{lesson.order:03d}.diff"
+        text = lesson_diff(old, row, f"lesson_{row.sow_order:03d}")
+        path = batch.layout.diff(row.sow_order)
         path.parent.mkdir(exist_ok=True)
         path.write_text(text or "(no change)\n", encoding="utf-8")
-        result.diff_file = f"{DIFF_DIR}/{path.name}"
+        result.diff_file = batch.layout.name(path)
         result.changed = bool(text)
         log.info("Diff against the stored lesson: %s (%s)", result.diff_file,
                  "changed" if text else "no change")
@@ -292,9 +266,9 @@ class LessonRunner:
         except StoreError as exc:
             self._store_failures += 1
             self._last_store_error = str(exc)
-            path = keep_pending(batch.directory, PendingLesson(
+            path = keep_pending(batch.layout, PendingLesson(
                 row, planned, drafting, self.settings.store_url, str(exc)))
-            result.pending_file = str(path.relative_to(batch.directory))
+            result.pending_file = batch.layout.name(path)
             raise StoreError(f"{exc}; the lesson is kept in {result.pending_file}: write it"
                              f" later with python -m pytest_batchgen write-pending"
                              f" {batch.directory}") from None
@@ -303,9 +277,9 @@ class LessonRunner:
             # A draft never goes over a row, so it could never be written later.
             log.warning("Not written: %s", written.skipped)
         elif written.skipped:
-            path = keep_pending(batch.directory, PendingLesson(
+            path = keep_pending(batch.layout, PendingLesson(
                 row, planned, drafting, self.settings.store_url, written.skipped))
-            result.pending_file = str(path.relative_to(batch.directory))
+            result.pending_file = batch.layout.name(path)
             log.warning("Not written: %s; the lesson is kept in %s", written.skipped,
                         result.pending_file)
         elif written.created:
@@ -347,7 +321,7 @@ class LessonRunner:
 
     @staticmethod
     def _log_end(result: LessonResult) -> None:
-        if result.status == "success":
+        if result.status == Status.SUCCESS:
             log.info("Lesson written: %s", result.doc_id)
         else:
             log.error("Lesson failed: %s", result.error)

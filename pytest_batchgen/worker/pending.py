@@ -16,11 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pytest_batchgen.layout import BatchLayout, write_json_atomic
 from pytest_batchgen.lesson import LessonRow
-from pytest_batchgen.reporting import write_json_atomic
 from pytest_batchgen.store import ExistingLesson, LessonStore, WriteResult
-
-PENDING_DIR = "pending"
 
 
 @dataclass(frozen=True)
@@ -47,22 +45,18 @@ class PendingLesson:
                    reason=str(data.get("reason") or ""))
 
 
-def pending_path(batch_dir: Path, order: int) -> Path:
-    return batch_dir / PENDING_DIR / f"lesson_{order:03d}.json"
-
-
-def keep_pending(batch_dir: Path, lesson: PendingLesson) -> Path:
+def keep_pending(layout: BatchLayout, lesson: PendingLesson) -> Path:
     """Save the row; written whole or not at all (a rename), so a later run trusts it."""
-    path = pending_path(batch_dir, lesson.row.sow_order)
+    path = layout.pending(lesson.row.sow_order)
     path.parent.mkdir(exist_ok=True)
     write_json_atomic(path, lesson.to_json())
     return path
 
 
-def pending_lessons(batch_dir: Path) -> list[tuple[Path, PendingLesson]]:
+def pending_lessons(layout: BatchLayout) -> list[tuple[Path, PendingLesson]]:
     """The batch's pending rows, by order; ValueError names a file that is not one."""
     found = []
-    for path in sorted((batch_dir / PENDING_DIR).glob("lesson_*.json")):
+    for path in layout.pending_files():
         try:
             found.append((path, PendingLesson.from_json(json.loads(path.read_text("utf-8")))))
         except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:

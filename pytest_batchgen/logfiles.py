@@ -1,4 +1,5 @@
-"""Per-lesson log capture: everything logged while one lesson runs, in its own file.
+"""Log files: each lesson's own (everything logged while it runs) and the batch log's
+handler, which share a format and the way they meet a full disk.
 
 The reference implementation's lesson logs ended up empty because the agent
 reconfigured root logging (`basicConfig(force=True)` removes and closes every
@@ -18,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 LOG_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
+# The rules that frame a lesson in its log and a batch's sections in the batch log.
+RULE = "─" * 59
+BANNER = "═" * 59
 
 
 class _PinnedHandlers(list):  # type: ignore[type-arg]

@@ -1,0 +1,243 @@
+"""`batch_summary.json`: one course's record, kept from the lessons' results.
+
+The one place a batch's totals are kept (`Totals`): the summary file, the
+batch log, the status line, the terminal summary and the report all read
+them from here, and courses add up by the same rule.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pytest_batchgen.batch import CourseBatch
+from pytest_batchgen.layout import BatchLayout, batch_directories, write_json_atomic
+from pytest_batchgen.planning import PlannedLesson
+from pytest_batchgen.results import LessonResult, Status, Why, format_duration
+
+# While lessons run, the summary is rewritten at most this often (seconds).
+WRITE_INTERVAL = 1.0
+# How many of the newest earlier summaries estimates are drawn from.
+HISTORY_FILES = 20
+
+
+def utc_iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def sow_document(batch: CourseBatch) -> dict[str, Any]:
+    """The SOW a batch used, as its summary and its plan record it."""
+    sow = batch.sow
+    document: dict[str, Any] = {"doc_id": sow.doc_id, "version": sow.version,
+                                "status": sow.status}
+    if sow.same_version:
+        document["passed_over_same_version"] = list(sow.same_version)
+    return document
+
+
+@dataclass
+class Totals:
+    """What results add up to: lessons by status, and the spend of those authored."""
+
+    statuses: Counter[str] = field(default_factory=Counter)
+    #: Lessons whose author ran (see LessonResult.authored): the spend is theirs.
+    authored: int = 0
+    cost_usd: float = 0.0
+    tokens: int = 0
+    authored_seconds: float = 0.0
+
+    def count(self, result: LessonResult, sign: int = 1) -> None:
+        """Add a result (sign -1: take one back)."""
+        self.statuses[result.status] += sign
+        if result.authored:
+            self.authored += sign
+            self.cost_usd += sign * result.cost_usd
+            self.tokens += sign * result.tokens
+            self.authored_seconds += sign * result.duration_seconds
+
+    def __add__(self, other: Totals) -> Totals:
+        return Totals(self.statuses + other.statuses, self.authored + other.authored,
+                      self.cost_usd + other.cost_usd, self.tokens + other.tokens,
+                      self.authored_seconds + other.authored_seconds)
+
+    @property
+    def average_seconds(self) -> float:
+        return self.authored_seconds / self.authored if self.authored else 0.0
+
+    @property
+    def average_cost(self) -> float:
+        return self.cost_usd / self.authored if self.authored else 0.0
+
+
+def total(summaries: list[BatchSummary]) -> Totals:
+    return sum((s.totals for s in summaries), Totals())
+
+
+class BatchSummary:
+    """`batch_summary.json` for one course.
+
+    Totals are kept as results arrive (a 5000-lesson batch must not re-add
+    5000 results per lesson); the file is rewritten at most every
+    WRITE_INTERVAL seconds while lessons run, and whole at the end, on Ctrl-C
+    and on SIGTERM. The spend the workers check before starting a lesson is a
+    small file rewritten after every lesson, only when a budget needs it.
+    """
+
+    def __init__(self, batch: CourseBatch, *, force: bool, author: str,
+                 max_cost: float | None = None) -> None:
+        self.batch = batch
+        self.force = force
+        self.author = author
+        self.max_cost = max_cost
+        self.results: dict[int, LessonResult] = {}
+        # Each result's JSON, made once.
+        self._documents: dict[int, dict[str, Any]] = {}
+        # Left out of this run on purpose (-k, --lf): neither done nor missing.
+        self.deselected: set[int] = set()
+        self.path = batch.layout.summary
+        self.totals = Totals()
+        self._written_at = 0.0
+        #: Why the file could not be written last time (a full disk), else None.
+        self.write_error: OSError | None = None
+        self._to_author = batch.to_author
+        self._authoring_done = 0
+        self._authoring_deselected = 0
+
+    def record(self, result: LessonResult) -> None:
+        old = self.results.get(result.order)
+        if old is not None:  # a report seen twice (xdist after Ctrl-C): count it once
+            self.totals.count(old, -1)
+        elif self.batch.lesson(result.order).runs_author:
+            self._authoring_done += 1
+        self.results[result.order] = result
+        self._documents[result.order] = result.to_json()
+        self.totals.count(result)
+
+    def deselect(self, orders: set[int]) -> None:
+        self.deselected = orders
+        self._authoring_deselected = sum(1 for order in orders
+                                         if self.batch.lesson(order).runs_author)
+
+    @property
+    def authoring_left(self) -> int:
+        """Lessons still to author in this run (for the ETA)."""
+        return self._to_author - self._authoring_done - self._authoring_deselected
+
+    def not_run(self) -> list[PlannedLesson]:
+        """Planned lessons with no result that were not deselected (-k, --lf)."""
+        return [lesson for lesson in self.batch.plan
+                if lesson.order not in self.results and lesson.order not in self.deselected]
+
+    def not_started(self, reason: str | None = None) -> list[int]:
+        """Lessons the run did not start (budget spent, store failing), by order."""
+        return sorted(r.order for r in self.results.values() if r.status == Status.NOT_STARTED
+                      and (reason is None or r.reason == reason))
+
+    @property
+    def stopped(self) -> str:
+        """Why the run stopped starting lessons before the end, or ""."""
+        reasons = [r.error or "" for r in self.results.values()
+                   if r.status == Status.NOT_STARTED]
+        return reasons[0] if reasons else ""
+
+    def document(self, *, finished: bool, interrupted: bool = False) -> dict[str, Any]:
+        now = datetime.now(UTC)
+        not_run = [lesson.order for lesson in self.not_run()]
+        not_started = self.not_started()
+        totals = self.totals
+        statuses = totals.statuses
+        cost = round(totals.cost_usd, 4)
+        elapsed = (now - self.batch.started).total_seconds()
+        return {
+            "batch_id": self.batch.batch_id,
+            "courseId": self.batch.course_id,
+            "start_time": utc_iso(self.batch.started),
+            "end_time": utc_iso(now),
+            "duration_seconds": round(elapsed),
+            "duration_human": format_duration(elapsed),
+            "force_mode": self.force,
+            "dry_run": False,
+            "mode": self.batch.mode,
+            "author": self.author,
+            # Everything planned and selected has a result, and every one was started.
+            "complete": finished and not interrupted and not not_run and not not_started,
+            "interrupted": interrupted,
+            "store": self.batch.store_description,
+            "sow": sow_document(self.batch),
+            "total_sow_entries": self.batch.total,
+            # These add up: skipped + generated (or passed) + failed + not_started
+            # + not_run + deselected = total_sow_entries.
+            "skipped": statuses[Status.SKIPPED],
+            "generated": statuses[Status.SUCCESS],
+            **({"passed": statuses[Status.PASSED]} if self.batch.mode == "audit" else {}),
+            "failed": statuses[Status.FAILED],
+            "not_started": not_started,
+            "not_run": not_run,
+            "deselected": sorted(self.deselected),
+            "stopped_early": self.stopped or None,
+            "budget": {
+                "max_cost_usd": self.max_cost,
+                "reached": bool(self.not_started(Why.BUDGET_REACHED)),
+                "not_started": self.not_started(Why.BUDGET_REACHED),
+            },
+            "changed_lessons": sorted(r.order for r in self.results.values() if r.changed),
+            "diagrams_removed": sum(len(r.removed_diagrams) for r in self.results.values()),
+            "pending_files": sorted(r.pending_file for r in self.results.values()
+                                    if r.pending_file),
+            "results": [self._documents[order] for order in sorted(self._documents)],
+            "total_cost_usd": cost,
+            "total_tokens": totals.tokens,
+            "avg_cost_per_lesson_usd": round(totals.average_cost, 4),
+            "avg_duration_per_lesson_seconds": round(totals.average_seconds),
+            "log_directory": str(self.batch.directory),
+        }
+
+    def write(self, *, finished: bool = False, interrupted: bool = False) -> dict[str, Any]:
+        document = self.document(finished=finished, interrupted=interrupted)
+        write_json_atomic(self.path, document)
+        self._written_at = time.monotonic()
+        self.write_error = None
+        return document
+
+    def lesson_recorded(self) -> None:
+        """After each lesson: the spend at once, the whole summary when it is due.
+
+        A file that cannot be written (a full disk) must not end the batch: the
+        results stay here, and the end of the run says what could not be saved."""
+        try:
+            if self.max_cost is not None:  # only a budget needs the workers to know
+                self.batch.layout.write_spend(self.totals.cost_usd)
+            if time.monotonic() - self._written_at >= WRITE_INTERVAL:
+                self.write()
+        except OSError as exc:
+            self.write_error = exc
+
+
+def load_history(log_dir: Path, author: str) -> list[tuple[float, float]]:
+    """(seconds, cost) of successful lessons by `author` in the newest earlier summaries.
+
+    Estimates rest on what lessons really took here; unreadable files are
+    passed over (a summary being written by a concurrent run, say).
+    """
+    paths = [path for path in (BatchLayout(d).summary for d in batch_directories(log_dir))
+             if path.is_file()]
+    paths = sorted(paths, key=lambda p: p.stat().st_mtime)[-HISTORY_FILES:]
+    history = []
+    for path in paths:
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(document, dict) or document.get("author") != author:
+            continue
+        history += [
+            (float(r.get("duration_seconds", 0)), float(r.get("cost_usd", 0)))
+            for r in document.get("results", [])
+            if isinstance(r, dict) and r.get("status") == Status.SUCCESS
+        ]
+    return history

@@ -1,0 +1,137 @@
+"""What a lesson came to: the vocabulary the process that runs a lesson and the
+controller that records it share.
+
+A worker builds a `LessonResult`, the item carries it to the controller in its
+test report's user_properties (and so into JUnit), and the controller's
+summary counts it. Nothing here knows which process it is in.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from pytest_batchgen.planning import Action
+
+
+class Status(StrEnum):
+    SUCCESS = "success"
+    FAILED = "failed"
+    #: The lesson exists (the plan's skip), or another run wrote it meanwhile.
+    SKIPPED = "skipped"
+    #: The run did not start it: the budget is spent, the store keeps failing.
+    NOT_STARTED = "not_started"
+    #: An audit found the stored lesson sound.
+    PASSED = "passed"
+
+
+class Why(StrEnum):
+    """Why a lesson was skipped or not started, beyond the plan's own reasons."""
+
+    WRITTEN_MEANWHILE = "written_meanwhile"
+    BUDGET_REACHED = "budget_reached"
+    STORE_UNAVAILABLE = "store_unavailable"
+    LOG_UNWRITABLE = "log_unwritable"
+
+
+def format_duration(seconds: float) -> str:
+    """8066 → '2h 14m 26s', 682 → '11m 22s', 45 → '45s' (spec §5.1)."""
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes}m {secs}s"
+    if minutes:
+        return f"{minutes}m {secs}s"
+    return f"{secs}s"
+
+
+class LessonResult(BaseModel):
+    """One lesson's outcome: a result in `batch_summary.json`, a test report's
+    user_properties, JUnit's <property>s."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    order: int
+    label: str
+    status: Status
+    action: str = ""
+    doc_id: str | None = None
+    existing_doc_id: str | None = None
+    error: str | None = None
+    duration_seconds: float = 0.0
+    cost_usd: float = 0.0
+    tokens: int = 0
+    log_file: str | None = None
+    # A plan reason (already_exists, not_found) or a `Why`.
+    reason: str | None = None
+    diff_file: str | None = None
+    changed: bool | None = None
+    note: str | None = None
+    model: str | None = None
+    turns: int | None = None
+    duplicate_doc_ids: list[str] = []
+    # The critic's scores of the written lesson (authors that review), 0-1.
+    critic_fidelity: float | None = None
+    critic_quality: float | None = None
+    critic_overall: float | None = None
+    # Diagram rows of the overwritten lesson removed after the write.
+    removed_diagrams: list[str] = []
+    # An authored lesson the store did not take, kept for write-pending.
+    pending_file: str | None = None
+    # --batch-audit: every rule the stored lesson breaks.
+    violations: list[str] = []
+
+    def set_review(self, review: dict[str, float] | None) -> None:
+        if review:
+            self.critic_fidelity = review["sow_fidelity"]
+            self.critic_quality = review["basic_quality"]
+            self.critic_overall = review["overall"]
+
+    @property
+    def authored(self) -> bool:
+        """The author ran (and may have spent): its figures belong in the record."""
+        return self.action != Action.AUDIT and (
+            self.status in (Status.SUCCESS, Status.FAILED)
+            or self.reason == Why.WRITTEN_MEANWHILE)
+
+    def to_json(self) -> dict[str, Any]:
+        """As the summary records it: what is unset left out, a run's figures only for
+        a lesson whose author ran."""
+        data = self.model_dump(mode="json")
+        data["duration_seconds"] = round(self.duration_seconds)
+        if not self.authored:
+            for name in ("duration_seconds", "cost_usd", "tokens", "model", "turns"):
+                data.pop(name)
+        return {k: v for k, v in data.items() if v not in (None, []) or k == "log_file"}
+
+    def to_properties(self, course_id: str, batch_dir: Path) -> list[tuple[str, object]]:
+        """As test-report user_properties: the controller's input and JUnit's <property>s.
+
+        JUnit dashboards call the lesson's row `row_id`, the written one or the one
+        that made it a skip; a lesson with no log file has no `log_file`."""
+        data = self.to_json()
+        row_id = data.pop("doc_id", None) or data.get("existing_doc_id")
+        return [("course", course_id), ("batch_dir", str(batch_dir)),
+                *(("row_id", row_id),) * bool(row_id),
+                *((name, value) for name, value in data.items() if value is not None)]
+
+    @classmethod
+    def from_properties(cls, properties: list[tuple[str, object]]) -> LessonResult | None:
+        fields: dict[str, Any] = dict(properties)
+        if "status" not in fields:
+            return None  # a report from before the lesson recorded anything
+        if "existing_doc_id" not in fields:
+            fields["doc_id"] = fields.pop("row_id", None)
+        return cls.model_validate(fields)
+
+
+class LessonFailed(Exception):
+    """A lesson's authoring, validation or write failed; carries its result."""
+
+    def __init__(self, result: LessonResult) -> None:
+        super().__init__(result.error)
+        self.result = result
