@@ -20,12 +20,15 @@ from pytest_batchgen.layout import BatchLayout
 from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION
 from pytest_batchgen.store import LessonDiagram
 from pytest_batchgen.store.sqlite import SqliteStore
+from tests.support.appwrite_server import AppwriteTestServer
 from tests.support.lessons import OUTCOMES
 from tests.support.rows import lesson_row
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SUPPORT = Path(__file__).parent / "support"
 COURSE = "course_c84874"
+# The legacy-format SOW of fixtures/sow_legacy_row.json, and the course on Appwrite.
+COURSE_LEGACY = "course_c84774"
 
 
 @dataclass
@@ -162,7 +165,7 @@ def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Batch
     return BatchProject(pytester)
 
 
-def legacy_sow(entries: int, course: str = "course_c84774") -> dict[str, Any]:
+def legacy_sow(entries: int, course: str = COURSE_LEGACY) -> dict[str, Any]:
     """An `Authored_SOW` row export in the legacy shape, `entries` long."""
     template = json.loads((FIXTURES / "sow_legacy_row.json").read_text())
     base = template["entries"]
@@ -173,6 +176,53 @@ def legacy_sow(entries: int, course: str = "course_c84774") -> dict[str, Any]:
                      lessonTemplateRef=f"AUTO_TBD_{order}")
         rows.append(entry)
     return {**template, "courseId": course, "entries": rows}
+
+
+class AppwriteProject:
+    """A pytester project whose store is the Appwrite test server."""
+
+    def __init__(self, project: BatchProject, server: AppwriteTestServer) -> None:
+        self.project = project
+        self.server = server
+        # A config file that is not there: the run must take everything from the env.
+        self.mcp_config = project.pytester.path / "no-such.mcp.json"
+
+    def load(self, entries: int, *, encoding: str = "json", existing: range = range(0),
+             model_version: str = CLAUDE_MODEL_VERSION) -> list[dict[str, Any]]:
+        document = legacy_sow(entries, COURSE_LEGACY)
+        self.server.add_sow(COURSE_LEGACY, document["entries"], version="3", encoding=encoding,
+                            row_id="sow-legacy-v3")
+        self.server.add_outcomes(COURSE_LEGACY, [{"outcomeId": "O1", "outcomeTitle": "Numeracy"}])
+        for order in existing:
+            self.server.add_lesson(lesson_row(order, course=COURSE_LEGACY,
+                                              model_version=model_version))
+        return list(document["entries"])
+
+    def args(self, *args: str, author: str, drafts: bool = True) -> list[str]:
+        """The course on the Appwrite server; the outline author may write its drafts there
+        (--batch-allow-drafts) unless `drafts` is False."""
+        allow = ["--batch-allow-drafts"] if drafts and author == "outline" else []
+        return [f"--batch-course={COURSE_LEGACY}", "--batch-store=appwrite",
+                f"--batch-mcp-config={self.mcp_config}", *allow, *args]
+
+    def run(self, *args: str, author: str = "outline", subprocess: bool = False,
+            drafts: bool = True) -> BatchRun:
+        return self.project.run(*self.args(*args, author=author, drafts=drafts),
+                                author=author, subprocess=subprocess)
+
+    def start(self, *args: str, author: str = "outline") -> subprocess.Popen[bytes]:
+        return self.project.start(*self.args(*args, author=author), author=author,
+                                  env=self.server.env())
+
+    def rows(self, **equal: Any) -> list[dict[str, Any]]:
+        return sorted(self.server.rows("lesson_templates", courseId=COURSE_LEGACY, **equal),
+                      key=lambda r: (r["sow_order"], r["$createdAt"]))
+
+
+@pytest.fixture
+def appwrite_project(project: BatchProject, appwrite_server: AppwriteTestServer,
+                     appwrite_env: dict[str, str]) -> AppwriteProject:
+    return AppwriteProject(project, appwrite_server)
 
 
 def wait_for(condition: Callable[[], bool], what: str, seconds: float = 60) -> None:

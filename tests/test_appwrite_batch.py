@@ -11,57 +11,16 @@ the Claude author's model_version, so the production skip rules apply).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION
-from tests.conftest import BatchProject, BatchRun, legacy_sow
-from tests.support.appwrite_server import AppwriteTestServer
+from tests.conftest import COURSE_LEGACY as COURSE
+from tests.conftest import AppwriteProject
 from tests.support.rows import lesson_row
 
-COURSE = "course_c84774"
 LESSON_ROWS = r"/tables/lesson_templates/rows$"
 WRONG_KEY = "sk-wrong-but-secret-4f1c9a7e2b"
-
-
-class AppwriteProject:
-    """A pytester project whose store is the Appwrite test server."""
-
-    def __init__(self, project: BatchProject, server: AppwriteTestServer) -> None:
-        self.project = project
-        self.server = server
-        # A config file that is not there: the run must take everything from the env.
-        self.mcp_config = project.pytester.path / "no-such.mcp.json"
-
-    def load(self, entries: int, *, encoding: str = "json", existing: range = range(0),
-             model_version: str = CLAUDE_MODEL_VERSION) -> list[dict[str, Any]]:
-        document = legacy_sow(entries, COURSE)
-        self.server.add_sow(COURSE, document["entries"], version="3", encoding=encoding,
-                            row_id="sow-legacy-v3")
-        self.server.add_outcomes(COURSE, [{"outcomeId": "O1", "outcomeTitle": "Numeracy"}])
-        for order in existing:
-            self.server.add_lesson(lesson_row(order, course=COURSE, model_version=model_version))
-        return list(document["entries"])
-
-    def run(self, *args: str, author: str = "outline", subprocess: bool = False,
-            drafts: bool = True) -> BatchRun:
-        """A batch on the Appwrite server; the outline author may write its drafts there
-        (--batch-allow-drafts) unless `drafts` is False."""
-        allow = ["--batch-allow-drafts"] if drafts and author == "outline" else []
-        return self.project.run(f"--batch-course={COURSE}", "--batch-store=appwrite",
-                                f"--batch-mcp-config={self.mcp_config}", *allow, *args,
-                                author=author, subprocess=subprocess)
-
-    def rows(self, **equal: Any) -> list[dict[str, Any]]:
-        return sorted(self.server.rows("lesson_templates", courseId=COURSE, **equal),
-                      key=lambda r: (r["sow_order"], r["$createdAt"]))
-
-
-@pytest.fixture
-def appwrite_project(project: BatchProject, appwrite_server: AppwriteTestServer,
-                     appwrite_env: dict[str, str]) -> AppwriteProject:
-    return AppwriteProject(project, appwrite_server)
 
 
 def test_dry_run_of_105_entries_with_40_existing_plans_65(
