@@ -6,6 +6,10 @@
     show-lesson COURSE ORDER                    print a stored lesson, decoded
     write-pending BATCH_DIR                     write what a batch authored but could
                                                 not write (its pending/ rows)
+    merge DIR... [--out DIR]                    the batches of a CI matrix (their
+                                                directories, or any directory holding
+                                                them) as one record per course and one
+                                                catalogue
 """
 
 from __future__ import annotations
@@ -15,14 +19,16 @@ import json
 import os
 import re
 import sys
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pytest_batchgen.layout import BatchLayout
+from pytest_batchgen.controller.merge import MergeError, merge
+from pytest_batchgen.layout import CATALOGUE_FILE, BatchLayout
 from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION
 from pytest_batchgen.nodeids import COURSE_ID
-from pytest_batchgen.settings import DEFAULT_STORE
+from pytest_batchgen.settings import DEFAULT_LOG_DIR, DEFAULT_STORE
 from pytest_batchgen.sow import SOW_STATUSES, SowError, decode_entries_field, parse_entries
 from pytest_batchgen.store import AppwriteOptions, StoreError, choose_row_to_update
 from pytest_batchgen.store.default import open_default_store
@@ -194,6 +200,34 @@ def command_write_pending(args: argparse.Namespace) -> tuple[str, int]:
     return "\n".join(lines), 1 if kept else 0
 
 
+def command_merge(args: argparse.Namespace) -> str:
+    out = Path(args.out) if args.out else (
+        Path(DEFAULT_LOG_DIR) / f"merged_{datetime.now().strftime('%Y%m%d_%H%M%S')}")
+    try:
+        document = merge([Path(path) for path in args.paths], out)
+    except MergeError as exc:
+        raise CommandError(str(exc)) from None
+    except OSError as exc:
+        raise CommandError(f"cannot write the merge under {out}: {exc.strerror or exc}"
+                           ) from None
+    lines = []
+    for course in document["courses"]:
+        done = (f"passed {course['passed']}" if "passed" in course
+                else f"generated {course['generated']}")
+        lines.append(f"{course['courseId']}: {done}, skipped {course['skipped']},"
+                     f" failed {course['failed']}, not run"
+                     f" {course['not_started'] + course['not_run']}, not covered"
+                     f" {course['not_covered']} | cost ${course['total_cost_usd']:.4f},"
+                     f" tokens {course['total_tokens']} ({course['batches']} batches)")
+    totals = document["totals"]
+    lines += [f"{totals['courses']} courses, {totals['lessons']} lessons:"
+              f" {'complete' if document['complete'] else 'incomplete'};"
+              f" {len(document['failures'])} failed",
+              f"catalogue: {out / CATALOGUE_FILE}",
+              f"report:    {BatchLayout(out).report}"]
+    return "\n".join(lines)
+
+
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="python -m pytest_batchgen", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -225,6 +259,13 @@ def parser() -> argparse.ArgumentParser:
     pending.add_argument("--appwrite-database", default="default",
                          help="Appwrite database id (default 'default')")
     pending.set_defaults(run=command_write_pending)
+    merged = commands.add_parser(
+        "merge", help="merge the batches of several jobs into one record per course")
+    merged.add_argument("paths", nargs="+", metavar="DIR",
+                        help="batch directories, summaries, or directories holding them")
+    merged.add_argument("--out", help="where to write (default"
+                        f" {DEFAULT_LOG_DIR}/merged_YYYYMMDD_HHMMSS)")
+    merged.set_defaults(run=command_merge)
     return main
 
 
@@ -235,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
             text, code = command_write_pending(args)
             print(text)
             return int(code)
+        if args.run is command_merge:
+            print(command_merge(args))
+            return 0
         store = SqliteStore.from_url(args.store or DEFAULT_STORE,
                                      create=args.run is not command_show_lesson)
         try:

@@ -20,9 +20,12 @@ from pytest_batchgen.planning import PlannedLesson
 from pytest_batchgen.sow import SowRecord
 
 
-def batch_id_for(course_id: str, started: datetime) -> str:
-    """`batch_{courseId}_{YYYYMMDD_HHMMSS}`, local time (spec §3.2)."""
-    return f"batch_{course_id}_{started.astimezone().strftime('%Y%m%d_%H%M%S')}"
+def batch_id_for(course_id: str, started: datetime,
+                 shard: tuple[int, int] | None = None) -> str:
+    """`batch_{courseId}_{YYYYMMDD_HHMMSS}`, local time (spec §3.2); a shard's ends in
+    `_shard2of4`, so the jobs of one matrix never share a name."""
+    batch_id = f"batch_{course_id}_{started.astimezone().strftime('%Y%m%d_%H%M%S')}"
+    return batch_id + (f"_shard{shard[0]}of{shard[1]}" if shard else "")
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,10 @@ class CourseBatch:
     store_description: str
     #: "generate" (author the missing lessons) or "audit" (check the stored ones).
     mode: str = "generate"
+    #: --batch-shard (K, N): the plan holds shard K's lessons only.
+    shard: tuple[int, int] | None = None
+    #: The orders of the course's other shards (another job's lessons).
+    other_shards: tuple[int, ...] = ()
 
     @property
     def total(self) -> int:
@@ -51,11 +58,15 @@ class CourseBatch:
 
     @cached_property
     def _by_order(self) -> dict[int, tuple[int, PlannedLesson, Any]]:
-        """order -> (1-based position, planned lesson, SOW entry): looked up per lesson,
-        so a 5000-lesson batch must not search its plan each time."""
-        entries = {entry.order: entry for entry in self.sow.entries}
-        return {lesson.order: (position, lesson, entries[lesson.order])
-                for position, lesson in enumerate(self.plan, 1)}
+        """order -> (1-based position in the SOW, planned lesson, SOW entry): looked up
+        per lesson, so a 5000-lesson batch must not search its plan each time."""
+        entries = {entry.order: (position, entry)
+                   for position, entry in enumerate(self.sow.entries, 1)}
+        found = {}
+        for lesson in self.plan:
+            position, entry = entries[lesson.order]
+            found[lesson.order] = (position, lesson, entry)
+        return found
 
     def position(self, order: int) -> int:
         """1-based index of the lesson among the SOW's entries ("[6/12]")."""

@@ -24,6 +24,8 @@ SPEND_FILE = "batch_spend.json"
 DIFF_DIR = "diffs"
 PENDING_DIR = "pending"
 WORKSPACE_DIR = "workspaces"
+# A merge's record across courses (python -m pytest_batchgen merge).
+CATALOGUE_FILE = "catalogue_summary.json"
 
 
 @dataclass(frozen=True)

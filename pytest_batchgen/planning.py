@@ -142,6 +142,26 @@ def plan_audit(entries: Sequence[SowEntry],
     return plan
 
 
+def shard_of(order: int, count: int) -> int:
+    """The shard (1 to `count`) a lesson belongs to: its order, dealt round.
+
+    It depends on the lesson alone, so a lesson keeps its shard when others are
+    added, and dealing by order keeps the shards of a course within one lesson
+    of each other in size.
+    """
+    return (order - 1) % count + 1
+
+
+def split_shard(plan: Sequence[PlannedLesson], shard: tuple[int, int] | None
+                ) -> tuple[list[PlannedLesson], tuple[int, ...]]:
+    """The lessons of shard (K, N), and the orders left to the other shards."""
+    if shard is None:
+        return list(plan), ()
+    index, count = shard
+    ours = [lesson for lesson in plan if shard_of(lesson.order, count) == index]
+    return ours, tuple(lesson.order for lesson in plan if shard_of(lesson.order, count) != index)
+
+
 def count_actions(plan: Iterable[PlannedLesson]) -> dict[Action, int]:
     counts = dict.fromkeys(Action, 0)
     for lesson in plan:

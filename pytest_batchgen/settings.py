@@ -84,6 +84,8 @@ OPTIONS = (
            kind="float", metavar="USD", minimum=0),
     Option("--batch-timeout", "Stop and fail a lesson that runs longer than this",
            kind="float", metavar="SECONDS", minimum=0),
+    Option("--batch-shard", "Run only shard K of N of each course (K from 1; for a CI matrix)",
+           metavar="K/N", ini=False),
     Option("--batch-appwrite-database", "Appwrite database id (default 'default')",
            default="default", metavar="ID"),
 )
@@ -136,6 +138,8 @@ class Settings:
     appwrite_database: str
     #: pytest's --log-level (or ini log_level), which each lesson's log file records at.
     log_level: int
+    #: --batch-shard=K/N as (K, N); None: the whole course.
+    shard: tuple[int, int] | None
     #: Lessons named as positional arguments (node ids `course_x::lesson_003`
     #: or `course_x`), as (course, order or None for the whole course); empty:
     #: every lesson of the courses.
@@ -270,6 +274,19 @@ def _log_level(config: pytest.Config) -> int:
         raise pytest.UsageError(f"{source}: unknown level {value!r}") from None
 
 
+def _shard(text: str | None) -> tuple[int, int] | None:
+    """`K/N`, 1 <= K <= N: this job's shard of every course."""
+    if text is None:
+        return None
+    index, _, count = text.partition("/")
+    if not (index.strip().isdigit() and count.strip().isdigit()):
+        raise pytest.UsageError(f"--batch-shard: expected K/N such as 2/4, got {text!r}")
+    shard = int(index), int(count)
+    if not 1 <= shard[0] <= shard[1]:
+        raise pytest.UsageError(f"--batch-shard: K must be from 1 to N, got {text!r}")
+    return shard
+
+
 def resolve(config: pytest.Config) -> Settings:
     """Read every option once; UsageError names the option or ini key at fault."""
     values: dict[str, Any] = {}
@@ -310,4 +327,5 @@ def resolve(config: pytest.Config) -> Settings:
         timeout=values["batch_timeout"],
         appwrite_database=values["batch_appwrite_database"],
         log_level=_log_level(config),
+        shard=_shard(values["batch_shard"]),
     )

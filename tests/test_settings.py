@@ -36,6 +36,8 @@ VALUES: list[tuple[str, tuple[str, ...], str, Any]] = [
     ("", (COURSE, "--co"), "dry_run", True),
     ("", (COURSE, "course_a1::lesson_003"), "selection", (("course_a1", 3),)),
     ("", (), "courses", ()),
+    ("", (COURSE,), "shard", None),
+    ("", (COURSE, "--batch-shard=2/3"), "shard", (2, 3)),
 ]
 
 
@@ -67,6 +69,9 @@ ERRORS: list[tuple[str, tuple[str, ...], str]] = [
     ("", (COURSE, "--batch-author=outline", "--batch-model=x"),
      "--batch-model applies to the claude author only"),
     ("", (COURSE, "tests/test_x.py"), "'tests/test_x.py' is not a lesson of this batch"),
+    ("", (COURSE, "--batch-shard=2"), "--batch-shard: expected K/N such as 2/4, got '2'"),
+    ("", (COURSE, "--batch-shard=4/3"), "--batch-shard: K must be from 1 to N, got '4/3'"),
+    ("", (COURSE, "--batch-shard=0/3"), "--batch-shard: K must be from 1 to N, got '0/3'"),
 ]
 
 

@@ -12,7 +12,14 @@ import pytest
 
 from pytest_batchgen.layout import BatchLayout, claim_batch_directory
 from pytest_batchgen.lesson import LessonRow, decode_cards, encode_cards
-from pytest_batchgen.planning import Action, Reason, estimate, plan_lessons
+from pytest_batchgen.planning import (
+    Action,
+    Reason,
+    estimate,
+    plan_lessons,
+    shard_of,
+    split_shard,
+)
 from pytest_batchgen.results import format_duration
 from pytest_batchgen.sow import (
     SowEntry,
@@ -70,6 +77,26 @@ def test_plan_prefers_our_row_and_reports_duplicates() -> None:
     assert lesson.reason is Reason.ALREADY_EXISTS
     assert choose_row_to_update(rows, OURS).doc_id == "ours"
     assert choose_row_to_update(rows[:1], OURS).doc_id == "old"
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 7])
+def test_shards_deal_every_lesson_to_one_shard_and_keep_it(count: int) -> None:
+    course = [SowEntry(order=o, label=f"Lesson {o}") for o in range(1, 31)]
+    plan = plan_lessons(course, [], model_version=OURS)
+    shards = [split_shard(plan, (k, count)) for k in range(1, count + 1)]
+    ours = [[p.order for p in lessons] for lessons, _ in shards]
+    assert sorted(o for orders in ours for o in orders) == list(range(1, 31))  # one shard each
+    assert max(map(len, ours)) - min(map(len, ours)) <= 1
+    for lessons, others in shards:
+        assert sorted([p.order for p in lessons] + list(others)) == list(range(1, 31))
+    # A longer course: the lessons there before keep their shards.
+    longer = plan_lessons([*course, SowEntry(order=31, label="New")], [], model_version=OURS)
+    for k in range(1, count + 1):
+        before = [p.order for p in split_shard(plan, (k, count))[0]]
+        after = [p.order for p in split_shard(longer, (k, count))[0]]
+        assert after[:len(before)] == before
+    assert split_shard(plan, None) == (plan, ())
+    assert shard_of(31, count) == (30 % count) + 1
 
 
 @pytest.mark.parametrize(

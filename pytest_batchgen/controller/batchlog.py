@@ -45,6 +45,8 @@ class BatchLog:
             RULE,
             f"Using SOW {batch.sow.describe()}",
             f"Found {batch.total} SOW entries for {batch.course_id}",
+            *([f"Shard {batch.shard[0]} of {batch.shard[1]}: {len(batch.plan)} lessons here,"
+               f" {len(batch.other_shards)} left to the other shards"] if batch.shard else []),
             f"Found {len(existing)} existing lessons"
             + (f" (orders: {', '.join(map(str, existing))})" if existing else ""),
             f"Audit Plan: Audit {counts[Action.AUDIT]}, Skip {counts[Action.SKIP]} (no lesson)"

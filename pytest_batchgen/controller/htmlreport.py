@@ -10,7 +10,13 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from pytest_batchgen.layout import BATCH_LOG_FILE, SUMMARY_FILE, BatchLayout, write_text_atomic
+from pytest_batchgen.layout import (
+    BATCH_LOG_FILE,
+    CATALOGUE_FILE,
+    SUMMARY_FILE,
+    BatchLayout,
+    write_text_atomic,
+)
 from pytest_batchgen.results import format_duration
 
 STYLE = """
@@ -72,9 +78,11 @@ def counts(summary: dict[str, Any]) -> str:
     done = (f"passed {summary['passed']}" if summary.get("mode") == "audit"
             else f"generated {summary['generated']}")
     not_started = summary.get("not_started") or []
+    not_covered = summary.get("not_covered") or []
     return (f"{done}, skipped {summary['skipped']}, failed {summary['failed']}"
             + (f", not started {len(not_started)} ({escape(str(summary.get('stopped_early')))})"
-               if not_started else ""))
+               if not_started else "")
+            + (f", not covered by any batch merged {len(not_covered)}" if not_covered else ""))
 
 
 def render(summary: dict[str, Any]) -> str:
@@ -110,7 +118,51 @@ not run {len(summary.get("not_run", []))} ·
 {_chart(results, "cost_usd", "cost", "usd")}
 <h2>Duration per lesson</h2>
 {_chart(results, "duration_seconds", "duration", "seconds")}
-<p>{_link(SUMMARY_FILE)} · {_link(BATCH_LOG_FILE)}</p>
+<p>{_link(SUMMARY_FILE)}{"" if "merged_from" in summary else " · " + _link(BATCH_LOG_FILE)}</p>
+</body></html>
+"""
+
+
+def render_catalogue(catalogue: dict[str, Any]) -> str:
+    """A merge's page: a line per course (linking to its merged report) and the failures."""
+    totals = catalogue["totals"]
+    courses = "".join(
+        f'<tr><td><a href="{escape(c["summary"].rsplit("/", 1)[0])}/batch_report.html">'
+        f'{escape(c["courseId"])}</a></td><td class="num">{c["batches"]}</td>'
+        f'<td class="num">{c.get("generated", c.get("passed", 0))}</td>'
+        f'<td class="num">{c["skipped"]}</td><td class="num">{c["failed"]}</td>'
+        f'<td class="num">{c["not_started"] + c["not_run"]}</td>'
+        f'<td class="num">{c["not_covered"]}</td>'
+        f'<td class="num">${c["total_cost_usd"]:.4f}</td><td class="num">{c["total_tokens"]}</td>'
+        f'<td class="num">{format_duration(c["lesson_seconds"])}</td>'
+        f'<td class="num">{"" if c["critic_overall_avg"] is None else c["critic_overall_avg"]}'
+        f'</td><td>{"complete" if c["complete"] else "incomplete"}</td></tr>'
+        for c in catalogue["courses"])
+    failures = "".join(
+        f'<tr class="failed"><td>{escape(f["courseId"])}</td><td class="num">{f["order"]}</td>'
+        f'<td>{escape(f["label"])}</td><td>{escape(f.get("error") or "")}</td>'
+        f"<td>{_link(f.get('log_file'))}</td></tr>" for f in catalogue["failures"])
+    failure_table = (f"<table><tr><th>Course</th><th>Order</th><th>Lesson</th><th>Error</th>"
+                     f"<th>Log</th></tr>{failures}</table>" if failures else "<p>None.</p>")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Catalogue: {totals["courses"]} courses</title><style>{STYLE}</style></head>
+<body>
+<h1>Catalogue: {totals["courses"]} courses, {totals["lessons"]} lessons</h1>
+<p>{"complete" if catalogue["complete"] else "incomplete"} ·
+generated {totals["generated"]}, skipped {totals["skipped"]}, failed {totals["failed"]},
+not run {totals["not_started"] + totals["not_run"]}, not covered {totals["not_covered"]} ·
+${totals["total_cost_usd"]:.4f} (all runs ${totals["total_cost_usd_all_runs"]:.4f}) ·
+{totals["total_tokens"]} tokens · {format_duration(totals["lesson_seconds"])} of lessons</p>
+<table>
+<tr><th>Course</th><th>Batches</th><th>Generated</th><th>Skipped</th><th>Failed</th>
+<th>Not run</th><th>Not covered</th><th>Cost</th><th>Tokens</th><th>Lesson time</th>
+<th>Critic</th><th>State</th></tr>
+{courses}
+</table>
+<h2>Failures</h2>
+{failure_table}
+<p>{_link(CATALOGUE_FILE)}</p>
 </body></html>
 """
 

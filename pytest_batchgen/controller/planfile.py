@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from pytest_batchgen.batch import CourseBatch
-from pytest_batchgen.controller.summary import sow_document, utc_iso
+from pytest_batchgen.controller.summary import shard_document, sow_document, utc_iso
 from pytest_batchgen.items import LessonItem
 from pytest_batchgen.layout import write_json_atomic
 from pytest_batchgen.planning import Action, Estimate, PlannedLesson, count_actions
@@ -49,6 +49,7 @@ def plan_document(batch: CourseBatch, force: bool, estimate: Estimate) -> dict[s
         "store": batch.store_description,
         "sow": sow_document(batch),
         "total_sow_entries": batch.total,
+        **shard_document(batch),
         "mode": batch.mode,
         "plan": lists,
         "summary": {f"will_{action.value}": counts[action] for action in actions},
@@ -122,6 +123,8 @@ def plan_table(batch: CourseBatch, force: bool, estimate: Estimate,
         f"Course ID: {batch.course_id}",
         f"SOW: {batch.sow.describe()}",
         f"Total SOW Entries: {batch.total}",
+        *([f"Shard: {batch.shard[0]}/{batch.shard[1]} ({len(batch.plan)} lessons here,"
+           f" {len(batch.other_shards)} in other shards)"] if batch.shard else []),
         f"Force Mode: {'Yes' if force else 'No'}",
         "",
         border("┌", "┬", "┐"),

@@ -32,6 +32,8 @@ from pytest_batchgen.planning import (
     estimate,
     plan_audit,
     plan_lessons,
+    shard_of,
+    split_shard,
 )
 from pytest_batchgen.settings import Settings
 from pytest_batchgen.store import LessonStore
@@ -119,8 +121,9 @@ class BatchPlanner:
                     sow.entries, rows, model_version=author.model_version,
                     any_row_counts=author.any_row_counts, force=settings.force))
             self._check_selection(course_id, plan)
+            plan, other_shards = split_shard(plan, settings.shard)
             started = datetime.now().astimezone()
-            batch_id = batch_id_for(course_id, started)
+            batch_id = batch_id_for(course_id, started, settings.shard)
             batches.append(CourseBatch(
                 course_id=course_id,
                 sow=sow,
@@ -131,6 +134,8 @@ class BatchPlanner:
                 directory=settings.log_dir / batch_id,  # claimed once confirmed
                 store_description=store.description,
                 mode="audit" if author is None else "generate",
+                shard=settings.shard,
+                other_shards=other_shards,
             ))
         return batches
 
@@ -145,13 +150,22 @@ class BatchPlanner:
                 if p.replaces_row and p.existing else p for p in plan]
 
     def _check_selection(self, course_id: str, plan: list[PlannedLesson]) -> None:
+        """A lesson named on the command line that this run could not run is an error."""
         orders = {p.order for p in plan}
+        shard = self.settings.shard
         for course, order in self.settings.selection:
-            if course == course_id and order is not None and order not in orders:
+            if course != course_id or order is None:
+                continue
+            if order not in orders:
                 raise BatchError(
                     f"{course_id}::{lesson_node_name(order)} is not in the SOW of {course_id}"
                     f" (lessons {plan[0].order}-{plan[-1].order})"
                 )
+            if shard and shard_of(order, shard[1]) != shard[0]:
+                raise BatchError(
+                    f"{course_id}::{lesson_node_name(order)} is in shard"
+                    f" {shard_of(order, shard[1])}/{shard[1]}, not in this run's"
+                    f" --batch-shard={shard[0]}/{shard[1]}")
 
     def estimate(self, lessons: int) -> Estimate:
         """From this author's earlier lessons here; without any, from the author's own

@@ -40,6 +40,14 @@ def sow_document(batch: CourseBatch) -> dict[str, Any]:
     return document
 
 
+def shard_document(batch: CourseBatch) -> dict[str, Any]:
+    """Which shard a batch was, and the lessons it left to the others (summary and plan)."""
+    if batch.shard is None:
+        return {}
+    return {"shard": {"index": batch.shard[0], "count": batch.shard[1]},
+            "in_other_shards": list(batch.other_shards)}
+
+
 @dataclass
 class Totals:
     """What results add up to: lessons by status, and the spend of those authored."""
@@ -170,8 +178,9 @@ class BatchSummary:
             "store": self.batch.store_description,
             "sow": sow_document(self.batch),
             "total_sow_entries": self.batch.total,
+            **shard_document(self.batch),
             # These add up: skipped + generated (or passed) + failed + not_started
-            # + not_run + deselected = total_sow_entries.
+            # + not_run + deselected (+ in_other_shards) = total_sow_entries.
             "skipped": statuses[Status.SKIPPED],
             "generated": statuses[Status.SUCCESS],
             **({"passed": statuses[Status.PASSED]} if self.batch.mode == "audit" else {}),
@@ -218,26 +227,36 @@ class BatchSummary:
             self.write_error = exc
 
 
+def summary_files(log_dir: Path) -> list[Path]:
+    """The batch summaries under a log directory: its own batches', and those one level
+    down (a merge's output, a CI's artifacts downloaded there)."""
+    directories = [*batch_directories(log_dir),
+                   *(d for d in sorted(log_dir.glob("*/batch_*")) if d.is_dir())]
+    return [path for path in (BatchLayout(d).summary for d in directories) if path.is_file()]
+
+
 def load_history(log_dir: Path, author: str) -> list[tuple[float, float]]:
-    """(seconds, cost) of successful lessons by `author` in the newest earlier summaries.
+    """(seconds, cost) of successful lessons by `author` in the newest earlier summaries,
+    merged ones included (a CI matrix's history, merged and kept here).
 
     Estimates rest on what lessons really took here; unreadable files are
-    passed over (a summary being written by a concurrent run, say).
+    passed over (a summary being written by a concurrent run, say), and a batch
+    that is also in a merge found here counts once.
     """
-    paths = [path for path in (BatchLayout(d).summary for d in batch_directories(log_dir))
-             if path.is_file()]
-    paths = sorted(paths, key=lambda p: p.stat().st_mtime)[-HISTORY_FILES:]
-    history = []
+    paths = sorted(summary_files(log_dir), key=lambda p: p.stat().st_mtime)[-HISTORY_FILES:]
+    documents = []
     for path in paths:
         try:
             document = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        if not isinstance(document, dict) or document.get("author") != author:
-            continue
-        history += [
-            (float(r.get("duration_seconds", 0)), float(r.get("cost_usd", 0)))
-            for r in document.get("results", [])
-            if isinstance(r, dict) and r.get("status") == Status.SUCCESS
-        ]
-    return history
+        if isinstance(document, dict) and document.get("author") == author:
+            documents.append(document)
+    merged = {source.get("batch_id") for document in documents
+              for source in document.get("merged_from") or [] if isinstance(source, dict)}
+    return [
+        (float(r.get("duration_seconds", 0)), float(r.get("cost_usd", 0)))
+        for document in documents if document.get("batch_id") not in merged
+        for r in document.get("results", [])
+        if isinstance(r, dict) and r.get("status") == Status.SUCCESS
+    ]
