@@ -201,3 +201,27 @@ def test_a_replacement_is_named_as_such(project: BatchProject) -> None:
         "*Will replace (other model): 1 lessons*"])
     written = project.run(f"--batch-course={COURSE}")
     assert written.summary()["results"][2]["action"] == "replace"
+
+
+def test_kill_9_loses_no_finished_lesson_from_the_summary(project: BatchProject) -> None:
+    # Lessons 1 and 2 end within a second of the start, inside the summary's write
+    # interval; lesson 3 hangs. Their results must reach the file without waiting for
+    # another lesson to end, since none will before the process is killed.
+    project.load(legacy_sow(3), course=None)
+    batch = project.start("--batch-course=course_c84774", env={"BATCHGEN_FAKE_SLOW": "3"})
+
+    def summary() -> dict[str, object]:
+        found = list(batch_directories(project.log_dir))
+        if not found or not BatchLayout(found[0]).summary.exists():
+            return {}
+        return json.loads(BatchLayout(found[0]).summary.read_text())
+
+    try:
+        wait_for(lambda: len(summary().get("results", [])) == 2, "lessons 1-2 in the summary")
+    finally:
+        batch.kill()
+        batch.communicate(timeout=60)
+    written = summary()
+    assert (written["generated"], written["not_run"], written["complete"]) == (2, [3], False)
+    # Merged, the killed run is what it was: two lessons, one not run.
+    assert main(["merge", str(project.log_dir), "--out", str(project.pytester.path / "m")]) == 0

@@ -8,6 +8,7 @@ them from here, and courses add up by the same rule.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -20,7 +21,8 @@ from pytest_batchgen.layout import BatchLayout, batch_directories, write_json_at
 from pytest_batchgen.planning import PlannedLesson
 from pytest_batchgen.results import LessonResult, Status, Why, format_duration
 
-# While lessons run, the summary is rewritten at most this often (seconds).
+# While lessons run, the summary is rewritten at most this often (seconds), and a
+# result is in the file at most this long after it arrived.
 WRITE_INTERVAL = 1.0
 # How many of the newest earlier summaries estimates are drawn from.
 HISTORY_FILES = 20
@@ -92,7 +94,9 @@ class BatchSummary:
     Totals are kept as results arrive (a 5000-lesson batch must not re-add
     5000 results per lesson); the file is rewritten at most every
     WRITE_INTERVAL seconds while lessons run, and whole at the end, on Ctrl-C
-    and on SIGTERM. The spend the workers check before starting a lesson is a
+    and on SIGTERM. A result that arrives within the interval is written by a
+    timer when the interval ends, not with the next lesson's (minutes later, or
+    never after a `kill -9`). The spend the workers check before starting a lesson is a
     small file rewritten after every lesson, only when a budget needs it.
     """
 
@@ -115,21 +119,27 @@ class BatchSummary:
         self._to_author = batch.to_author
         self._authoring_done = 0
         self._authoring_deselected = 0
+        # The timer's thread reads what the run's thread records: one at a time.
+        self._lock = threading.RLock()
+        self._late_write: threading.Timer | None = None
+        self._finished = False
 
     def record(self, result: LessonResult) -> None:
-        old = self.results.get(result.order)
-        if old is not None:  # a report seen twice (xdist after Ctrl-C): count it once
-            self.totals.count(old, -1)
-        elif self.batch.lesson(result.order).runs_author:
-            self._authoring_done += 1
-        self.results[result.order] = result
-        self._documents[result.order] = result.to_json()
-        self.totals.count(result)
+        with self._lock:
+            old = self.results.get(result.order)
+            if old is not None:  # a report seen twice (xdist after Ctrl-C): count it once
+                self.totals.count(old, -1)
+            elif self.batch.lesson(result.order).runs_author:
+                self._authoring_done += 1
+            self.results[result.order] = result
+            self._documents[result.order] = result.to_json()
+            self.totals.count(result)
 
     def deselect(self, orders: set[int]) -> None:
-        self.deselected = orders
-        self._authoring_deselected = sum(1 for order in orders
-                                         if self.batch.lesson(order).runs_author)
+        with self._lock:
+            self.deselected = orders
+            self._authoring_deselected = sum(1 for order in orders
+                                             if self.batch.lesson(order).runs_author)
 
     @property
     def authoring_left(self) -> int:
@@ -207,11 +217,16 @@ class BatchSummary:
         }
 
     def write(self, *, finished: bool = False, interrupted: bool = False) -> dict[str, Any]:
-        document = self.document(finished=finished, interrupted=interrupted)
-        write_json_atomic(self.path, document)
-        self._written_at = time.monotonic()
-        self.write_error = None
-        return document
+        with self._lock:
+            if finished:  # the last word: no timer's write may follow it
+                self._finished = True
+                if self._late_write is not None:
+                    self._late_write.cancel()
+            document = self.document(finished=finished, interrupted=interrupted)
+            write_json_atomic(self.path, document)
+            self._written_at = time.monotonic()
+            self.write_error = None
+            return document
 
     def lesson_recorded(self) -> None:
         """After each lesson: the spend at once, the whole summary when it is due.
@@ -221,10 +236,25 @@ class BatchSummary:
         try:
             if self.max_cost is not None:  # only a budget needs the workers to know
                 self.batch.layout.write_spend(self.totals.cost_usd)
-            if time.monotonic() - self._written_at >= WRITE_INTERVAL:
+            wait = self._written_at + WRITE_INTERVAL - time.monotonic()
+            if wait <= 0:
                 self.write()
+            elif self._late_write is None:
+                self._late_write = threading.Timer(wait, self._write_late)
+                self._late_write.daemon = True  # never keeps a finished run alive
+                self._late_write.start()
         except OSError as exc:
             self.write_error = exc
+
+    def _write_late(self) -> None:
+        with self._lock:
+            self._late_write = None
+            if self._finished:
+                return
+            try:
+                self.write()
+            except OSError as exc:
+                self.write_error = exc
 
 
 def summary_files(log_dir: Path) -> list[Path]:
