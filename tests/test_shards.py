@@ -217,7 +217,14 @@ def test_merge_refuses_summaries_of_different_plans(
     (lambda d: (d / "batch_summary.json").write_text("[1, 2]") and d,
      "is not a batch summary"),
     (lambda d: (d / "batch_summary.json").write_text("{") and d, "cannot be read as JSON"),
-], ids=["empty", "missing", "not-a-summary", "not-json"])
+    (lambda d: (d / "batch_summary.json").write_text(
+        '{"courseId": "course_x1", "start_time": "2026-01-01T00:00:00Z",'
+        ' "results": [{"order": 1}]}') and d,
+     "is not a batch summary (results.0.label: Field required)"),
+    (lambda d: (d / "batch_summary.json").write_text(
+        '{"courseId": "course_x1", "start_time": "2026-01-01T00:00", "results": []}') and d,
+     "is not a batch summary (start_time: Input should have timezone info)"),
+], ids=["empty", "missing", "not-a-summary", "not-json", "bad-result", "naive-time"])
 def test_merge_of_no_batches_is_one_line_and_writes_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], make: Any, message: str
 ) -> None:

@@ -11,8 +11,8 @@ and writes, under the output directory:
 
 A lesson run more than once (overlapping shards, a re-run) counts once, with its
 result from the latest batch (a re-run's skip of a lesson an earlier batch
-authored does not hide that authoring). Summaries of one course from different plans that
-disagree about a lesson are refused: they do not describe one course.
+authored does not hide that authoring). Summaries of one course from different
+plans that disagree about a lesson are refused: they do not describe one course.
 """
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
+
 from pytest_batchgen.controller.htmlreport import render, render_catalogue
-from pytest_batchgen.controller.summary import Totals
+from pytest_batchgen.controller.summary import Totals, utc_iso
 from pytest_batchgen.layout import (
     CATALOGUE_FILE,
     SUMMARY_FILE,
@@ -45,12 +47,31 @@ class MergeError(Exception):
     """One line for the user, exit 2; nothing is written."""
 
 
+class SummaryShape(BaseModel):
+    """What a merge reads of a batch summary, checked before anything is merged (the
+    results themselves are carried over as the file has them)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    courseId: str  # the file's key
+    start_time: AwareDatetime
+    end_time: AwareDatetime | None = None
+    mode: str = "generate"
+    results: list[LessonResult]
+    not_run: list[int] = []
+    deselected: list[int] = []
+    in_other_shards: list[int] = []
+    interrupted: bool = False
+    total_cost_usd: float = 0.0
+
+
 @dataclass(frozen=True)
 class Batch:
     """One batch's summary as found among the artifacts."""
 
     path: Path
     document: dict[str, Any]
+    shape: SummaryShape
 
     @property
     def name(self) -> str:
@@ -61,8 +82,36 @@ class Batch:
         sow = self.document.get("sow") or {}
         return str(sow.get("doc_id")), str(sow.get("version"))
 
+    @property
+    def end(self) -> datetime:
+        return self.shape.end_time or self.shape.start_time
+
     def orders(self, key: str) -> set[int]:
-        return {int(order) for order in self.document.get(key) or []}
+        return set(getattr(self.shape, key))
+
+    def results(self) -> Iterable[tuple[LessonResult, dict[str, Any]]]:
+        """Each result, checked, beside the file's own record of it."""
+        return zip(self.shape.results, self.document["results"], strict=True)
+
+
+def read_batch(file: Path) -> Batch | None:
+    """The batch summary in `file`; None for an earlier merge's output (its batches
+    are merged from themselves)."""
+    try:
+        document = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise MergeError(f"{file} cannot be read as JSON ({type(exc).__name__})") from None
+    if not isinstance(document, dict):
+        raise MergeError(f"{file} is not a batch summary")
+    if "merged_from" in document:
+        return None
+    try:
+        shape = SummaryShape.model_validate(document)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(map(str, error["loc"]))
+        raise MergeError(f"{file} is not a batch summary ({where}: {error['msg']})") from None
+    return Batch(file, document, shape)
 
 
 def find_batches(paths: Iterable[Path]) -> list[Batch]:
@@ -76,18 +125,7 @@ def find_batches(paths: Iterable[Path]) -> list[Batch]:
             files += sorted(path.rglob(SUMMARY_FILE))
         else:
             raise MergeError(f"{path} does not exist")
-    batches = []
-    for file in dict.fromkeys(files):
-        try:
-            document = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, ValueError, RecursionError) as exc:
-            raise MergeError(f"{file} cannot be read as JSON ({type(exc).__name__})") from None
-        if not (isinstance(document, dict) and isinstance(document.get("courseId"), str)
-                and isinstance(document.get("results"), list) and "start_time" in document):
-            raise MergeError(f"{file} is not a batch summary")
-        if "merged_from" in document:
-            continue  # an earlier merge's output: its batches are merged from themselves
-        batches.append(Batch(file, document))
+    batches = [batch for batch in map(read_batch, dict.fromkeys(files)) if batch]
     if not batches:
         raise MergeError(f"no {SUMMARY_FILE} under {', '.join(map(str, paths))}")
     return batches
@@ -97,19 +135,19 @@ def check_one_plan(course_id: str, batches: list[Batch]) -> None:
     """Refuse summaries that do not describe one course: an audit beside a generation,
     or plans that give one lesson different labels (another SOW, or one edited)."""
     first = batches[0]
-    labels = {r["order"]: (r.get("label"), first) for r in first.document["results"]}
+    labels = {r.order: (r.label, first) for r in first.shape.results}
     for batch in batches[1:]:
-        if batch.document.get("mode") != first.document.get("mode"):
-            raise MergeError(f"{course_id}: {first.name} is a {first.document.get('mode')} run"
-                             f" and {batch.name} a {batch.document.get('mode')} run;"
+        if batch.shape.mode != first.shape.mode:
+            raise MergeError(f"{course_id}: {first.name} is a {first.shape.mode} run"
+                             f" and {batch.name} a {batch.shape.mode} run;"
                              " merge the summaries of one kind")
-        for result in batch.document["results"]:
-            label, seen_in = labels.setdefault(result["order"], (result.get("label"), batch))
-            if label != result.get("label"):
+        for result in batch.shape.results:
+            label, seen_in = labels.setdefault(result.order, (result.label, batch))
+            if label != result.label:
                 raise MergeError(
                     f"{course_id}: {seen_in.name} (SOW {' version '.join(seen_in.sow)}) and"
                     f" {batch.name} (SOW {' version '.join(batch.sow)}) disagree about lesson"
-                    f" {result['order']} ({label!r} vs {result.get('label')!r});"
+                    f" {result.order} ({label!r} vs {result.label!r});"
                     " merge the summaries of one plan")
 
 
@@ -117,97 +155,96 @@ def _moved(result: dict[str, Any], batch: Batch, directory: Path) -> dict[str, A
     """A result whose file paths are relative to the merged course's directory."""
     moved = dict(result)
     for field in FILE_FIELDS:
-        if moved.get(field):
+        if isinstance(moved.get(field), str) and moved[field]:
             moved[field] = Path(os.path.relpath(batch.path.parent / moved[field],
                                                 directory)).as_posix()
     return moved
 
 
+def latest_results(batches: list[Batch]) -> dict[int, tuple[LessonResult, dict[str, Any], Batch]]:
+    """Each lesson's result from the latest batch that ran it, by order; `batches`
+    oldest first."""
+    latest: dict[int, tuple[LessonResult, dict[str, Any], Batch]] = {}
+    for batch in batches:
+        for result, record in batch.results():
+            earlier = latest.get(result.order)
+            # A re-run that skipped a lesson an earlier batch authored only found it
+            # there: the authoring is the result to report.
+            if (earlier and result.status == Status.SKIPPED
+                    and earlier[0].status == Status.SUCCESS):
+                continue
+            latest[result.order] = (result, record, batch)
+    return dict(sorted(latest.items()))
+
+
 def merge_course(course_id: str, batches: list[Batch], directory: Path) -> dict[str, Any]:
     """The course's batches as one summary, in the batch summary's shape."""
-    batches = sorted(batches, key=lambda b: str(b.document["start_time"]))
+    batches = sorted(batches, key=lambda b: b.shape.start_time)
     check_one_plan(course_id, batches)
-    latest: dict[int, tuple[dict[str, Any], Batch]] = {}
-    for batch in batches:  # oldest first: a later batch's result replaces an earlier one...
-        for result in batch.document["results"]:
-            earlier = latest.get(int(result["order"]))
-            # ...but a re-run that skipped a lesson an earlier batch authored only found
-            # it there: the authoring is the result to report.
-            if (earlier and result["status"] == Status.SKIPPED
-                    and earlier[0]["status"] == Status.SUCCESS):
-                continue
-            latest[int(result["order"])] = (result, batch)
-    results = {order: _moved(result, batch, directory)
-               for order, (result, batch) in sorted(latest.items())}
+    latest = latest_results(batches)
+    lessons = [result for result, _, _ in latest.values()]
+    results = [_moved(record, batch, directory) for _, record, batch in latest.values()]
     totals = Totals()
-    for result in results.values():
-        totals.count(LessonResult.model_validate(result))
-    run = set(results)
+    for lesson in lessons:
+        totals.count(lesson)
+    run = set(latest)
     not_run = set().union(*(b.orders("not_run") for b in batches)) - run
     deselected = set().union(*(b.orders("deselected") for b in batches)) - run - not_run
     mentioned = run | set().union(*(b.orders(key) for b in batches for key in (
         "not_run", "deselected", "in_other_shards")))
     # Left to other shards by every batch given: a shard whose artifact is missing.
     not_covered = mentioned - run - not_run - deselected
-    not_started = sorted(o for o, r in results.items() if r["status"] == Status.NOT_STARTED)
+    not_started = [r for r in lessons if r.status == Status.NOT_STARTED]
     newest = batches[-1].document
-    start = min(str(b.document["start_time"]) for b in batches)
-    end = max(str(b.document.get("end_time") or b.document["start_time"]) for b in batches)
-    seconds = (_instant(end) - _instant(start)).total_seconds()
-    authors = sorted({str(b.document.get("author")) for b in batches})
+    start = batches[0].shape.start_time
+    end = max(b.end for b in batches)
+    seconds = (end - start).total_seconds()
+    interrupted = any(b.shape.interrupted for b in batches)
     statuses = totals.statuses
     return {
         "batch_id": directory.name,
         "courseId": course_id,
-        "start_time": start,
-        "end_time": end,
+        "start_time": utc_iso(start),
+        "end_time": utc_iso(end),
         "duration_seconds": round(seconds),
         "duration_human": format_duration(seconds),
-        "force_mode": any(b.document.get("force_mode") for b in batches),
+        "force_mode": any(b.document.get("force_mode") is True for b in batches),
         "dry_run": False,
-        "mode": newest.get("mode", "generate"),
-        "author": ", ".join(authors),
-        "complete": not (not_run or not_started or not_covered)
-        and not any(b.document.get("interrupted") for b in batches),
-        "interrupted": any(b.document.get("interrupted") for b in batches),
+        "mode": batches[-1].shape.mode,
+        "author": ", ".join(sorted({str(b.document.get("author")) for b in batches})),
+        "complete": not (not_run or not_started or not_covered or interrupted),
+        "interrupted": interrupted,
         "store": ", ".join(sorted({str(b.document.get("store")) for b in batches})),
         "sow": newest.get("sow"),
-        "total_sow_entries": newest.get("total_sow_entries", len(mentioned)),
+        "total_sow_entries": max(len(mentioned), int(newest.get("total_sow_entries") or 0)),
         # These add up: skipped + generated (or passed) + failed + not_started + not_run
         # + deselected + not_covered = total_sow_entries.
         "skipped": statuses[Status.SKIPPED],
         "generated": statuses[Status.SUCCESS],
-        **({"passed": statuses[Status.PASSED]} if newest.get("mode") == "audit" else {}),
+        **({"passed": statuses[Status.PASSED]} if batches[-1].shape.mode == "audit" else {}),
         "failed": statuses[Status.FAILED],
-        "not_started": not_started,
+        "not_started": [r.order for r in not_started],
         "not_run": sorted(not_run),
         "deselected": sorted(deselected),
         "not_covered": sorted(not_covered),
-        "stopped_early": next((r.get("error") for r in results.values()
-                               if r["status"] == Status.NOT_STARTED), None),
-        "changed_lessons": sorted(o for o, r in results.items() if r.get("changed")),
-        "diagrams_removed": sum(len(r.get("removed_diagrams", [])) for r in results.values()),
-        "pending_files": sorted(r["pending_file"] for r in results.values()
-                                if r.get("pending_file")),
-        "results": list(results.values()),
+        "stopped_early": not_started[0].error if not_started else None,
+        "changed_lessons": [r.order for r in lessons if r.changed],
+        "diagrams_removed": sum(len(r.removed_diagrams) for r in lessons),
+        "pending_files": sorted(r["pending_file"] for r in results if r.get("pending_file")),
+        "results": results,
         "total_cost_usd": round(totals.cost_usd, 4),
         # What every merged batch spent, lessons run twice included.
-        "total_cost_usd_all_runs": round(sum(float(b.document.get("total_cost_usd") or 0)
-                                             for b in batches), 4),
+        "total_cost_usd_all_runs": round(sum(b.shape.total_cost_usd for b in batches), 4),
         "total_tokens": totals.tokens,
         "lesson_seconds": round(totals.authored_seconds),
         "avg_cost_per_lesson_usd": round(totals.average_cost, 4),
         "avg_duration_per_lesson_seconds": round(totals.average_seconds),
-        "critic_overall_avg": _average(r.get("critic_overall") for r in results.values()),
+        "critic_overall_avg": _average(r.critic_overall for r in lessons),
         "log_directory": str(directory),
         "merged_from": [{"batch_id": b.name, "summary": str(b.path),
-                         "shard": b.document.get("shard"), "start_time": b.document["start_time"]}
-                        for b in batches],
+                         "shard": b.document.get("shard"), "start_time": utc_iso(
+                             b.shape.start_time)} for b in batches],
     }
-
-
-def _instant(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _average(values: Iterable[Any]) -> float | None:
@@ -230,7 +267,7 @@ def catalogue(courses: list[dict[str, Any]], out: Path, sources: list[Path]) -> 
                  "log_file": f"{c['batch_id']}/{r['log_file']}" if r.get("log_file") else None}
                 for c in courses for r in c["results"] if r["status"] == Status.FAILED]
     return {
-        "merged_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "merged_at": utc_iso(datetime.now(UTC)),
         "sources": [str(path) for path in sources],
         "output": str(out),
         "complete": all(c["complete"] for c in courses),
