@@ -19,7 +19,6 @@ from pytest_batchgen.batch import CourseBatch
 from pytest_batchgen.controller.batchlog import BatchLog
 from pytest_batchgen.controller.htmlreport import write_report
 from pytest_batchgen.controller.summary import BatchSummary, total
-from pytest_batchgen.items import LessonItem
 from pytest_batchgen.nodeids import parse_node_id
 from pytest_batchgen.planning import PlannedLesson
 from pytest_batchgen.results import LessonResult, Status, format_duration
@@ -49,21 +48,15 @@ class BatchReporter:
             self.summaries[batch.course_id] = summary
             summary.write()
 
-    def pytest_deselected(self, items: list[pytest.Item]) -> None:
-        for item in items:
-            if isinstance(item, LessonItem):
-                summary = self.summaries[item.batch.course_id]
-                summary.deselect(summary.deselected | {item.lesson.order})
-
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        """What this process collected is the selection, whatever narrowed it: also a
-        plugin that drops items without saying so (pytest-shard, say). Under xdist
-        the controller collects nothing; the workers' collections say it."""
+        """What this process collected is the selection, whatever narrowed it (-k, --lf,
+        node ids, a plugin that drops items without saying so, such as pytest-shard).
+        Under xdist the controller collects nothing; the workers' collections say it."""
         if not session.config.pluginmanager.has_plugin("dsession"):
             self.record_selection([item.nodeid for item in session.items])
 
     def record_selection(self, nodeids: list[str]) -> None:
-        """Under xdist: lessons missing from a worker's collection were deselected."""
+        """Planned lessons missing from a collection were deselected."""
         selected = set()
         for nodeid in nodeids:
             if found := self._lesson_of(nodeid):
