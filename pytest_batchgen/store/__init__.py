@@ -82,6 +82,13 @@ class WriteDecision:
     target: ExistingLesson | None = None
     reason: str = ""
 
+    def skip_result(self) -> WriteResult | None:
+        """What a store's write returns when it writes nothing; None for a write."""
+        if self.action != "skip":
+            return None
+        assert self.target is not None
+        return WriteResult(doc_id=self.target.doc_id, created=False, skipped=self.reason)
+
 
 def decide_write(rows: list[ExistingLesson], planned: ExistingLesson | None, *,
                  model_version: str, drafting: bool) -> WriteDecision:

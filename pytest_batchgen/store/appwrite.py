@@ -525,10 +525,8 @@ class AppwriteStore:
             found = self._lesson_rows(row.courseId, row.sow_order)
             decision = decide_write(found, planned, model_version=row.model_version,
                                     drafting=drafting)
-            if decision.action == "skip":
-                assert decision.target is not None
-                return WriteResult(doc_id=decision.target.doc_id, created=False,
-                                   skipped=decision.reason)
+            if (skipped := decision.skip_result()) is not None:
+                return skipped
             if decision.action == "update":
                 assert decision.target is not None
                 return self._update(what, decision.target, found, columns)

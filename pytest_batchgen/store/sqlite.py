@@ -264,10 +264,8 @@ class SqliteStore:
                 " WHERE courseId = ? AND sow_order = ?", (row.courseId, row.sow_order)))
             decision = decide_write(found, planned, model_version=row.model_version,
                                     drafting=drafting)
-            if decision.action == "skip":
-                assert decision.target is not None
-                return WriteResult(doc_id=decision.target.doc_id, created=False,
-                                   skipped=decision.reason)
+            if (skipped := decision.skip_result()) is not None:
+                return skipped
             if decision.action == "create":
                 doc_id = new_id()
                 names = ['"$id"', '"$createdAt"', '"$updatedAt"', *LESSON_COLUMNS]
