@@ -29,7 +29,12 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
 from pytest_batchgen.controller.htmlreport import render, render_catalogue
-from pytest_batchgen.controller.summary import Totals, utc_iso
+from pytest_batchgen.controller.summary import (
+    Totals,
+    counts_document,
+    spend_document,
+    utc_iso,
+)
 from pytest_batchgen.layout import (
     CATALOGUE_FILE,
     SUMMARY_FILE,
@@ -200,7 +205,7 @@ def merge_course(course_id: str, batches: list[Batch], directory: Path) -> dict[
     end = max(b.end for b in batches)
     seconds = (end - start).total_seconds()
     interrupted = any(b.shape.interrupted for b in batches)
-    statuses = totals.statuses
+    mode = batches[-1].shape.mode
     return {
         "batch_id": directory.name,
         "courseId": course_id,
@@ -210,7 +215,7 @@ def merge_course(course_id: str, batches: list[Batch], directory: Path) -> dict[
         "duration_human": format_duration(seconds),
         "force_mode": any(b.document.get("force_mode") is True for b in batches),
         "dry_run": False,
-        "mode": batches[-1].shape.mode,
+        "mode": mode,
         "author": ", ".join(sorted({str(b.document.get("author")) for b in batches})),
         "complete": not (not_run or not_started or not_covered or interrupted),
         "interrupted": interrupted,
@@ -219,10 +224,7 @@ def merge_course(course_id: str, batches: list[Batch], directory: Path) -> dict[
         "total_sow_entries": max(len(mentioned), int(newest.get("total_sow_entries") or 0)),
         # These add up: skipped + generated (or passed) + failed + not_started + not_run
         # + deselected + not_covered = total_sow_entries.
-        "skipped": statuses[Status.SKIPPED],
-        "generated": statuses[Status.SUCCESS],
-        **({"passed": statuses[Status.PASSED]} if batches[-1].shape.mode == "audit" else {}),
-        "failed": statuses[Status.FAILED],
+        **counts_document(totals, mode),
         "not_started": [r.order for r in not_started],
         "not_run": sorted(not_run),
         "deselected": sorted(deselected),
@@ -232,13 +234,10 @@ def merge_course(course_id: str, batches: list[Batch], directory: Path) -> dict[
         "diagrams_removed": sum(len(r.removed_diagrams) for r in lessons),
         "pending_files": sorted(r["pending_file"] for r in results if r.get("pending_file")),
         "results": results,
-        "total_cost_usd": round(totals.cost_usd, 4),
+        **spend_document(totals),
         # What every merged batch spent, lessons run twice included.
         "total_cost_usd_all_runs": round(sum(b.shape.total_cost_usd for b in batches), 4),
-        "total_tokens": totals.tokens,
         "lesson_seconds": round(totals.authored_seconds),
-        "avg_cost_per_lesson_usd": round(totals.average_cost, 4),
-        "avg_duration_per_lesson_seconds": round(totals.average_seconds),
         "critic_overall_avg": _average(r.critic_overall for r in lessons),
         "log_directory": str(directory),
         "merged_from": [{"batch_id": b.name, "summary": str(b.path),

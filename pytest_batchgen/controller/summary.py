@@ -84,6 +84,27 @@ class Totals:
         return self.cost_usd / self.authored if self.authored else 0.0
 
 
+def counts_document(totals: Totals, mode: str) -> dict[str, int]:
+    """A summary's counts of lessons by status (a batch's, or a merge's of several)."""
+    statuses = totals.statuses
+    return {
+        "skipped": statuses[Status.SKIPPED],
+        "generated": statuses[Status.SUCCESS],
+        **({"passed": statuses[Status.PASSED]} if mode == "audit" else {}),
+        "failed": statuses[Status.FAILED],
+    }
+
+
+def spend_document(totals: Totals) -> dict[str, Any]:
+    """A summary's spend: what its authored lessons cost, in all and on average."""
+    return {
+        "total_cost_usd": round(totals.cost_usd, 4),
+        "total_tokens": totals.tokens,
+        "avg_cost_per_lesson_usd": round(totals.average_cost, 4),
+        "avg_duration_per_lesson_seconds": round(totals.average_seconds),
+    }
+
+
 def total(summaries: list[BatchSummary]) -> Totals:
     return sum((s.totals for s in summaries), Totals())
 
@@ -167,9 +188,6 @@ class BatchSummary:
         now = datetime.now(UTC)
         not_run = [lesson.order for lesson in self.not_run()]
         not_started = self.not_started()
-        totals = self.totals
-        statuses = totals.statuses
-        cost = round(totals.cost_usd, 4)
         elapsed = (now - self.batch.started).total_seconds()
         return {
             "batch_id": self.batch.batch_id,
@@ -191,10 +209,7 @@ class BatchSummary:
             **shard_document(self.batch),
             # These add up: skipped + generated (or passed) + failed + not_started
             # + not_run + deselected (+ in_other_shards) = total_sow_entries.
-            "skipped": statuses[Status.SKIPPED],
-            "generated": statuses[Status.SUCCESS],
-            **({"passed": statuses[Status.PASSED]} if self.batch.mode == "audit" else {}),
-            "failed": statuses[Status.FAILED],
+            **counts_document(self.totals, self.batch.mode),
             "not_started": not_started,
             "not_run": not_run,
             "deselected": sorted(self.deselected),
@@ -209,10 +224,7 @@ class BatchSummary:
             "pending_files": sorted(r.pending_file for r in self.results.values()
                                     if r.pending_file),
             "results": [self._documents[order] for order in sorted(self._documents)],
-            "total_cost_usd": cost,
-            "total_tokens": totals.tokens,
-            "avg_cost_per_lesson_usd": round(totals.average_cost, 4),
-            "avg_duration_per_lesson_seconds": round(totals.average_seconds),
+            **spend_document(self.totals),
             "log_directory": str(self.batch.directory),
         }
 
