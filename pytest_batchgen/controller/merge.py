@@ -62,6 +62,7 @@ class SummaryShape(BaseModel):
     start_time: AwareDatetime
     end_time: AwareDatetime | None = None
     mode: str = "generate"
+    total_sow_entries: int = 0
     results: list[LessonResult]
     not_run: list[int] = []
     deselected: list[int] = []
@@ -221,7 +222,7 @@ def merge_course(course_id: str, batches: list[Batch], directory: Path) -> dict[
         "interrupted": interrupted,
         "store": ", ".join(sorted({str(b.document.get("store")) for b in batches})),
         "sow": newest.get("sow"),
-        "total_sow_entries": max(len(mentioned), int(newest.get("total_sow_entries") or 0)),
+        "total_sow_entries": max(len(mentioned), batches[-1].shape.total_sow_entries),
         # These add up: skipped + generated (or passed) + failed + not_started + not_run
         # + deselected + not_covered = total_sow_entries.
         **counts_document(totals, mode),
