@@ -132,7 +132,7 @@ def main() -> None:
         lessons = {}
         for entry in sow.entries:
             request = AuthorRequest(COURSE, entry, sow, OUTCOMES,
-                                    requirements_for(entry.data, OUTCOMES), None)
+                                    requirements_for(entry.view, OUTCOMES), None)
             lessons[entry.order] = AuthoredLesson(
                 asyncio.run(OutlineAuthor().author(request)).lesson, AuthorMetrics())
         author = NoOpAuthor(lessons)

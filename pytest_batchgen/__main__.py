@@ -2,6 +2,7 @@
 
     load-sow FILE [--course ID] [--status S]   load a SOW JSON file (and its outcomes)
     load-outcomes FILE [--course ID]            load a course's course_outcomes rows
+    load-lesson FILE [--course ID]              import lesson rows (one or a list) to audit
     load-demo                                   load the shipped demo course
     show-lesson COURSE ORDER                    print a stored lesson, decoded
     write-pending BATCH_DIR                     write what a batch authored but could
@@ -26,11 +27,22 @@ from typing import Any
 
 from pytest_batchgen.controller.merge import MergeError, merge
 from pytest_batchgen.layout import CATALOGUE_FILE, BatchLayout
-from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION
+from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION, LESSON_COLUMNS, row_as_stored
 from pytest_batchgen.nodeids import COURSE_ID
 from pytest_batchgen.settings import DEFAULT_LOG_DIR, DEFAULT_STORE
-from pytest_batchgen.sow import SOW_STATUSES, SowError, decode_entries_field, parse_entries
-from pytest_batchgen.store import AppwriteOptions, StoreError, choose_row_to_update
+from pytest_batchgen.sow import (
+    MAX_ORDER,
+    SOW_STATUSES,
+    SowError,
+    decode_entries_field,
+    parse_entries,
+)
+from pytest_batchgen.store import (
+    AppwriteOptions,
+    StoreError,
+    choose_row_to_update,
+    lesson_row_id,
+)
 from pytest_batchgen.store.default import open_default_store
 from pytest_batchgen.store.sqlite import SqliteStore
 from pytest_batchgen.worker.pending import pending_lessons, write_pending
@@ -146,6 +158,59 @@ def command_load_outcomes(args: argparse.Namespace, store: SqliteStore) -> str:
         for course_id, rows in grouped.items()) + f" -> {store.description}"
 
 
+def lesson_rows_of(document: Any, course: str | None,
+                   where: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """Exported `lesson_templates` rows (one object or a list; JSON columns decoded, as
+    the platform's lesson example has them, or encoded as stored), encoded as stored;
+    and the keys that are no column of the table (left out).
+
+    Only what ties a row to its SOW entry must be right (its course and order); the
+    rest is kept as it is, broken or not, for the audit to judge. A row without a `$id`
+    gets its lesson's fixed row id, so loading a file again replaces, never duplicates.
+    """
+    rows = document if isinstance(document, list) else [document]
+    if not rows:
+        raise CommandError(f"{where} holds no lesson rows")
+    loaded: dict[str, dict[str, Any]] = {}
+    for index, row in enumerate(rows):
+        at = f"{where}[{index}]" if isinstance(document, list) else where
+        if not isinstance(row, dict):
+            raise CommandError(f"{at} is not a lesson row (an object)")
+        try:
+            course_id = check_course_id(course or row.get("courseId"))
+        except CommandError as exc:
+            raise CommandError(f"{exc}; pass --course ID to load it under another course"
+                               ) from None
+        order = row.get("sow_order")
+        if isinstance(order, bool) or not isinstance(order, int) or not 1 <= order <= MAX_ORDER:
+            raise CommandError(f"{at}: sow_order must be a whole number from 1 to {MAX_ORDER},"
+                               f" got {order!r}")
+        row_id = row.get("$id") or lesson_row_id(course_id, order)
+        if not isinstance(row_id, str) or not ROW_ID.match(row_id):
+            raise CommandError(f"{at}: $id must be a row id (up to 36 of A-Z a-z 0-9 . _ -),"
+                               f" got {row_id!r}")
+        if row_id in loaded:
+            raise CommandError(f"{at}: a second row for {course_id} order {order} without"
+                               " its own $id; give each row its $id")
+        loaded[row_id] = {**row_as_stored({**row, "courseId": course_id}), "$id": row_id,
+                          **{key: row[key] for key in ("$createdAt", "$updatedAt")
+                             if isinstance(row.get(key), str)}}
+    ignored = {key for row in rows for key in row
+               if key not in LESSON_COLUMNS and not key.startswith("$")}
+    return list(loaded.values()), sorted(ignored)
+
+
+def command_load_lesson(args: argparse.Namespace, store: SqliteStore) -> str:
+    rows, ignored = lesson_rows_of(read_json_file(args.file), args.course, args.file)
+    store.save_lessons(rows)
+    lessons = ", ".join(f"{row['courseId']} order {row['sow_order']} (row {row['$id']})"
+                        for row in rows)
+    return (f"Loaded {len(rows)} lesson row{'s' if len(rows) != 1 else ''}: {lessons}"
+            + (f"; not lesson_templates columns, left out: {', '.join(ignored)}"
+               if ignored else "")
+            + f" -> {store.description}; audit with pytest --batch-course=ID --batch-audit")
+
+
 def command_load_demo(args: argparse.Namespace, store: SqliteStore) -> str:
     text = resources.files("pytest_batchgen.demo").joinpath(f"{DEMO_COURSE}.json").read_text(
         encoding="utf-8"
@@ -245,6 +310,11 @@ def parser() -> argparse.ArgumentParser:
     outcomes.add_argument("file")
     outcomes.add_argument("--course", help="course id for every row (default: each row's)")
     outcomes.set_defaults(run=command_load_outcomes)
+    lessons = commands.add_parser(
+        "load-lesson", help="import lesson_templates rows (a JSON object or list) to audit")
+    lessons.add_argument("file")
+    lessons.add_argument("--course", help="course id for every row (default: each row's)")
+    lessons.set_defaults(run=command_load_lesson)
     demo = commands.add_parser("load-demo", help=f"load the shipped demo course {DEMO_COURSE}")
     demo.set_defaults(run=command_load_demo)
     show = commands.add_parser("show-lesson", help="print a stored lesson with cards decoded")

@@ -287,6 +287,13 @@ def check_cfu(check: _Checker, where: str, cfu: Any) -> None:
         _check_numeric(check, where, cfu)
 
 
+def check_rubric(rubric: Any) -> list[Violation]:
+    """Every rule a CFU's rubric breaks (a plan's rubric guidance, before it is used)."""
+    check = _Checker()
+    _check_rubric(check, "rubric", rubric)
+    return check.found
+
+
 def _check_rubric(check: _Checker, where: str, rubric: Any) -> None:
     if not check.keys(where, rubric, RUBRIC_KEYS):
         return
@@ -390,6 +397,7 @@ def outcome_ids_of(outcomes: list[dict[str, Any]]) -> frozenset[str]:
 # --- the stored row: what an audit reads ---------------------------------------------
 
 JSON_LIST_COLUMNS = ("outcomeRefs", "engagement_tags")
+JSON_COLUMNS = (*JSON_LIST_COLUMNS, "policy")  # stored as JSON text
 
 
 def decode_cards(value: Any) -> list[Any]:
@@ -411,8 +419,10 @@ def decode_cards(value: Any) -> list[Any]:
     return cards
 
 
-def check_row(row: Mapping[str, Any], outcome_ids: Collection[str]) -> list[Violation]:
-    """Every rule a stored `lesson_templates` row breaks: its columns, then its lesson."""
+def row_lesson(row: Mapping[str, Any]) -> tuple[Lesson, list[Violation], set[str]]:
+    """A stored `lesson_templates` row as the lesson it holds: its JSON columns and cards
+    decoded as the frontend decodes them; the violations of the row's own columns; and
+    the lesson fields that did not decode (named there once, not again as missing)."""
     check = _Checker()
     if "sow_order" in row:
         check.whole("sow_order", row["sow_order"], 1, 1000)
@@ -425,7 +435,7 @@ def check_row(row: Mapping[str, Any], outcome_ids: Collection[str]) -> list[Viol
             check.text(name, row[name], 0, most)
     lesson: Lesson = {key: row.get(key) for key in ("title", "lesson_type", "estMinutes")}
     undecoded = set()
-    for name in (*JSON_LIST_COLUMNS, "policy"):
+    for name in JSON_COLUMNS:
         try:
             lesson[name] = json.loads(row.get(name) or "")
         except (TypeError, ValueError, RecursionError):
@@ -437,6 +447,11 @@ def check_row(row: Mapping[str, Any], outcome_ids: Collection[str]) -> list[Viol
     except ValueError as exc:
         undecoded.add("cards")
         check.add("cards", f"{exc}: the frontend shows no cards")
-    # A column that did not decode is reported once, above, not also as missing.
-    found = [v for v in check_lesson(lesson) if v.where not in undecoded]
-    return check.found + found + check_outcome_ids(lesson.get("outcomeRefs"), outcome_ids)
+    return lesson, check.found, undecoded
+
+
+def check_row(row: Mapping[str, Any], outcome_ids: Collection[str]) -> list[Violation]:
+    """Every rule a stored `lesson_templates` row breaks: its columns, then its lesson."""
+    lesson, found, undecoded = row_lesson(row)
+    found += [v for v in check_lesson(lesson) if v.where not in undecoded]
+    return found + check_outcome_ids(lesson.get("outcomeRefs"), outcome_ids)

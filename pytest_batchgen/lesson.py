@@ -9,18 +9,19 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pytest_batchgen.contract import Lesson, decode_cards
+from pytest_batchgen.contract import JSON_COLUMNS, Lesson, decode_cards
 
 # The skip marker the platform uses for agent-authored lessons (spelling is real).
 CLAUDE_MODEL_VERSION = "claud_Agent_sdk"
 CREATED_BY = "lesson_author_agent"
 
-__all__ = ["CLAUDE_MODEL_VERSION", "LESSON_COLUMNS", "LessonRow", "decode_cards",
-           "encode_cards"]
+__all__ = ["CLAUDE_MODEL_VERSION", "JSON_COLUMNS", "LESSON_COLUMNS", "LessonRow", "decode_cards",
+           "encode_cards", "row_as_stored"]
 
 
 def encode_cards(cards: list[dict[str, Any]]) -> str:
@@ -83,10 +84,24 @@ class LessonRow(BaseModel):
     def decoded(self) -> dict[str, Any]:
         """The row as a reader sees it: JSON columns parsed, cards decoded."""
         data = self.model_dump()
-        for name in ("outcomeRefs", "engagement_tags", "policy"):
+        for name in JSON_COLUMNS:
             data[name] = json.loads(data[name])
         data["cards"] = decode_cards(self.cards)
         return data
 
 
 LESSON_COLUMNS = tuple(LessonRow.model_fields)
+
+
+def row_as_stored(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A `lesson_templates` row as an export may hold it (JSON columns decoded, cards a
+    list, as the platform's own lesson example has them) encoded as the platform stores
+    it. Columns already encoded are kept exactly as they are: an audit must see a broken
+    row as it is."""
+    stored = {name: row[name] for name in LESSON_COLUMNS if name in row}
+    for name in JSON_COLUMNS:
+        if name in stored and stored[name] is not None and not isinstance(stored[name], str):
+            stored[name] = json.dumps(stored[name], ensure_ascii=False)
+    if isinstance(stored.get("cards"), list):
+        stored["cards"] = encode_cards(stored["cards"])
+    return stored

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from pytest_batchgen.sow import SowEntry
+from pytest_batchgen.sow import SowEntry, older_sow_version
 from pytest_batchgen.store import ExistingLesson, choose_row_to_update
 
 # The spec's fallback figures (minutes, USD per lesson), used only when no history
@@ -47,6 +47,11 @@ class PlannedLesson:
     duplicates: tuple[str, ...] = ()
     # Diagrams attached to the row the write will replace (removed after it).
     diagrams: int = 0
+
+    def stale_against(self, sow_version: str) -> bool:
+        """The stored lesson was written from an older SOW version than `sow_version`."""
+        return self.existing is not None and older_sow_version(self.existing.sow_version,
+                                                               sow_version)
 
     @property
     def runs_author(self) -> bool:

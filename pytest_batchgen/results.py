@@ -84,6 +84,8 @@ class LessonResult(BaseModel):
     pending_file: str | None = None
     # --batch-audit: every rule the stored lesson breaks.
     violations: list[str] = []
+    # The stored lesson was written from an older version of the course's SOW.
+    stale: bool | None = None
 
     def set_review(self, review: dict[str, float] | None) -> None:
         if review:

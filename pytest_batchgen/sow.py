@@ -8,6 +8,7 @@ import gzip
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from pydantic import (
@@ -19,6 +20,8 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
+
+from pytest_batchgen.entries import EntryView, read_entry
 
 STORAGE_BUCKET = "authored_sow_entries"
 MAX_ORDER = 1000  # the frontend's bound on a lesson row's sow_order
@@ -54,6 +57,11 @@ class SowEntry(BaseModel):
     @property
     def data(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+    @cached_property
+    def view(self) -> EntryView:
+        """What the entry asks of its lesson, whatever shape it was written in."""
+        return read_entry(self.data)
 
 
 @dataclass(frozen=True)
@@ -159,6 +167,12 @@ def version_key(version: str) -> tuple[int, str]:
     """Versions are strings ("1", "10"); compare numerically where they are numbers."""
     text = str(version)
     return (int(text), "") if text.isdigit() else (-1, text)
+
+
+def older_sow_version(version: str, current: str) -> bool:
+    """Whether a lesson written from SOW `version` predates the course's `current` one
+    (a stale lesson); a lesson that names no version is not known to be stale."""
+    return bool(version) and version_key(version) < version_key(current)
 
 
 def select_sow(rows: list[dict[str, Any]], course_id: str,

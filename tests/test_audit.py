@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import COURSE, BatchProject
 from tests.support.appwrite_server import AppwriteTestServer
-from tests.support.lessons import CORPUS, OUTCOMES, VALID
+from tests.support.lessons import CORPUS, OUTCOMES, VALID, valid_lesson
 from tests.support.rows import insert_rows, row_columns
 
 pytestmark = pytest.mark.usefixtures("project")
@@ -22,15 +22,28 @@ LESSONS: list[tuple[str, dict[str, Any], bool]] = [
 ]
 
 
+def entry(order: int, lesson: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An entry asking what `lesson` (by default the corpus's base lesson) carries: its
+    refs, lesson type and calculator policy, so that only the contract can fail it."""
+    lesson = lesson or valid_lesson()
+    return {"order": order, "label": f"Lesson number {order}",
+            "lesson_type": lesson["lesson_type"], "outcomeRefs": ["O1"],
+            "assessmentStandardRefs": ["AS1.1", "AS1.2"],
+            "policy": {"calculator_section": "calc" if lesson["policy"]["calculator_allowed"]
+                       else "non_calc"}}
+
+
 def entries(count: int) -> list[dict[str, Any]]:
-    return [{"order": order, "label": f"Lesson number {order}", "lesson_type": "teach"}
-            for order in range(1, count + 1)]
+    return [entry(order) for order in range(1, count + 1)]
 
 
 @pytest.fixture
 def corpus_project(project: BatchProject) -> BatchProject:
     """One SOW entry per corpus lesson (and one with no lesson stored), each stored as a row."""
-    project.load({"entries": entries(len(LESSONS) + 1)})
+    project.load({"entries": [
+        *(entry(order, lesson if valid else None)
+          for order, (_, lesson, valid) in enumerate(LESSONS, start=1)),
+        entry(len(LESSONS) + 1)]})
     insert_rows(project.store_path, [row_columns(lesson, order)
                           for order, (_, lesson, _) in enumerate(LESSONS, start=1)])
     return project

@@ -71,7 +71,10 @@ def test_a_broken_first_submission_is_fixed_and_the_written_rows_pass_the_contra
     # Each decoded as the frontend decodes it and held to every rule and outcome.
     assert [[str(v) for v in check_row(row, outcome_ids)] for row in rows] == [[], [], []]
     log = batch.layout.lesson_log(1).read_text()
-    assert "submit_lesson rejected: 6 violations" in log
+    assert "submit_lesson rejected: 4 violations" in log
+    # The mistyped outcome ref cost no round: code writes the entry's refs.
+    assert "submit_lesson: outcomeRefs: the author wrote [\"1\", \"AS1.2\"]; written from" \
+           " the entry: [\"O1\", \"AS1.2\"]" in log
     assert "critic_overall" in (claude.pytester.path / "report.xml").read_text()
     assert batch.summary()["results"][0]["critic_overall"] == 0.9375
 

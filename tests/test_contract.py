@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from pytest_batchgen.contract import check_lesson, check_outcome_ids, check_row, outcome_ids_of
+from pytest_batchgen.entries import read_entry
 from pytest_batchgen.lesson import encode_cards
 from pytest_batchgen.requirements import requirements_for, resolve_refs
 from tests.support.lessons import CORPUS, OUTCOMES, VALID, Case, valid_lesson
@@ -70,7 +71,7 @@ def test_not_a_lesson_at_all() -> None:
          [("1", "O1"), ("1.1", "AS1.1"), ("1.2", "AS1.2")], []),
         (["o2", "Outcome 1"], [], ["O2", "O1"], [("o2", "O2"), ("Outcome 1", "O1")], []),
         (["O01"], ["AS9.9"], ["O1", "AS9.9"], [("O01", "O1")], []),  # unknown codes stay
-        (["7"], [], ["7"], [], ["7"]),
+        (["7"], [], [], [], ["7"]),  # unresolvable: no ref for it, and no lesson
         (["1", "1"], [], ["O1"], [("1", "O1")], []),
         ([], [], [], [], []),  # an entry with no outcome: nothing for session start to find
         (["O1", "AS1.2"], [], ["O1", "AS1.2"], [], []),  # a code among the outcome refs
@@ -80,24 +81,26 @@ def test_outcome_refs_resolve_when_the_match_is_unambiguous(
     outcome_refs: list[str], standards: list[Any], refs: list[str],
     renamed: list[tuple[str, str]], unresolved: list[str],
 ) -> None:
-    entry = {"outcomeRefs": outcome_refs, "assessmentStandardRefs": standards}
-    resolution = resolve_refs(entry, OUTCOMES)
+    entry = {"order": 1, "outcomeRefs": outcome_refs, "assessmentStandardRefs": standards}
+    resolution = resolve_refs(read_entry(entry), OUTCOMES)
     assert list(resolution.refs) == refs
     assert list(resolution.renamed) == renamed
-    assert list(resolution.unresolved) == unresolved
+    assert [problem.name for problem in resolution.unresolved] == unresolved
 
 
 def test_an_ambiguous_ref_is_not_guessed() -> None:
     outcomes = [*OUTCOMES, {"outcomeId": "01"}]  # "1" could be O1 or 01
-    assert resolve_refs({"outcomeRefs": ["1"]}, outcomes).unresolved == ("1",)
+    [problem] = resolve_refs(read_entry({"order": 1, "outcomeRefs": ["1"]}), outcomes).unresolved
+    assert (problem.name, problem.ambiguous, problem.nearest) == ("1", True, ("01", "O1"))
 
 
 def test_a_standard_code_without_a_dot_is_left_out() -> None:
     outcomes = [{"outcomeId": "SKILL_SURDS", "assessmentStandards": '[{"code": "AS1"}]'}]
-    resolution = resolve_refs({"outcomeRefs": ["SKILL_SURDS"], "assessmentStandardRefs":
-                               [{"code": "AS1"}]}, outcomes)
+    resolution = resolve_refs(read_entry({"order": 1, "outcomeRefs": ["SKILL_SURDS"],
+                                          "assessmentStandardRefs": [{"code": "AS1"}]}),
+                              outcomes)
     assert resolution.refs == ("SKILL_SURDS",) and resolution.dropped == ("AS1",)
-    assert "would look it up as an outcome id" in resolution.log_lines(frozenset())[0]
+    assert "would look it up as an outcome id" in resolution.log_lines()[0]
 
 
 # --- what the entry asks of its lesson ---------------------------------------------------------
@@ -114,9 +117,8 @@ ENTRY = {"order": 1, "label": "Percentages", "lesson_type": "teach",
     [
         (ENTRY, {"outcomeRefs": ["O1", "AS1.1"]}, "outcomeRefs: must be ['O1', 'AS1.1', 'AS1.2']"),
         (ENTRY, {"lesson_type": "revision"}, "lesson_type: must be 'teach'"),
-        (ENTRY, {"policy": {"calculator_allowed": True}}, "policy: must be exactly"),
-        (ENTRY, {"policy": {"calculator_allowed": False, "assessment_notes": "Show working."}},
-         "policy: must be exactly"),
+        (ENTRY, {"policy": {"calculator_allowed": True}}, "policy.calculator_allowed: must be"
+         " false: calculator_allowed is true only for a calc lesson"),
         ({**ENTRY, "lesson_plan": {"card_structure": [{}, {}]}}, {},
          "cards: must hold 2 cards, one per card of the entry's lesson_plan.card_structure"),
         ({**ENTRY, "lesson_type": "summative_assessment"}, {}, "lesson_type: must be 'mock_exam'"),
@@ -124,14 +126,34 @@ ENTRY = {"order": 1, "label": "Percentages", "lesson_type": "teach",
 )
 def test_the_gate_holds_the_lesson_to_its_entry(entry: dict[str, Any], change: dict[str, Any],
                                                 says: str) -> None:
-    found = [str(v) for v in requirements_for(entry, OUTCOMES).check({**valid_lesson(),
+    found = [str(v) for v in requirements_for(read_entry(entry), OUTCOMES).check({**valid_lesson(),
                                                                       **change})]
     assert len(found) == 1 and found[0].startswith(says), found
 
 
+def test_the_facts_of_the_entry_are_written_by_code() -> None:
+    entry = {**ENTRY, "engagement_tags": ["ScotRail fares", ""],
+             "policy": {"calculator_section": "calc", "assessment_notes": "Show working."}}
+    requirements = requirements_for(read_entry(entry), OUTCOMES)
+    typed = {**valid_lesson(), "outcomeRefs": ["O2"], "lesson_type": "revision",
+             "policy": {"calculator_allowed": False}, "engagement_tags": ["shopping"]}
+    lesson, corrected = requirements.apply(typed)
+    assert {key: lesson[key] for key in ("outcomeRefs", "lesson_type", "policy",
+                                         "engagement_tags")} == {
+        "outcomeRefs": ["O1", "AS1.1", "AS1.2"], "lesson_type": "teach",
+        "policy": {"calculator_allowed": True, "assessment_notes": "Show working."},
+        "engagement_tags": ["ScotRail fares"]}
+    assert [line.split(":")[0] for line in corrected] == [
+        "outcomeRefs", "policy", "engagement_tags", "lesson_type"]
+    assert requirements.check(lesson) == []
+    # What the author wrote that the entry does not decide is the author's.
+    assert lesson["cards"] == typed["cards"] and lesson["title"] == typed["title"]
+
+
 def test_calculator_allowed_only_for_calc() -> None:
-    sections = {section: requirements_for({**ENTRY, "policy": {"calculator_section": section}},
-                                          OUTCOMES).policy
+    sections = {section: requirements_for(
+                    read_entry({**ENTRY, "policy": {"calculator_section": section}}),
+                    OUTCOMES).policy
                 for section in ("calc", "non_calc", "mixed", "exam_conditions")}
     assert sections == {"calc": {"calculator_allowed": True},
                         "non_calc": {"calculator_allowed": False},
@@ -140,11 +162,14 @@ def test_calculator_allowed_only_for_calc() -> None:
 
 
 def test_an_unresolved_ref_is_named_with_the_course_ids() -> None:
-    requirements = requirements_for({**ENTRY, "outcomeRefs": ["X"]}, OUTCOMES)
+    requirements = requirements_for(read_entry({**ENTRY, "outcomeRefs": ["X"]}), OUTCOMES)
     lesson = {**valid_lesson(), "outcomeRefs": ["X", "AS1.1", "AS1.2"]}
     assert [str(v) for v in requirements.check(lesson)] == [
         "outcomeRefs[0]: 'X' is not an outcome id of the course (its outcome ids: O1, O2);"
-        " a learner's session would not start"]
+        " a learner's session would not start",
+        "outcomeRefs: the entry's outcome 'X' matches no outcome of the course (its nearest"
+        " outcome ids: 'O1', 'O2')"]
+    assert requirements.problem.startswith("its outcome refs cannot be resolved: outcome 'X'")
 
 
 # --- stored rows -----------------------------------------------------------------------------

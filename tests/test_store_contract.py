@@ -404,6 +404,25 @@ def test_fetch_outcomes_returns_the_course_outcomes(backend: Backend) -> None:
             **want, "courseId": COURSE}
 
 
+def test_fetch_outcomes_reads_a_course_of_more_than_a_page(backend: Backend) -> None:
+    # National 5 Maths has 46 skills and topics; larger skills-based courses exist.
+    backend.add_outcomes(COURSE, [{"outcomeId": f"SKILL_NUMBER_{n:03d}",
+                                   "outcomeTitle": f"Skill number {n}"} for n in range(1, 151)])
+
+    found = backend.store.fetch_outcomes(COURSE)
+
+    assert [o["outcomeId"] for o in found] == [f"SKILL_NUMBER_{n:03d}" for n in range(1, 151)]
+
+
+def test_list_lessons_says_which_sow_version_each_was_written_from(backend: Backend) -> None:
+    backend.add_lesson(lesson_row(1).model_copy(update={"authored_sow_version": "3"}),
+                       created_at="2024-01-01T00:00:01.000+00:00")
+
+    [found] = backend.store.list_lessons(COURSE)
+
+    assert found.sow_version == "3"
+
+
 def test_description_names_the_store(backend: Backend) -> None:
     assert backend.store.description.startswith(backend.name)
 

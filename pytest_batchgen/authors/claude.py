@@ -47,6 +47,7 @@ from pytest_batchgen.authors.review import (
 from pytest_batchgen.authors.trace import Trace, one_line
 from pytest_batchgen.contract import Lesson, outcome_ids_of
 from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION
+from pytest_batchgen.sow import SowEntry
 
 log = logging.getLogger(__name__)
 
@@ -303,28 +304,42 @@ def _block(name: str, value: Any) -> str:
 
 
 def course_outcomes(request: AuthorRequest) -> list[dict[str, Any]]:
-    """The course's outcomes with their ids and standards; the teacher guidance of the
-    outcomes this entry addresses only (the rest would only cost tokens)."""
-    own = {ref for ref in request.requirements.refs.refs if "." not in ref}
-    compact = []
-    for outcome in request.outcomes:
-        item = {key: outcome.get(key) for key in
-                ("outcomeId", "outcomeTitle", "unitTitle", "assessmentStandards")
-                if outcome.get(key) is not None}
-        if outcome.get("outcomeId") in own and outcome.get("teacherGuidance"):
-            item["teacherGuidance"] = outcome["teacherGuidance"]
-        compact.append(item)
-    return compact
+    """Every outcome of the course by id and title: the lesson's surroundings. Its own
+    outcomes come in full in `standards_and_skills`; the rest would only cost tokens."""
+    return [{key: outcome[key] for key in ("outcomeId", "outcomeTitle") if key in outcome}
+            for outcome in request.outcomes]
+
+
+def standards_and_skills(request: AuthorRequest) -> list[dict[str, Any]]:
+    """Each standard or skill the entry addresses, with the course outcome it links the
+    lesson to: its title, standards and teacher guidance, which the lesson must serve."""
+    by_id = {str(outcome.get("outcomeId")): outcome for outcome in request.outcomes}
+    linked = []
+    for standard, outcome_id in request.requirements.refs.links:
+        item: dict[str, Any] = {"addresses": standard.text()}
+        outcome = by_id.get(outcome_id)
+        if outcome is not None:
+            item["outcomeId"] = outcome_id
+            item |= {key: outcome[key] for key in
+                     ("outcomeTitle", "assessmentStandards", "teacherGuidance")
+                     if outcome.get(key)}
+        linked.append(item)
+    return linked
+
+
+def _heading(verb: str, request: AuthorRequest) -> str:
+    view = request.entry.view
+    return (f"{verb} lesson {view.order} of course {request.course_id}: \"{view.label}\""
+            f" ({view.lesson_type}).")
 
 
 def author_message(request: AuthorRequest, brief: str, state: Submissions) -> str:
     """The author's first message: everything it needs, inline (no Read round trip)."""
-    entry = request.entry
     parts = [
-        f"Write lesson {entry.order} of course {request.course_id}: \"{entry.label}\""
-        f" ({entry.lesson_type}).",
-        _block("sow_entry", entry.data),
+        _heading("Write", request),
+        _block("sow_entry", request.entry.view.document()),
         _block("lesson_requirements", request.requirements.document()),
+        _block("standards_and_skills", standards_and_skills(request)),
         _block("course_context", course_context(request)),
         _block("course_outcomes", course_outcomes(request)),
     ]
@@ -341,25 +356,22 @@ def author_message(request: AuthorRequest, brief: str, state: Submissions) -> st
 
 
 def critic_message(request: AuthorRequest, lesson: Lesson | None) -> str:
-    entry = request.entry
     return "\n\n".join([
-        f"Review lesson {entry.order} of course {request.course_id}: \"{entry.label}\""
-        f" ({entry.lesson_type}).",
-        _block("sow_entry", entry.data),
+        _heading("Review", request),
+        _block("sow_entry", request.entry.view.document()),
+        _block("standards_and_skills", standards_and_skills(request)),
         _block("lesson", lesson),
     ])
 
 
 def research_message(request: AuthorRequest) -> str:
-    entry = request.entry
-    return (f"Research for lesson {entry.order} of course {request.course_id}:"
-            f" \"{entry.label}\" ({entry.lesson_type}).\n\n" + _block("sow_entry", entry.data))
+    return "\n\n".join([_heading("Research for", request),
+                         _block("sow_entry", request.entry.view.document())])
 
 
 def course_context(request: AuthorRequest) -> dict[str, Any]:
     """Where the lesson sits in the course (the workspace's sow_context.json)."""
     before, after = request.neighbours()
-    entry = request.entry.data
     return {
         "courseId": request.course_id,
         "sow": {"doc_id": request.sow.doc_id, "version": request.sow.version,
@@ -369,7 +381,7 @@ def course_context(request: AuthorRequest) -> dict[str, Any]:
         "total_entries": len(request.sow.entries),
         "previous_lesson": _neighbour(before),
         "next_lesson": _neighbour(after),
-        "prerequisites": (entry.get("coherence") or {}).get("prerequisites", []),
+        "prerequisites": list(request.entry.view.prerequisites),
         "course_outcome_ids": sorted(outcome_ids_of(request.outcomes)),
     }
 
@@ -379,7 +391,7 @@ def write_workspace(request: AuthorRequest) -> None:
     with the workspace for debugging."""
     assert request.workspace is not None
     outcomes = {"courseId": request.course_id, "outcomes": request.outcomes}
-    documents = (request.entry.data, request.requirements.document(),
+    documents = (request.entry.view.document(), request.requirements.document(),
                  course_context(request), outcomes)
     for name, data in zip(WORKSPACE_FILES, documents, strict=True):
         path = request.workspace / name
@@ -387,11 +399,12 @@ def write_workspace(request: AuthorRequest) -> None:
         log.info("Workspace file ready: %s (%d bytes)", path, path.stat().st_size)
 
 
-def _neighbour(entry: Any) -> dict[str, Any] | None:
+def _neighbour(entry: SowEntry | None) -> dict[str, Any] | None:
     if entry is None:
         return None
-    data = entry.data
-    return {key: data.get(key) for key in ("order", "label", "lesson_type", "outcomeRefs")}
+    view = entry.view
+    return {"order": view.order, "label": view.label, "lesson_type": view.lesson_type,
+            "addresses": [standard.name for standard in view.standards]}
 
 
 # --- the CLI -------------------------------------------------------------------------

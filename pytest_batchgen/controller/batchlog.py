@@ -112,6 +112,8 @@ class BatchLog:
             f"  Passed: {document['passed']}" if "passed" in document else
             f"  Generated (success): {document['generated']}",
             f"  Failed: {document['failed']}",
+            *([f"  Stale (written from an older SOW version): {document['stale']}"]
+              if document.get("stale") else []),
             *([f"  Not started: {len(document['not_started'])}"
                f" ({document['stopped_early']})"] if document["not_started"] else []),
             f"  Not run: {len(document['not_run'])}",

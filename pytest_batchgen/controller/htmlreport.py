@@ -82,7 +82,9 @@ def counts(summary: dict[str, Any]) -> str:
     return (f"{done}, skipped {summary['skipped']}, failed {summary['failed']}"
             + (f", not started {len(not_started)} ({escape(str(summary.get('stopped_early')))})"
                if not_started else "")
-            + (f", not covered by any batch merged {len(not_covered)}" if not_covered else ""))
+            + (f", not covered by any batch merged {len(not_covered)}" if not_covered else "")
+            + (f", stale {summary['stale']} (written from an older SOW version)"
+               if summary.get("stale") else ""))
 
 
 def render(summary: dict[str, Any]) -> str:
@@ -92,7 +94,8 @@ def render(summary: dict[str, Any]) -> str:
     rows = "".join(
         f'<tr class="{escape(r["status"])}"><td class="num">{r["order"]}</td>'
         f"<td>{escape(r['label'])}</td><td>{escape(r.get('action', ''))}</td>"
-        f'<td class="{escape(r["status"])}">{escape(r["status"])}</td>'
+        f'<td class="{escape(r["status"])}">{escape(r["status"])}'
+        f'{" (stale)" if r.get("stale") else ""}</td>'
         f"{_cells(r)}"
         f"<td>{escape(r.get('doc_id') or r.get('existing_doc_id') or '')}</td>"
         f"<td>{_link(r.get('log_file'))} {_link(r.get('diff_file'))}</td>"

@@ -15,11 +15,13 @@ from pytest_batchgen.controller.summary import shard_document, sow_document, utc
 from pytest_batchgen.items import LessonItem
 from pytest_batchgen.layout import write_json_atomic
 from pytest_batchgen.planning import Action, Estimate, PlannedLesson, count_actions
+from pytest_batchgen.requirements import requirements_for
 
 
 def plan_document(batch: CourseBatch, force: bool, estimate: Estimate) -> dict[str, Any]:
     """`dry_run_plan.json` (spec §2.1)."""
     actions = batch_actions(batch)
+    problems = entry_problems(batch)
     lists: dict[str, list[dict[str, Any]]] = {action.value: [] for action in actions}
     for lesson in batch.plan:
         item: dict[str, Any] = {
@@ -38,6 +40,10 @@ def plan_document(batch: CourseBatch, force: bool, estimate: Estimate) -> dict[s
             item["diagrams"] = lesson.diagrams
         if lesson.duplicates:
             item["duplicate_doc_ids"] = list(lesson.duplicates)
+        if lesson.stale_against(batch.sow.version):
+            item["stale"] = True
+        if problem := problems.get(lesson.order):
+            item["cannot_write"] = problem
         lists[lesson.action.value].append(item)
     counts = count_actions(batch.plan)
     return {
@@ -53,9 +59,29 @@ def plan_document(batch: CourseBatch, force: bool, estimate: Estimate) -> dict[s
         "mode": batch.mode,
         "plan": lists,
         "summary": {f"will_{action.value}": counts[action] for action in actions},
+        # Stored lessons written from an older SOW version, and lessons whose entry
+        # names outcomes or skills the course lacks (they would fail unpaid).
+        "stale": stale_orders(batch),
+        "cannot_write": sorted(problems),
         **({} if batch.mode == "audit" else {"replacing": replacing_document(batch.plan)}),
         "estimates": estimate_document(estimate),
     }
+
+
+def stale_orders(batch: CourseBatch) -> list[int]:
+    return [lesson.order for lesson in batch.plan if lesson.stale_against(batch.sow.version)]
+
+
+def entry_problems(batch: CourseBatch) -> dict[int, str]:
+    """Why the lessons the plan would author or audit cannot be held to their entry
+    (an outcome or skill the course lacks), by order."""
+    problems = {}
+    for lesson in batch.plan:
+        if lesson.runs_author or lesson.action is Action.AUDIT:
+            requirements = requirements_for(batch.entry(lesson.order).view, batch.outcomes)
+            if requirements.problem:
+                problems[lesson.order] = requirements.problem
+    return problems
 
 
 def batch_actions(batch: CourseBatch) -> tuple[Action, ...]:
@@ -135,10 +161,17 @@ def plan_table(batch: CourseBatch, force: bool, estimate: Estimate,
         label = lesson.label if len(lesson.label) <= width else lesson.label[: width - 1] + "…"
         lines.append(row(str(lesson.order), label, lesson.action.name, reason))
     lines += [border("└", "┴", "┘"), "", "Summary:"]
+    stale = stale_orders(batch)
+    notes = [
+        *([f"  Stale (written from an older SOW version than {batch.sow.version}):"
+           f" {len(stale)} lessons"] if stale else []),
+        *(f"  ⚠ lesson {order} {'fails' if batch.mode == 'audit' else 'cannot be written'}:"
+          f" {problem}" for order, problem in sorted(entry_problems(batch).items())),
+    ]
     if batch.mode == "audit":
         return [*lines,
                 f"  Will audit (stored):        {counts[Action.AUDIT]} lessons",
-                f"  Will skip (no lesson):      {counts[Action.SKIP]} lessons"]
+                f"  Will skip (no lesson):      {counts[Action.SKIP]} lessons", *notes]
     return [
         *lines,
         f"  Will skip (already exist):  {counts[Action.SKIP]} lessons",
@@ -146,6 +179,7 @@ def plan_table(batch: CourseBatch, force: bool, estimate: Estimate,
         f"  Will replace (other model): {counts[Action.REPLACE]} lessons",
         f"  Will overwrite (force):     {counts[Action.OVERWRITE]} lessons",
         *replacing_lines(batch.plan, keep_diagrams),
+        *notes,
         "",
         *estimate_lines(estimate),
     ]

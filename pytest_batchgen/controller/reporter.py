@@ -232,7 +232,8 @@ def tally(summary: BatchSummary) -> str:
     if summary.batch.mode == "audit":
         return (f"audited {statuses[Status.PASSED] + statuses[Status.FAILED]},"
                 f" passed {statuses[Status.PASSED]}, failed {statuses[Status.FAILED]},"
-                f" skipped {statuses[Status.SKIPPED]} (no lesson)")
+                f" skipped {statuses[Status.SKIPPED]} (no lesson)"
+                + (f", stale {totals.stale} (older SOW version)" if totals.stale else ""))
     return (f"generated {statuses[Status.SUCCESS]}, skipped {statuses[Status.SKIPPED]},"
             f" failed {statuses[Status.FAILED]} | cost ${totals.cost_usd:.4f},"
             f" tokens {totals.tokens}")

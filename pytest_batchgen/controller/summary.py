@@ -60,10 +60,14 @@ class Totals:
     cost_usd: float = 0.0
     tokens: int = 0
     authored_seconds: float = 0.0
+    #: Stored lessons written from an older SOW version (audited or skipped).
+    stale: int = 0
 
     def count(self, result: LessonResult, sign: int = 1) -> None:
         """Add a result (sign -1: take one back)."""
         self.statuses[result.status] += sign
+        if result.stale:
+            self.stale += sign
         if result.authored:
             self.authored += sign
             self.cost_usd += sign * result.cost_usd
@@ -73,7 +77,8 @@ class Totals:
     def __add__(self, other: Totals) -> Totals:
         return Totals(self.statuses + other.statuses, self.authored + other.authored,
                       self.cost_usd + other.cost_usd, self.tokens + other.tokens,
-                      self.authored_seconds + other.authored_seconds)
+                      self.authored_seconds + other.authored_seconds,
+                      self.stale + other.stale)
 
     @property
     def average_seconds(self) -> float:
@@ -92,6 +97,8 @@ def counts_document(totals: Totals, mode: str) -> dict[str, int]:
         "generated": statuses[Status.SUCCESS],
         **({"passed": statuses[Status.PASSED]} if mode == "audit" else {}),
         "failed": statuses[Status.FAILED],
+        # Not a status of its own: a stale lesson is also skipped, passed or failed.
+        "stale": totals.stale,
     }
 
 

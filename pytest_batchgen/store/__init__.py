@@ -7,6 +7,7 @@ tests (tests/test_store_contract.py).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,8 @@ class ExistingLesson:
     updated_at: str = ""
     #: draft | review | published: an overwrite makes a published lesson a draft.
     status: str = ""
+    #: The SOW version it was written from ("" when the row does not say).
+    sow_version: str = ""
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,15 @@ class LessonStore(Protocol):
     def close(self) -> None: ...
 
 
+def lesson_row_id(course_id: str, sow_order: int) -> str:
+    """The id a lesson's row is created with: the same for the same lesson, everywhere.
+
+    `lt_` + 33 hex chars of sha1 = 36 chars, Appwrite's maximum.
+    """
+    digest = hashlib.sha1(f"{course_id}\x00{sow_order}".encode()).hexdigest()
+    return f"lt_{digest[:33]}"
+
+
 def choose_row_to_update(rows: list[ExistingLesson], model_version: str) -> ExistingLesson:
     """Of several rows for one lesson, the one a write updates (and a diff compares
     with): ours if there is one, else the oldest.
@@ -214,5 +226,6 @@ def existing_lessons(rows: Iterable[dict[str, Any]]) -> list[ExistingLesson]:
             created_at=str(row.get("$createdAt") or ""),
             updated_at=str(row.get("$updatedAt") or ""),
             status=str(row.get("status") or ""),
+            sow_version=str(row.get("authored_sow_version") or ""),
         ))
     return lessons

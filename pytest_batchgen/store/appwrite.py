@@ -21,7 +21,6 @@ case a server echoes it back.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
 import os
@@ -52,6 +51,7 @@ from pytest_batchgen.store import (
     WriteResult,
     decide_write,
     existing_lessons,
+    lesson_row_id,
 )
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ PAGE_SIZE = 100
 # from carrying every lesson's cards.
 LESSON_SUMMARY_COLUMNS = (
     "$id", "$createdAt", "$updatedAt", "courseId", "sow_order", "model_version", "title",
-    "status",
+    "status", "authored_sow_version",
 )
 DIAGRAM_COLUMNS = ("$id", "lessonTemplateId", "cardId", "image_file_id")
 SOW_SUMMARY_COLUMNS = ("$id", "$updatedAt", "courseId", "version", "status")
@@ -239,15 +239,6 @@ def _code_of(exc: AppwriteException) -> int:
 
 
 # --- the store ---------------------------------------------------------------------
-
-
-def lesson_row_id(course_id: str, sow_order: int) -> str:
-    """The id a lesson's row is created with: the same for the same lesson, everywhere.
-
-    `lt_` + 33 hex chars of sha1 = 36 chars, Appwrite's maximum.
-    """
-    digest = hashlib.sha1(f"{course_id}\x00{sow_order}".encode()).hexdigest()
-    return f"lt_{digest[:33]}"
 
 
 class AppwriteStore:

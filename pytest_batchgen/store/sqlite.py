@@ -68,7 +68,7 @@ CREATE TABLE IF NOT EXISTS lesson_diagrams (
 CREATE INDEX IF NOT EXISTS diagrams_lesson ON lesson_diagrams (lessonTemplateId);
 """
 LESSON_SUMMARY = ('"$id", "$createdAt", "$updatedAt", courseId, sow_order, model_version,'
-                  " title, status")
+                  " title, status, authored_sow_version")
 
 
 def now_iso() -> str:
@@ -341,6 +341,18 @@ class SqliteStore:
                     json.dumps({**outcome, "courseId": course_id}, ensure_ascii=False),
                 ),
             )
+
+    def save_lessons(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert or replace `lesson_templates` rows exactly as given (`$id` and the
+        columns, encoded as stored): lessons another tool wrote, imported for an audit."""
+        stamp = now_iso()
+        names = ['"$id"', '"$createdAt"', '"$updatedAt"', *LESSON_COLUMNS]
+        with self._transaction() as db:
+            db.executemany(
+                f"INSERT OR REPLACE INTO lesson_templates ({', '.join(names)})"
+                f" VALUES ({', '.join('?' * len(names))})",
+                [(row["$id"], row.get("$createdAt") or stamp, row.get("$updatedAt") or stamp,
+                  *(row.get(name) for name in LESSON_COLUMNS)) for row in rows])
 
     def add_diagrams(self, diagrams: Sequence[LessonDiagram]) -> None:
         """Diagram rows as the platform's diagram step leaves them (for tests and demos)."""

@@ -1,17 +1,23 @@
-"""`--batch-audit`: one stored lesson judged against the whole lesson contract.
+"""`--batch-audit`: one stored lesson judged against the whole lesson contract and its entry.
 
 The audit reads and never writes; it needs no author and no key. It judges
 every row stored for the lesson exactly as stored (a row the frontend cannot
-decode is a finding, not a crash), with the course's outcomes for the refs
-session start looks up.
+decode is a finding, not a crash): against the contract, the course's outcomes
+that session start looks up, and what its SOW entry asks as far as code can
+tell (the outcome refs as they resolve today, lesson type, calculator policy,
+one card per planned card). A lesson written from an older SOW version than the
+course's current one is reported stale; stale alone is not a failure.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from pytest_batchgen.batch import CourseBatch
-from pytest_batchgen.contract import check_row, outcome_ids_of
 from pytest_batchgen.planning import PlannedLesson, Reason
+from pytest_batchgen.requirements import requirements_for
 from pytest_batchgen.results import LessonResult, Status
+from pytest_batchgen.sow import older_sow_version
 from pytest_batchgen.store import LessonStore
 
 
@@ -24,7 +30,7 @@ def audit_lesson(store: LessonStore, batch: CourseBatch, lesson: PlannedLesson) 
         result.reason = Reason.NOT_FOUND.value
         result.error = "no lesson is stored for this entry"
         return result
-    outcome_ids = outcome_ids_of(batch.outcomes)
+    requirements = requirements_for(batch.entry(lesson.order).view, batch.outcomes)
     ids = [str(row.get("$id")) for row in rows]
     violations = []
     if len(rows) > 1:
@@ -32,10 +38,21 @@ def audit_lesson(store: LessonStore, batch: CourseBatch, lesson: PlannedLesson) 
                           " platform may show any of them")
     for row_id, row in zip(ids, rows, strict=True):
         prefix = f"row {row_id}: " if len(rows) > 1 else ""
-        violations += [f"{prefix}{violation}" for violation in check_row(row, outcome_ids)]
+        violations += [f"{prefix}{violation}" for violation in requirements.check_row(row)]
     result.doc_id, result.duplicate_doc_ids = ids[0], ids[1:]
     result.violations = violations
     result.status = Status.FAILED if violations else Status.PASSED
     if violations:
-        result.error = f"{len(violations)} violation(s) of the lesson contract"
+        result.error = f"{len(violations)} violation(s) of the lesson contract or its entry"
+    older = [version for version in map(_written_from, rows)
+             if older_sow_version(version, batch.sow.version)]
+    if older:
+        result.stale = True
+        result.note = (f"stale: written from SOW version {older[0]}; the course's SOW"
+                       f" {batch.sow.doc_id} is version {batch.sow.version}")
     return result
+
+
+def _written_from(row: dict[str, Any]) -> str:
+    version = row.get("authored_sow_version")
+    return "" if version is None else str(version)

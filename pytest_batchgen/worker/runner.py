@@ -80,6 +80,7 @@ class LessonRunner:
         if lesson.action is Action.SKIP:
             result.existing_doc_id = lesson.existing.doc_id if lesson.existing else None
             result.reason = lesson.reason.value
+            result.stale = lesson.stale_against(batch.sow.version) or None
             return result
         if lesson.action is Action.AUDIT:
             result = audit_lesson(self.store, batch, lesson)
@@ -172,10 +173,19 @@ class LessonRunner:
 
     @staticmethod
     def _requirements(batch: CourseBatch, lesson: PlannedLesson) -> EntryRequirements:
-        """What the lesson must carry from its entry; how its outcome refs resolved."""
-        requirements = requirements_for(batch.entry(lesson.order).data, batch.outcomes)
-        for line in requirements.refs.log_lines(requirements.outcome_ids):
+        """What the lesson must carry from its entry, and how its outcome refs resolved;
+        AuthoringError, before anything is paid for, when no lesson could be written."""
+        view = batch.entry(lesson.order).view
+        requirements = requirements_for(view, batch.outcomes)
+        log.info("Entry shape: %s; addresses %s", view.shape,
+                 "; ".join(standard.text() for standard in view.standards) or "nothing")
+        if requirements.lesson_type not in (None, view.lesson_type):
+            log.warning("lesson_type %r is not a type the platform's frontend accepts;"
+                        " writing %r", view.lesson_type, requirements.lesson_type)
+        for line in requirements.refs.log_lines():
             log.info(line)
+        if requirements.problem:
+            raise AuthoringError(f"{requirements.problem}; nothing was authored or written")
         log.info("outcomeRefs to write: %s", list(requirements.refs.refs))
         return requirements
 
@@ -212,8 +222,12 @@ class LessonRunner:
         requirements: EntryRequirements,
     ) -> LessonRow:
         """The gate: whatever the author (a conftest's included), nothing that breaks
-        the lesson contract or misses what the entry asks reaches the store."""
-        violations = requirements.check(authored.lesson)
+        the lesson contract or misses what the entry asks reaches the store. The entry's
+        facts (refs, type, policy, tags) are written by code, whatever the author wrote."""
+        content, corrected = requirements.apply(authored.lesson)
+        for line in corrected:
+            log.info("From the entry: %s", line)
+        violations = requirements.check(content)
         if violations:
             for violation in violations:
                 log.error("Lesson contract: %s", violation)
@@ -224,7 +238,7 @@ class LessonRunner:
                 authored.metrics,
             )
         return LessonRow.build(
-            authored.lesson,
+            content,
             course_id=batch.course_id,
             sow_order=lesson.order,
             model_version=self.author.model_version,

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from pytest_batchgen.authors.outline import draft_lesson
+from pytest_batchgen.entries import read_entry
 from pytest_batchgen.requirements import requirements_for
 
 MODEL = "claude-sonnet-4-5"
@@ -317,7 +318,16 @@ def lesson_for(request: ModelRequest) -> dict[str, Any]:
     given, with the outcome refs resolved against the course outcomes it was given."""
     entry, outcomes = inline(request, "sow_entry"), inline(request, "course_outcomes")
     assert entry is not None and outcomes is not None, "the author's inputs must be inline"
-    return draft_lesson(entry, requirements_for(entry, outcomes))
+    view = read_entry(entry)
+    return draft_lesson(view, requirements_for(view, outcomes))
+
+
+def slipped(lesson: dict[str, Any]) -> dict[str, Any]:
+    """The same lesson with every fact of its entry mistyped, as a model might: the
+    outcome refs, lesson type, calculator policy and engagement tags."""
+    return {**lesson, "outcomeRefs": ["SKILL_MADE_UP", "O9"], "lesson_type": "revision",
+            "policy": {"calculator_allowed": not lesson["policy"]["calculator_allowed"]},
+            "engagement_tags": ["a tag the entry never named"]}
 
 
 def broken(lesson: dict[str, Any]) -> dict[str, Any]:
@@ -335,13 +345,15 @@ def broken(lesson: dict[str, Any]) -> dict[str, Any]:
     return {**lesson, "outcomeRefs": ["1", *lesson["outcomeRefs"][1:]], "cards": cards}
 
 
-def author(request: ModelRequest, *, first_broken: bool = False) -> Reply:
+def author(request: ModelRequest, *, first_broken: bool = False, slips: bool = False) -> Reply:
     """Submit the lesson; a rejected one is fixed and submitted again in the same session."""
     last = request.last_result()
     submissions = request.calls_of(SUBMIT_LESSON)
     if submissions and last is not None and not last.get("is_error"):
         return Text("Lesson submitted and accepted.")  # only if the session went on
     lesson = lesson_for(request)
+    if slips:
+        lesson = slipped(lesson)
     if first_broken and not submissions and inline(request, "previous_lesson") is None:
         lesson = broken(lesson)
     return ToolCalls([(SUBMIT_LESSON, {"lesson": lesson})], text="Submitting the lesson.")
@@ -371,10 +383,11 @@ def researcher(request: ModelRequest) -> Reply:
 
 def scripted(*, first_broken: bool = False, verdict: bool = True,
              verdicts: tuple[bool, ...] = (), fail: Reply | None = None,
-             fail_orders: tuple[int, ...] = ()) -> Script:
+             fail_orders: tuple[int, ...] = (), slips: bool = False) -> Script:
     """The standard play. `verdicts` gives the critic sessions' verdicts in turn (the last
     repeats; default: always `verdict`); `fail` replaces the first author session's first
-    answer (for the lessons in `fail_orders` only, when given)."""
+    answer (for the lessons in `fail_orders` only, when given); `slips`: the author
+    mistypes every fact of the entry."""
     critic_sessions = itertools.count()
     lock = threading.Lock()
 
@@ -390,7 +403,7 @@ def scripted(*, first_broken: bool = False, verdict: bool = True,
             if failing(request):
                 assert fail is not None
                 return fail
-            return author(request, first_broken=first_broken)
+            return author(request, first_broken=first_broken, slips=slips)
         if role == "critic":
             if request.calls_of(SUBMIT_REVIEW):
                 return critic(request, verdict=verdict)
