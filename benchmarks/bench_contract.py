@@ -24,9 +24,13 @@ sys.path.insert(0, str(ROOT))
 
 from pytest_batchgen.authors.outline import draft_lesson  # noqa: E402
 from pytest_batchgen.contract import check_row, outcome_ids_of  # noqa: E402
+from pytest_batchgen.entries import read_entry  # noqa: E402
 from pytest_batchgen.lesson import LessonRow  # noqa: E402
 from pytest_batchgen.requirements import requirements_for  # noqa: E402
+from pytest_batchgen.sow import parse_entries  # noqa: E402
 from tests.support.lessons import CORPUS, OUTCOMES, VALID  # noqa: E402
+
+EMPTY_ENTRY = read_entry({"order": 1, "label": "An entry that asks nothing"})
 
 Source = tuple[str, list[dict[str, Any]], list[dict[str, Any]]]
 
@@ -41,28 +45,46 @@ def sources(samples: Path) -> list[Source]:
         ("fixture: legacy row", json.loads((fixtures / "sow_legacy_row.json").read_text())
          ["entries"], [{"outcomeId": "O1"}, {"outcomeId": "O2"}]),
     ]
-    outcomes_file = samples / "course_outcomes_mathematics_national-4.json"
-    if outcomes_file.is_file():
-        outcomes = json.loads(outcomes_file.read_text())
-        for name in sorted(samples.glob("sow_*.json")):
+    found += [
+        ("fixture: unified format", json.loads((fixtures / "sow_current_unified.json")
+                                               .read_text())["entries"], OUTCOMES),
+        # Its lesson 4 names a skill the course lacks: no row can be written for it.
+        ("fixture: skills-based (unified)", json.loads((fixtures / "sow_skills_unified.json")
+                                                       .read_text())["entries"],
+         json.loads((fixtures / "outcomes_skills_n5.json").read_text())),
+    ]
+    # Each sample SOW with its course's outcomes: skills-based or unit-based.
+    for name in sorted(samples.glob("sow_*.json")):
+        kind = ("skills_based_national-5" if "skills_based" in name.name
+                else "mathematics_national-4")
+        outcomes_file = samples / f"course_outcomes_{kind}.json"
+        if outcomes_file.is_file():
             found.append((f"sample: {name.name}", json.loads(name.read_text())["entries"],
-                          outcomes))
+                          json.loads(outcomes_file.read_text())))
     return found
 
 
 def measure(name: str, entries: list[dict[str, Any]], outcomes: list[dict[str, Any]]) -> int:
     ids = outcome_ids_of(outcomes)
-    passing, renamed, started = 0, 0, time.perf_counter()
-    for entry in entries:
-        requirements = requirements_for(entry, outcomes)
-        renamed += len(requirements.refs.renamed)
-        row = LessonRow.build(draft_lesson(entry, requirements), course_id="course_bench1",
-                              sow_order=int(entry["order"]), model_version="batchgen_outline",
-                              sow_id="sow_bench", sow_version="1")
-        passing += not check_row(row.columns(), ids)
+    passing, renamed, linked, unwritable = 0, 0, 0, 0
+    started = time.perf_counter()
+    for entry in parse_entries(entries):
+        requirements = requirements_for(entry.view, outcomes)
+        renamed += len(requirements.refs.renamed) + len(requirements.refs.skills)
+        linked += bool(requirements.refs.refs)
+        if requirements.problem:  # the batch fails it before authoring: no row
+            unwritable += 1
+            continue
+        row = LessonRow.build(draft_lesson(entry.view, requirements),
+                              course_id="course_bench1", sow_order=entry.order,
+                              model_version="batchgen_outline", sow_id="sow_bench",
+                              sow_version="1")
+        passing += not requirements.check_row(row.columns()) and not check_row(
+            row.columns(), ids)
     per_lesson = (time.perf_counter() - started) / len(entries) * 1000
-    print(f"  {name}: {passing} of {len(entries)} rows pass the whole contract;"
-          f" {renamed} refs resolved to the course's spelling;"
+    print(f"  {name}: {passing} of {len(entries)} rows pass the whole contract and their"
+          f" entry; {linked} linked to an outcome; {renamed} refs or skills resolved to the"
+          f" course's ids; {unwritable} unwritable (an outcome or skill the course lacks);"
           f" {per_lesson:.2f} ms per lesson (draft, encode, decode, check)")
     return passing
 
@@ -79,7 +101,7 @@ def main() -> None:
     lessons = [case.lesson for case in CORPUS] + list(VALID.values())
     for _ in range(rounds):
         for lesson in lessons:
-            requirements_for({}, OUTCOMES).check(lesson)
+            requirements_for(EMPTY_ENTRY, OUTCOMES).check(lesson)
     per_check = (time.perf_counter() - started) / (rounds * len(lessons)) * 1e6
     print(f"Contract check of one submitted lesson: {per_check:.0f} µs"
           f" ({len(CORPUS)} broken and {len(VALID)} valid lessons, {rounds} rounds)")
