@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from pytest_batchgen.redact import scrubbed
+
 LOG_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
 # The rules that frame a lesson in its log and a batch's sections in the batch log.
 RULE = "─" * 59
@@ -42,9 +44,14 @@ class _PinnedHandlers(list):  # type: ignore[type-arg]
 
 class QuietFileHandler(logging.FileHandler):
     """A log file that cannot be written (a full disk) keeps its first error for the
-    batch to act on, instead of printing a traceback for every record."""
+    batch to act on, instead of printing a traceback for every record. It writes no
+    known secret (see redact.py)."""
 
     error: OSError | None = None
+
+    def __init__(self, path: Path, mode: str = "a", encoding: str = "utf-8") -> None:
+        super().__init__(path, mode=mode, encoding=encoding)
+        scrubbed(self)
 
     def handleError(self, record: logging.LogRecord) -> None:  # logging's name
         error = sys.exc_info()[1]

@@ -13,6 +13,7 @@ from collections.abc import Generator
 
 import pytest
 
+from pytest_batchgen import redact
 from pytest_batchgen.authors import AuthorUnavailable, LessonAuthor
 from pytest_batchgen.backends import Backends
 from pytest_batchgen.batch import CourseBatch
@@ -56,6 +57,8 @@ class BatchSession:
         self.reporter: BatchReporter | None = None
         self.backends = Backends(self._make_store, self._make_author)
         self.runner = LessonRunner(self.backends, settings)
+        # In every process of the run: no log it writes holds a known secret.
+        redact.install(settings.mcp_config)
 
     # --- factories (through our own hooks, so conftests can swap them) ----------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import tempfile
 import xml.etree.ElementTree as ET
@@ -14,7 +15,16 @@ from pytest_batchgen.contract import check_row, outcome_ids_of
 from pytest_batchgen.layout import BatchLayout
 from pytest_batchgen.lesson import LESSON_COLUMNS
 from tests.conftest import COURSE, BatchProject, wait_for
-from tests.support.model_server import Hang, HttpError, ModelServer, OfflineEnv, scripted
+from tests.support.model_server import (
+    Hang,
+    HttpError,
+    ModelRequest,
+    ModelServer,
+    OfflineEnv,
+    Reply,
+    ToolCalls,
+    scripted,
+)
 from tests.support.processes import processes_in
 from tests.test_claude_author import OUTCOMES
 
@@ -159,6 +169,43 @@ def test_no_persist_workspace_leaves_no_files_and_no_processes(
     assert list(scratch.iterdir()) == []
     assert processes_in(scratch) == []
     assert json.loads(batch.layout.summary.read_text())["generated"] == 3
+    # Nor under the CLI's own directories: no transcript (every prompt and lesson) in
+    # its config directory, no MCP log in its cache.
+    config, cache = (Path(os.environ[name]) for name in ("CLAUDE_CONFIG_DIR", "XDG_CACHE_HOME"))
+    assert not (config / "projects").exists()
+    assert not (cache / "claude-cli-nodejs").exists()
+
+
+APPWRITE_KEY = "appwrite-key-0f3c9e1d2b7a"  # a fake, as the README tells users to keep it
+
+
+def test_no_agent_can_read_a_secret_and_none_reaches_a_log(
+    claude: BatchProject, model_server: ModelServer
+) -> None:
+    mcp = claude.pytester.path / ".mcp.json"
+    mcp.write_text(json.dumps({"mcpServers": {"appwrite": {
+        "command": "uvx", "args": ["mcp-server-appwrite", f"APPWRITE_API_KEY={APPWRITE_KEY}"]}}}))
+    happy = scripted()
+
+    def curious(request: ModelRequest) -> Reply:
+        # A model (or an instruction planted in SOW text) going for the key: it reads
+        # the config, and quotes what it somehow knows.
+        if request.role == "author" and not request.tool_uses():
+            return ToolCalls([("Read", {"file_path": str(mcp)})],
+                             text=f"Reading {mcp}; the key is {APPWRITE_KEY}.")
+        return happy(request)
+
+    model_server.script = curious
+    batch = run(claude, "--log-level=DEBUG", "--junitxml=report.xml", "-k", "lesson_001")
+    assert batch.ret == 0, batch.output()
+    author = model_server.model_requests("author")
+    assert "Read" not in author[0].tools  # no file tool is offered at all
+    [refused] = author[1].tool_results()
+    assert refused.get("is_error") and APPWRITE_KEY not in json.dumps(refused)
+    written = [p for p in claude.pytester.path.rglob("*") if p.is_file() and p != mcp]
+    assert any(p.name == "lesson_order_001.log" for p in written)
+    assert [p for p in written if APPWRITE_KEY.encode() in p.read_bytes()] == []
+    assert "the key is [redacted]" in batch.layout.lesson_log(1).read_text()
 
 
 def test_missing_key_exits_2_and_a_dry_run_needs_none(

@@ -249,8 +249,9 @@ class LessonRun:
 
         options = self.options
         tool = {"author": SUBMIT_LESSON, "critic": SUBMIT_REVIEW}.get(role)
-        builtin = ["WebSearch", "WebFetch"] if role == "researcher" else (
-            ["Read"] if role == "author" else [])
+        # No file tool for anyone: every input is inline, and a file tool would let a
+        # model (or an instruction planted in SOW text) read .mcp.json's Appwrite key.
+        builtin = ["WebSearch", "WebFetch"] if role == "researcher" else []
         hooks: dict[Any, list[HookMatcher]] = {}
         if tool is not None:
             async def stop_when_done(data: Any, tool_use_id: str | None,
@@ -279,12 +280,16 @@ class LessonRun:
             env={
                 # MCP tools must be offered directly, not deferred behind a search tool.
                 "ENABLE_TOOL_SEARCH": "false",
-                # The CLI's own scratch files stay in the workspace: kept with it for
-                # debugging, or removed with it (NF6).
+                # The CLI's own scratch files and its MCP logs stay in the workspace:
+                # kept with it for debugging, or removed with it.
                 "TMPDIR": str(scratch_dir(self.workspace)),
+                "XDG_CACHE_HOME": str(scratch_dir(self.workspace) / "cache"),
             },
             stderr=lambda line: log.info("[%s] CLI stderr: %s", label, line.rstrip()),
             cli_path=tied_cli(options.cli_path, scratch_dir(self.workspace)),
+            # No transcript under the CLI's config directory (full prompts and lessons,
+            # kept for a month): the lesson log has the whole trace already.
+            extra_args={"no-session-persistence": None},
         )
 
     def failure_reason(self) -> str:
