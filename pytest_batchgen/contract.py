@@ -59,6 +59,12 @@ CFU_ID = re.compile(r"^q\d{3}$")
 MISCONCEPTION_ID = re.compile(r"^MISC_[A-Z]+_[A-Z]+_\d{3}$")
 # LaTeX a plain-language reader would see raw: commands, display maths, \( \[.
 LATEX = re.compile(r"\\[A-Za-z]+|\$\$|\\[(\[]")
+# Text no store can hold or no reader should get: control characters but tab and
+# newlines (NUL ends a C string), lone surrogates (no UTF-8 encoding exists, so the
+# write fails after the lesson was paid for), and the bidirectional overrides and
+# isolates that make text read otherwise than it is stored (U+202E).
+UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff"
+                        "\u202a-\u202e\u2066-\u2069]")
 
 
 @dataclass(frozen=True)
@@ -125,6 +131,12 @@ class _Checker:
             return False
         if low and not value.strip():
             self.add(where, "must not be blank")
+            return False
+        if bad := UNSTORABLE.search(value):
+            self.add(where, f"must not hold the character U+{ord(bad.group()):04X} at"
+                            f" {bad.start()} (a control character, a lone surrogate or a"
+                            " bidirectional override): no store can hold it or it reads"
+                            " otherwise than it is written")
             return False
         return True
 

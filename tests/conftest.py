@@ -159,7 +159,8 @@ def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Batch
     monkeypatch.delenv("CI", raising=False)
     for name in ("BATCHGEN_FAKE_FAIL", "BATCHGEN_FAKE_CRASH", "BATCHGEN_FAKE_INVALID",
                  "BATCHGEN_FAKE_INTERRUPT", "BATCHGEN_FAKE_RESET_LOGGING",
-                 "BATCHGEN_FAKE_WRITE_FAIL", "BATCHGEN_FAKE_INTERRUPT_PARENT",
+                 "BATCHGEN_FAKE_WRITE_FAIL", "BATCHGEN_FAKE_WRITE_CRASH",
+                 "BATCHGEN_FAKE_INTERRUPT_PARENT",
                  "BATCHGEN_FAKE_SLOW"):
         monkeypatch.delenv(name, raising=False)
     return BatchProject(pytester)

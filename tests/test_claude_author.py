@@ -241,6 +241,21 @@ PASS = {"pass": True, "feedback": "good", "scores": {"sow_fidelity": 0.95, "basi
 FAIL = {"pass": False, "feedback": "no", "scores": {"sow_fidelity": 0.7, "basic_quality": 0.9}}
 
 
+def test_an_accepted_lesson_that_cannot_be_saved_costs_no_round(tmp_path: Path) -> None:
+    state = submissions(workspace=tmp_path / "gone")  # its file cannot be written
+    assert state.submit_lesson({"lesson": valid_lesson()}) == (
+        True, "accepted: the lesson is valid and goes to review.")
+    assert (state.accepted, state.rounds) == (1, 0)
+
+
+def test_text_no_store_can_hold_is_refused_before_it_is_reviewed() -> None:
+    state = submissions()
+    lesson = {**valid_lesson(), "title": "Fractions, decimals and percentages \ud800"}
+    accepted, answer = state.submit_lesson({"lesson": lesson})
+    assert not accepted and "title: must not hold the character U+D800" in answer
+    assert state.rounds == 1 and state.latest is None
+
+
 def test_result_is_the_latest_accepted_lesson_whose_latest_review_passed() -> None:
     state = submissions()
     assert state.submit_review(PASS) == (False, "There is no accepted lesson to review yet.")

@@ -90,6 +90,19 @@ def test_a_lesson_the_store_refuses_is_kept_and_written_later(
     assert "no pending lessons" in capsys.readouterr().out
 
 
+def test_any_error_at_write_time_keeps_the_lesson_pending(
+    project: BatchProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.load("sow_current.json")
+    monkeypatch.setenv("BATCHGEN_FAKE_WRITE_CRASH", "2")  # not a StoreError
+    run = project.run(f"--batch-course={COURSE}")
+    run.result.assert_outcomes(passed=2, failed=1)
+    failed = run.summary()["results"][1]
+    assert failed["error"].startswith("UnicodeEncodeError: 'utf-8' codec can't encode")
+    assert failed["pending_file"] == "pending/lesson_002.json" and failed["cost_usd"] > 0
+    assert run.layout.pending(2).is_file()
+
+
 def test_a_failing_store_stops_new_lessons_after_three_in_a_row(
     project: BatchProject, monkeypatch: pytest.MonkeyPatch
 ) -> None:

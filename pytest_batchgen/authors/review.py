@@ -129,10 +129,21 @@ class Submissions:
         self.accepted += 1
         log.info("submit_lesson accepted (#%d): %s, %d cards", self.accepted, lesson["title"],
                  len(lesson["cards"]))
-        if self.workspace is not None:
+        self._keep(lesson)
+        return True, "accepted: the lesson is valid and goes to review."
+
+    def _keep(self, lesson: Lesson) -> None:
+        """Save the accepted lesson for whoever debugs it later. Only a convenience: a
+        file that cannot be written (a full disk) must not turn an accepted lesson into
+        an error the model would pay to resubmit."""
+        if self.workspace is None:
+            return
+        try:
             (self.workspace / SUBMISSION_FILE).write_text(
                 json.dumps(lesson, indent=2, ensure_ascii=False), encoding="utf-8")
-        return True, "accepted: the lesson is valid and goes to review."
+        except (OSError, ValueError) as exc:
+            log.warning("The accepted lesson could not be saved as %s (%s); it goes to"
+                        " review all the same", SUBMISSION_FILE, exc)
 
     def submit_review(self, arguments: dict[str, Any]) -> tuple[bool, str]:
         if self.latest is None:

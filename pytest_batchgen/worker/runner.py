@@ -277,13 +277,16 @@ class LessonRunner:
         drafting = self.author.any_row_counts
         try:
             written = self.store.write_lesson(row, planned, drafting=drafting)
-        except StoreError as exc:
+        except Exception as exc:
+            # Whatever the store raised (its own error, or a bug in a conftest's store),
+            # the lesson is paid for: it is kept, never lost with the exception.
+            error = str(exc) if isinstance(exc, StoreError) else f"{type(exc).__name__}: {exc}"
             self._store_failures += 1
-            self._last_store_error = str(exc)
+            self._last_store_error = error
             path = keep_pending(batch.layout, PendingLesson(
-                row, planned, drafting, self.settings.store_url, str(exc)))
+                row, planned, drafting, self.settings.store_url, error))
             result.pending_file = batch.layout.name(path)
-            raise StoreError(f"{exc}; the lesson is kept in {result.pending_file}: write it"
+            raise StoreError(f"{error}; the lesson is kept in {result.pending_file}: write it"
                              f" later with python -m pytest_batchgen write-pending"
                              f" {batch.directory}") from None
         self._store_failures = 0

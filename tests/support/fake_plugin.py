@@ -17,6 +17,8 @@ Behaviour is chosen with environment variables (orders are comma-separated):
 - BATCHGEN_FAKE_DELAY: seconds every authoring takes, like a model answering (benchmarks)
 - BATCHGEN_FAKE_RESET_LOGGING: orders that call logging.basicConfig(force=True)
 - BATCHGEN_FAKE_WRITE_FAIL: orders whose store write raises StoreError
+- BATCHGEN_FAKE_WRITE_CRASH: orders whose store write raises an error of no store's
+  kind (UnicodeEncodeError), as a store a conftest plugs in might
 - BATCHGEN_FAKE_DRAFTING: set, the author is a drafting author (the outline's marker
   and rules) instead of one that writes the Claude author's marker
 - BATCHGEN_FAKE_WAIT_FILE: a path every authoring waits for (a run held after its
@@ -130,6 +132,8 @@ class FaultyStore:
                      drafting: bool = False) -> WriteResult:
         if row.sow_order in _orders("BATCHGEN_FAKE_WRITE_FAIL"):
             raise StoreError(f"scripted write failure for order {row.sow_order}")
+        if row.sow_order in _orders("BATCHGEN_FAKE_WRITE_CRASH"):
+            raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
         return self.inner.write_lesson(row, planned, drafting=drafting)
 
 
@@ -138,6 +142,7 @@ def pytest_batchgen_make_author(config: pytest.Config, settings: Settings) -> Sc
 
 
 def pytest_batchgen_make_store(config: pytest.Config, settings: Settings) -> LessonStore | None:
-    if not os.environ.get("BATCHGEN_FAKE_WRITE_FAIL"):
+    if not (os.environ.get("BATCHGEN_FAKE_WRITE_FAIL")
+            or os.environ.get("BATCHGEN_FAKE_WRITE_CRASH")):
         return None
     return FaultyStore(open_default_store(settings.store_url))

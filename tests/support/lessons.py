@@ -127,6 +127,14 @@ CORPUS = [
     # the lesson (row) level
     Case("title-short", changed(_set("title", "Percentages")), "title", "30-80"),
     Case("title-long", changed(_set("title", "P" * 81)), "title", "30-80"),
+    # Text no store can hold (no UTF-8 for a lone surrogate; NUL) or that reads
+    # otherwise than it is stored (a right-to-left override).
+    Case("title-surrogate", changed(_set("title", "Percentages of amounts \ud800 by hand")),
+         "title", "U+D800", storable=False),
+    Case("title-nul", changed(_set("title", "Percentages of amounts \x00 by hand")),
+         "title", "U+0000", storable=False),
+    Case("stem-bidi-override", changed(_set("cards.0.cfu.stem", "What is 10% of \u202e08£?")),
+         CFU0 + ".stem", "U+202E"),
     Case("lesson-type", changed(_set("lesson_type", "mock_assessment")), "lesson_type",
          "frontend rejects 'mock_assessment'"),
     Case("minutes-over", changed(_set("estMinutes", 121)), "estMinutes", "from 5 to 120"),
