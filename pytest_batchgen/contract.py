@@ -18,11 +18,10 @@ the contract does not name is a violation, never silently written.
 from __future__ import annotations
 
 import base64
-import binascii
-import gzip
 import json
 import math
 import re
+import zlib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -412,6 +411,29 @@ JSON_LIST_COLUMNS = ("outcomeRefs", "engagement_tags")
 JSON_COLUMNS = (*JSON_LIST_COLUMNS, "policy")  # stored as JSON text
 
 
+# The most a lesson's cards can take as JSON: the contract's bounds (20 cards of at
+# most about 10 kB of text each) with room for escaping. A stored row whose cards
+# inflate past it is no lesson the platform could have written, and inflating it
+# whole (a gzip bomb: 290 kB became 640 MB) would cost the audit its memory.
+MAX_CARDS_JSON = 2_000_000
+
+
+class CardsTooLarge(ValueError):
+    """Cards larger than any lesson the contract allows."""
+
+
+def _gunzip(blob: bytes) -> bytes:
+    """gzip's content, inflated no further than MAX_CARDS_JSON."""
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # a gzip header
+    content = inflater.decompress(blob, MAX_CARDS_JSON + 1)
+    if len(content) > MAX_CARDS_JSON:
+        raise CardsTooLarge(f"cards inflate past {MAX_CARDS_JSON} bytes, more than any"
+                            " lesson the contract allows")
+    if not inflater.eof:
+        raise EOFError("the gzip stream is cut short")
+    return content
+
+
 def decode_cards(value: Any) -> list[Any]:
     """Every encoding readers accept: plain JSON, `gzip:`-prefixed, bare base64 gzip."""
     if not isinstance(value, str):
@@ -419,12 +441,17 @@ def decode_cards(value: Any) -> list[Any]:
     text = value.strip()
     if text.startswith("gzip:"):
         text = text[len("gzip:"):]
+    if len(text) > MAX_CARDS_JSON:
+        raise CardsTooLarge(f"cards take {len(text)} characters, more than any lesson the"
+                            " contract allows")
     try:
         if text.startswith("["):
             cards = json.loads(text)
         else:
-            cards = json.loads(gzip.decompress(base64.b64decode(text, validate=True)))
-    except (ValueError, OSError, EOFError, binascii.Error, RecursionError) as exc:
+            cards = json.loads(_gunzip(base64.b64decode(text, validate=True)))
+    except CardsTooLarge:
+        raise
+    except (ValueError, OSError, EOFError, zlib.error, RecursionError) as exc:
         raise ValueError(f"cards cannot be decoded ({type(exc).__name__})") from None
     if not isinstance(cards, list):
         raise ValueError("cards do not decode to a list")

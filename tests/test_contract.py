@@ -3,12 +3,20 @@ refs, fidelity to the entry, and stored rows as the audit reads them."""
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 from typing import Any
 
 import pytest
 
-from pytest_batchgen.contract import check_lesson, check_outcome_ids, check_row, outcome_ids_of
+from pytest_batchgen.contract import (
+    MAX_CARDS_JSON,
+    check_lesson,
+    check_outcome_ids,
+    check_row,
+    outcome_ids_of,
+)
 from pytest_batchgen.entries import read_entry
 from pytest_batchgen.lesson import encode_cards
 from pytest_batchgen.requirements import requirements_for, resolve_refs
@@ -183,6 +191,10 @@ def test_a_valid_stored_row_passes() -> None:
     ("change", "says"),
     [
         ({"cards": "H4sInot-really-gzip"}, "cards: cards cannot be decoded"),
+        # A gzip bomb: inflated no further than any lesson could be, whatever it holds.
+        ({"cards": base64.b64encode(gzip.compress(b"[" + b" " * (MAX_CARDS_JSON + 1) + b"]"))
+          .decode()}, f"cards: cards inflate past {MAX_CARDS_JSON} bytes"),
+        ({"cards": "[" + " " * MAX_CARDS_JSON + "]"}, "cards: cards take 2000002 characters"),
         ({"cards": encode_cards({"a": 1})}, "cards: cards do not decode to a list"),  # type: ignore[arg-type]
         ({"policy": "{calculator_allowed: false"}, "policy: must be the JSON text of a policy"),
         ({"outcomeRefs": None}, "outcomeRefs: must be the JSON text of a list"),
