@@ -76,7 +76,9 @@ def sow_row_from_document(
     metadata = document.get("metadata") or {}
     if not isinstance(metadata, dict | str):
         raise CommandError(f"metadata must be an object, got {type(metadata).__name__}")
-    row_id = document.get("$id") or f"sow_{course_id}"
+    # A file loaded under another course is a copy: its row ids are the other course's.
+    row_id = (None if moved_from(document, course_id) else document.get("$id")) \
+        or f"sow_{course_id}"
     if not isinstance(row_id, str) or not ROW_ID.match(row_id):
         raise CommandError(f"$id must be a row id (up to 36 of A-Z a-z 0-9 . _ -), got"
                            f" {row_id!r}")
@@ -98,6 +100,11 @@ def check_course_id(course_id: Any) -> str:
     return course_id
 
 
+def moved_from(row: dict[str, Any], course_id: str) -> bool:
+    """Whether a row of a file names another course than the one it is loaded for."""
+    return row.get("courseId") not in (None, "", course_id)
+
+
 def outcome_rows(rows: Any, course: str | None, where: str) -> dict[str, list[dict[str, Any]]]:
     """`course_outcomes` rows grouped by course: each an object with an outcomeId and,
     unless --course names it, its courseId."""
@@ -112,6 +119,8 @@ def outcome_rows(rows: Any, course: str | None, where: str) -> dict[str, list[di
             raise CommandError(f"{where}[{index}] is not a course_outcomes row (an object"
                                " with an outcomeId)")
         course_id = check_course_id(course or row.get("courseId"))
+        if moved_from(row, course_id):  # a copy for another course gets its own row ids
+            row = {key: value for key, value in row.items() if key != "$id"}
         grouped.setdefault(course_id, []).append({**row, "courseId": course_id})
     return grouped
 

@@ -77,6 +77,38 @@ def test_load_sow_both_shapes(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert "Loaded SOW sow-legacy-v3 for course_c84774: 3 entries, status draft, version 3" in out
 
 
+def test_a_file_loaded_for_another_course_takes_nothing_from_its_own(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = store_url(tmp_path)
+    document = {"$id": "sow_a1", "courseId": "course_a1",
+                "entries": [{"order": 1, "label": "Percentages"}],
+                "outcomes": [{"$id": "out_a1", "outcomeId": "O1", "courseId": "course_a1"}]}
+    source = tmp_path / "sow.json"
+    source.write_text(json.dumps(document))
+    outcomes = tmp_path / "outcomes.json"
+    outcomes.write_text(json.dumps(document["outcomes"]))
+    assert main(["--store", url, "load-sow", str(source)]) == 0
+    # The same files for a second course: copies with their own row ids.
+    assert main(["--store", url, "load-sow", str(source), "--course", "course_b2"]) == 0
+    assert main(["--store", url, "load-outcomes", str(outcomes), "--course", "course_b2"]) == 0
+    out = capsys.readouterr().out
+    assert "Loaded SOW sow_course_b2 for course_b2" in out
+    store = SqliteStore.from_url(url)
+    assert store.fetch_sow("course_a1").doc_id == "sow_a1"  # course_a1 keeps its SOW
+    assert [o["outcomeId"] for o in store.fetch_outcomes("course_a1")] == ["O1"]
+    assert [o["outcomeId"] for o in store.fetch_outcomes("course_b2")] == ["O1"]
+    store.close()
+    # A row id that names another course's row is refused, and nothing is loaded.
+    taken = tmp_path / "taken.json"
+    taken.write_text(json.dumps({"$id": "sow_a1", "entries": [{"order": 1, "label": "x"}]}))
+    assert main(["--store", url, "load-sow", str(taken), "--course", "course_c3"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: Authored_SOW row sow_a1 belongs to course_a1 in {tmp_path / 'store.sqlite3'};"
+        " loading it for course_c3 would take it from that course: give the row another"
+        " $id\n")
+
+
 @pytest.mark.parametrize(
     ("content", "args", "message"),
     [

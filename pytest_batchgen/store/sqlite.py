@@ -300,6 +300,7 @@ class SqliteStore:
         metadata = row.get("metadata") or {}
         stamp = now_iso()
         with self._transaction() as db:
+            self._refuse_other_course(db, "Authored_SOW", [doc_id], row["courseId"])
             if outcomes is not None:
                 self._replace_outcomes(db, row["courseId"], outcomes)
             db.execute('DELETE FROM Authored_SOW WHERE "$id" = ?', (doc_id,))
@@ -326,9 +327,23 @@ class SqliteStore:
             for course_id, outcomes in outcomes_by_course.items():
                 self._replace_outcomes(db, course_id, outcomes)
 
-    @staticmethod
-    def _replace_outcomes(db: sqlite3.Connection, course_id: str,
+    def _refuse_other_course(self, db: sqlite3.Connection, table: str, ids: list[str],
+                             course_id: str) -> None:
+        """A load never takes over another course's row by its id."""
+        if not ids:
+            return
+        marks = ", ".join("?" * len(ids))
+        taken = db.execute(f'SELECT "$id", courseId FROM {table} WHERE "$id" IN ({marks})'
+                           " AND courseId != ?", (*ids, course_id)).fetchone()
+        if taken is not None:
+            raise StoreError(f"{table} row {taken[0]} belongs to {taken[1]} in {self.path};"
+                             f" loading it for {course_id} would take it from that course:"
+                             " give the row another $id")
+
+    def _replace_outcomes(self, db: sqlite3.Connection, course_id: str,
                           outcomes: list[dict[str, Any]]) -> None:
+        self._refuse_other_course(db, "course_outcomes",
+                                  [str(o["$id"]) for o in outcomes if o.get("$id")], course_id)
         db.execute("DELETE FROM course_outcomes WHERE courseId = ?", (course_id,))
         for outcome in outcomes:
             db.execute(
