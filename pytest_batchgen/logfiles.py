@@ -91,11 +91,13 @@ def lesson_log_error() -> OSError | None:
 
 
 @contextmanager
-def capture_lesson_log(path: Path, level: int) -> Iterator[LessonFileHandler]:
-    """Send every record at `level` or above, from any logger, to `path`."""
+def capture_lesson_log(path: Path, level: int, *,
+                       append: bool = False) -> Iterator[LessonFileHandler]:
+    """Send every record at `level` or above, from any logger, to `path` (after what
+    it holds, when `append`: a lesson run again)."""
     global _current
     # Not delayed: a generated lesson always has its file, even when quiet.
-    handler = LessonFileHandler(path, mode="w", encoding="utf-8")
+    handler = LessonFileHandler(path, mode="a" if append else "w", encoding="utf-8")
     _current = handler
     handler.setLevel(level)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))

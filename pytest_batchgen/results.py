@@ -34,6 +34,10 @@ class Why(StrEnum):
     WRITTEN_MEANWHILE = "written_meanwhile"
     BUDGET_REACHED = "budget_reached"
     STORE_UNAVAILABLE = "store_unavailable"
+    #: The model service failed the lesson (an outage, an API error), not its review.
+    SERVICE_ERROR = "service_error"
+    #: The model service failed lessons in a row: no further lesson was started.
+    SERVICE_UNAVAILABLE = "service_unavailable"
     LOG_UNWRITABLE = "log_unwritable"
 
 

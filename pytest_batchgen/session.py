@@ -30,6 +30,7 @@ from pytest_batchgen.items import CourseCollector, LessonItem
 from pytest_batchgen.logfiles import capture_lesson_log
 from pytest_batchgen.settings import Settings
 from pytest_batchgen.store import LessonStore, StoreError
+from pytest_batchgen.worker.reruns import ServiceReruns
 from pytest_batchgen.worker.runner import LessonRunner
 
 WORKERINPUT_KEY = "batchgen_batches"
@@ -59,6 +60,11 @@ class BatchSession:
         self.runner = LessonRunner(self.backends, settings)
         # In every process of the run: no log it writes holds a known secret.
         redact.install(settings.mcp_config)
+        self.reruns: ServiceReruns | None = None
+        if settings.retry_errors and not (settings.audit or settings.dry_run):
+            self.reruns = ServiceReruns(settings.retry_errors, settings.retry_pause,
+                                        self.runner.service_streak.passed)
+            config.pluginmanager.register(self.reruns, "batchgen-reruns")
 
     # --- factories (through our own hooks, so conftests can swap them) ----------
 
@@ -169,7 +175,9 @@ class BatchSession:
         if not isinstance(item, LessonItem) or not item.lesson.runs_author:
             return (yield)
         path = item.batch.layout.lesson_log(item.lesson.order)
-        with capture_lesson_log(path, self.settings.log_level):
+        # A rerun of a lesson the service failed adds to the log of its first run.
+        rerun = self.reruns is not None and self.reruns.round > 0
+        with capture_lesson_log(path, self.settings.log_level, append=rerun):
             return (yield)
 
     @pytest.hookimpl(wrapper=True)

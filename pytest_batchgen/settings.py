@@ -84,6 +84,12 @@ OPTIONS = (
            kind="float", metavar="USD", minimum=0),
     Option("--batch-timeout", "Stop and fail a lesson that runs longer than this",
            kind="float", metavar="SECONDS", minimum=0),
+    Option("--batch-retry-errors", "Run a lesson that failed on the model service (not on"
+           " review) again at the end of the run, up to N times (default 0)",
+           kind="int", default=0, metavar="N", minimum=0),
+    Option("--batch-retry-pause", "Seconds to wait before the first such rerun, doubling"
+           " before each next one (default 30)", kind="float", default=30.0,
+           metavar="SECONDS", minimum=0),
     Option("--batch-shard", "Run only shard K of N of each course (K from 1; for a CI matrix)",
            metavar="K/N", ini=False),
     Option("--batch-appwrite-database", "Appwrite database id (default 'default')",
@@ -136,6 +142,10 @@ class Settings:
     max_cost: float | None
     timeout: float | None
     appwrite_database: str
+    #: --batch-retry-errors: reruns of a lesson the model service failed, at the end.
+    retry_errors: int
+    #: --batch-retry-pause: seconds before the first rerun round (doubling each round).
+    retry_pause: float
     #: pytest's --log-level (or ini log_level), which each lesson's log file records at.
     log_level: int
     #: --batch-shard=K/N as (K, N); None: the whole course.
@@ -326,6 +336,8 @@ def resolve(config: pytest.Config) -> Settings:
         max_cost=values["batch_max_cost"],
         timeout=values["batch_timeout"],
         appwrite_database=values["batch_appwrite_database"],
+        retry_errors=values["batch_retry_errors"],
+        retry_pause=values["batch_retry_pause"],
         log_level=_log_level(config),
         shard=_shard(values["batch_shard"]),
     )

@@ -63,11 +63,17 @@ class AuthoredLesson:
 
 
 class AuthoringError(Exception):
-    """The author could not produce a valid lesson; fails that lesson only."""
+    """The author could not produce a valid lesson; fails that lesson only.
 
-    def __init__(self, message: str, metrics: AuthorMetrics | None = None) -> None:
+    `service` marks a failure of the model service (an API error, an outage, a
+    dropped connection) rather than of the lesson: the batch counts those in a row
+    and stops starting lessons against a service that is down."""
+
+    def __init__(self, message: str, metrics: AuthorMetrics | None = None, *,
+                 service: bool = False) -> None:
         super().__init__(message)
         self.metrics = metrics or AuthorMetrics()
+        self.service = service
 
 
 class AuthorUnavailable(Exception):

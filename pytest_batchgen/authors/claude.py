@@ -225,14 +225,15 @@ class LessonRun:
                 log.warning("Timed out: the %s session is stopped", label)
                 await self._stop(client)
                 raise TimedOut from None
-        except ClaudeSDKError as exc:
+        except ClaudeSDKError as exc:  # the CLI or its connection to the service
             raise AuthoringError(f"Claude agent failed: {one_line(exc)}",
-                                 self.trace.metrics(self.options.model)) from exc
+                                 self.trace.metrics(self.options.model), service=True) from exc
         finally:  # one process per session, ended with it
             await client.disconnect()
         if self.trace.error:
             raise AuthoringError(f"Claude agent failed: {self.trace.error}",
-                                 self.trace.metrics(self.options.model))
+                                 self.trace.metrics(self.options.model),
+                                 service=self.trace.service_failed)
         return self._progress(role) > self._starts[role]
 
     async def _stop(self, client: Any) -> None:

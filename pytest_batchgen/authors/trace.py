@@ -37,6 +37,8 @@ class Trace:
         self.models: list[str] = []
         #: Why the current session failed (an API error, a budget), or "".
         self.error = ""
+        #: Whether that was the model service failing (not the lesson or its budget).
+        self.service_failed = False
         #: The current session's last text: a researcher's brief.
         self.last_text = ""
         # Tokens of answers seen in sessions that ended without a result message.
@@ -48,6 +50,7 @@ class Trace:
         """A new session (`author #2`): its messages are tagged with this name."""
         self._end_session()
         self.session, self.error, self.last_text = session, "", ""
+        self.service_failed = False
         self.sessions += 1
         log.info("--- %s", session)
 
@@ -76,6 +79,7 @@ class Trace:
                                      for k in USAGE_KEYS)
             if message.error:
                 self.error = f"API error ({message.error})"
+                self.service_failed = True
                 log.error("%s error: %s", head, message.error)
             for block in message.content:
                 if isinstance(block, TextBlock) and block.text.strip():
@@ -93,6 +97,8 @@ class Trace:
                 status = message.api_error_status
                 detail = one_line(Exception(message.result or "; ".join(message.errors or [])))
                 self.error = f"HTTP {status}: {detail}" if status else detail
+                # The CLI's own words for a request that got no usable answer.
+                self.service_failed |= bool(status) or detail.startswith("API Error")
             log.info("%s %s: turns %s, cost $%s, duration %s ms, usage %s, models %s", head,
                      message.subtype, message.num_turns, message.total_cost_usd,
                      message.duration_ms, _json(message.usage), _json(message.model_usage))

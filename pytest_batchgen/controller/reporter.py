@@ -21,7 +21,7 @@ from pytest_batchgen.controller.htmlreport import write_report
 from pytest_batchgen.controller.summary import BatchSummary, total
 from pytest_batchgen.nodeids import parse_node_id
 from pytest_batchgen.planning import PlannedLesson
-from pytest_batchgen.results import LessonResult, Status, format_duration
+from pytest_batchgen.results import LessonResult, Status, Why, format_duration
 from pytest_batchgen.settings import Settings
 from pytest_batchgen.store import LessonStore, StoreError
 
@@ -106,6 +106,9 @@ class BatchReporter:
         if report.when != "call" or found is None:
             return None
         result = found[0].results.get(found[1].order)
+        if result is not None and result.reason == Why.SERVICE_ERROR:
+            # The model service failed, not the lesson: told apart from a failed review.
+            return report.outcome, "E", ("SERVICE ERROR", {"red": True})
         # Failures keep pytest's own word: the short summary reuses it verbatim.
         if result is None or result.status != Status.SUCCESS:
             return None

@@ -230,6 +230,9 @@ class BatchSummary:
             "diagrams_removed": sum(len(r.removed_diagrams) for r in self.results.values()),
             "pending_files": sorted(r.pending_file for r in self.results.values()
                                     if r.pending_file),
+            # Failed by the model service (an outage, an API error), not by review.
+            "service_errors": sorted(r.order for r in self.results.values()
+                                     if r.reason == Why.SERVICE_ERROR),
             "results": [self._documents[order] for order in sorted(self._documents)],
             **spend_document(self.totals),
             "log_directory": str(self.batch.directory),

@@ -13,6 +13,7 @@ import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_batchgen.authors import (
@@ -37,10 +38,35 @@ from pytest_batchgen.worker.pending import PendingLesson, keep_pending
 
 log = logging.getLogger(__name__)
 
-# Lesson writes the store may fail in a row before no further lesson starts.
-STORE_FAILURE_LIMIT = 3
+# Lessons the store, or the model service, may fail in a row before none starts.
+FAILURE_LIMIT = 3
 # Seconds past --batch-timeout an author that stops itself gets before it is cancelled.
 STOP_GRACE = 30.0
+
+
+@dataclass
+class FailureStreak:
+    """Lessons in a row that one outside service failed (in this process): past the
+    limit, starting more would only pay for lessons that service cannot serve."""
+
+    service: str
+    count: int = 0
+    last_error: str = ""
+
+    def failed(self, error: str) -> None:
+        self.count += 1
+        self.last_error = error
+
+    def passed(self) -> None:
+        self.count = 0
+
+    @property
+    def tripped(self) -> bool:
+        return self.count >= FAILURE_LIMIT
+
+    def reason(self) -> str:
+        return (f"{self.service} failed {self.count} lessons in a row (last:"
+                f" {self.last_error}); no further lesson is started")
 
 
 class LessonRunner:
@@ -49,9 +75,8 @@ class LessonRunner:
     def __init__(self, backends: Backends, settings: Settings) -> None:
         self.backends = backends
         self.settings = settings
-        # Store failures of lesson writes in a row, in this process.
-        self._store_failures = 0
-        self._last_store_error = ""
+        self.store_streak = FailureStreak("the store")
+        self.service_streak = FailureStreak("the model service")
         # One loop per process, reused across lessons: clients that outlive a
         # lesson (and the SDK's subprocess transport) need a stable loop.
         self._loop: asyncio.Runner | None = None
@@ -110,6 +135,11 @@ class LessonRunner:
                 self._remove_diagrams(written.doc_id, result)
         except Exception as exc:
             result.status = Status.FAILED
+            if isinstance(exc, AuthoringError) and exc.service:
+                result.reason = Why.SERVICE_ERROR
+                self.service_streak.failed(str(exc))
+            else:  # the service answered: whatever failed, it was not the service
+                self.service_streak.passed()
             if isinstance(exc, AuthoringError | StoreError | ValueError):
                 result.error = str(exc)
             else:
@@ -119,6 +149,7 @@ class LessonRunner:
             self._fill_metrics(result, getattr(exc, "metrics", metrics), started)
             self._log_end(result)
             raise LessonFailed(result) from exc
+        self.service_streak.passed()
         result.set_review(authored.review)
         if written.skipped:
             result.reason, result.error = Why.WRITTEN_MEANWHILE, written.skipped
@@ -132,18 +163,18 @@ class LessonRunner:
         return result
 
     def _not_started(self, batch: CourseBatch, result: LessonResult) -> bool:
-        """Whether the lesson must not start: the budget is spent, or the store has
-        failed so often in a row that authoring more would only pay for lessons it
-        cannot take."""
+        """Whether the lesson must not start: the budget is spent, or the store or the
+        model service has failed so often in a row that authoring more would only pay
+        for lessons it cannot take (or fail them one after another)."""
         budget = self.settings.max_cost
         spent = batch.layout.read_spend() if budget is not None else 0.0
         if budget is not None and spent >= budget:
             result.reason = Why.BUDGET_REACHED
             result.error = f"budget reached: ${spent:.4f} of ${budget:.2f} spent"
-        elif self._store_failures >= STORE_FAILURE_LIMIT:
-            result.reason = Why.STORE_UNAVAILABLE
-            result.error = (f"the store failed {self._store_failures} lessons in a row (last:"
-                            f" {self._last_store_error}); no further lesson is started")
+        elif self.store_streak.tripped:
+            result.reason, result.error = Why.STORE_UNAVAILABLE, self.store_streak.reason()
+        elif self.service_streak.tripped:
+            result.reason, result.error = Why.SERVICE_UNAVAILABLE, self.service_streak.reason()
         elif (error := lesson_log_error()) is not None:
             # A lesson is paid for by the minute: none starts without its record.
             result.reason = Why.LOG_UNWRITABLE
@@ -281,15 +312,14 @@ class LessonRunner:
             # Whatever the store raised (its own error, or a bug in a conftest's store),
             # the lesson is paid for: it is kept, never lost with the exception.
             error = str(exc) if isinstance(exc, StoreError) else f"{type(exc).__name__}: {exc}"
-            self._store_failures += 1
-            self._last_store_error = error
+            self.store_streak.failed(error)
             path = keep_pending(batch.layout, PendingLesson(
                 row, planned, drafting, self.settings.store_url, error))
             result.pending_file = batch.layout.name(path)
             raise StoreError(f"{error}; the lesson is kept in {result.pending_file}: write it"
                              f" later with python -m pytest_batchgen write-pending"
                              f" {batch.directory}") from None
-        self._store_failures = 0
+        self.store_streak.passed()
         if written.skipped and drafting:
             # A draft never goes over a row, so it could never be written later.
             log.warning("Not written: %s", written.skipped)
