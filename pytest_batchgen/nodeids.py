@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from pytest_batchgen.digits import whole_number
+
 NODE_PREFIX = "lesson_"
 #: A course id as the platform writes it into rows (ASCII: the row's pattern).
 COURSE_ID = re.compile(r"^course_[A-Za-z0-9]+$")
@@ -20,6 +22,5 @@ def lesson_node_name(order: int) -> str:
 def parse_node_id(nodeid: str) -> tuple[str, int] | None:
     """`course_x::lesson_006` -> ("course_x", 6); None for any other node."""
     course, _, name = nodeid.partition("::")
-    if not name.startswith(NODE_PREFIX) or not name[len(NODE_PREFIX):].isdigit():
-        return None
-    return course, int(name[len(NODE_PREFIX):])
+    order = whole_number(name[len(NODE_PREFIX):]) if name.startswith(NODE_PREFIX) else None
+    return None if order is None else (course, order)

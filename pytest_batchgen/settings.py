@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from pytest_batchgen.digits import whole_number
 from pytest_batchgen.nodeids import COURSE_ID, lesson_node_name, parse_node_id
 
 DEFAULT_STORE = "sqlite:///logs/batchgen.sqlite3"
@@ -278,11 +279,11 @@ def _shard(text: str | None) -> tuple[int, int] | None:
     """`K/N`, 1 <= K <= N: this job's shard of every course."""
     if text is None:
         return None
-    index, _, count = text.partition("/")
-    if not (index.strip().isdigit() and count.strip().isdigit()):
+    index, _, count = (whole_number(part.strip()) for part in text.partition("/"))
+    if index is None or count is None:
         raise pytest.UsageError(f"--batch-shard: expected K/N such as 2/4, got {text!r}")
-    shard = int(index), int(count)
-    if not 1 <= shard[0] <= shard[1]:
+    shard = index, count
+    if not 1 <= index <= count:
         raise pytest.UsageError(f"--batch-shard: K must be from 1 to N, got {text!r}")
     return shard
 

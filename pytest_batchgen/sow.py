@@ -20,6 +20,8 @@ from pydantic import (
     field_validator,
 )
 
+from pytest_batchgen.digits import whole_number
+
 STORAGE_BUCKET = "authored_sow_entries"
 MAX_ORDER = 1000  # the frontend's bound on a lesson row's sow_order
 SOW_STATUSES = ("published", "draft", "archived")
@@ -158,7 +160,8 @@ def parse_metadata(raw: Any) -> dict[str, Any]:
 def version_key(version: str) -> tuple[int, str]:
     """Versions are strings ("1", "10"); compare numerically where they are numbers."""
     text = str(version)
-    return (int(text), "") if text.isdigit() else (-1, text)
+    number = whole_number(text)
+    return (number, "") if number is not None else (-1, text)
 
 
 def select_sow(rows: list[dict[str, Any]], course_id: str,

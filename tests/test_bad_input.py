@@ -180,6 +180,10 @@ def test_load_sow_validates_as_the_batch_does(
         (["--batch-timeout=0"], "--batch-timeout: must be more than 0"),
         (["--batch-sow-status=live"], "--batch-sow-status: expected one of published, draft"),
         (["--batch-course=course_日本"], "'course_日本' is not a course id"),
+        # str.isdigit() holds for these, int() refuses them: ASCII digits only.
+        (["--batch-shard=²/3"], "--batch-shard: expected K/N such as 2/4, got '²/3'"),
+        (["--batch-shard=1/٣"], "--batch-shard: expected K/N such as 2/4, got '1/٣'"),
+        ([f"{COURSE}::lesson_²"], f"'{COURSE}::lesson_²' is not a lesson of this batch"),
     ],
 )
 def test_bad_option_values_are_one_line_and_exit_2(project: BatchProject, args: list[str],
@@ -231,3 +235,24 @@ def test_two_published_sows_of_one_version_are_named_and_chosen_alike(
     assert plans[0]["sow"] == plans[1]["sow"] == {
         "doc_id": "sow_b", "version": "1", "status": "published",
         "passed_over_same_version": ["sow_a"]}
+
+
+def test_unicode_digits_in_the_store_are_text_not_numbers(project: BatchProject) -> None:
+    # '²'.isdigit() is true but int('²') raises: a version or order spelt so must be
+    # read as the text it is, in every later run, not crash it.
+    document = json.loads((FIXTURES / "sow_current.json").read_text())
+    project.load({**document, "$id": "sow_odd", "version": "²"})
+    project.load({**document, "$id": "sow_one", "version": "1"})
+    odd = project.add_lessons(COURSE, [1, 2])[0]
+    with sqlite3.connect(project.store_path) as db:
+        db.execute('UPDATE lesson_templates SET sow_order = ? WHERE "$id" = ?', ("²", odd))
+    run = project.run(f"--batch-course={COURSE}", "--batch-dry-run")
+    assert run.ret == 0, run.output()
+    plan = run.plan()
+    assert plan["sow"]["doc_id"] == "sow_one"
+    assert [p["order"] for p in plan["plan"]["skip"]] == [2]
+    assert [p["order"] for p in plan["plan"]["generate"]] == [1, 4]
+    # The audit passes the '²' row over as planning does: lesson 1 has no lesson.
+    audit = project.run(f"--batch-course={COURSE}", "--batch-audit", author=None)
+    assert "Traceback" not in audit.output()
+    assert [r["status"] for r in audit.summary()["results"]][:1] == ["skipped"]
