@@ -27,7 +27,7 @@ from typing import Any
 from pytest_batchgen.controller.merge import MergeError, merge
 from pytest_batchgen.layout import CATALOGUE_FILE, BatchLayout
 from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION
-from pytest_batchgen.nodeids import COURSE_ID
+from pytest_batchgen.nodeids import is_course_id
 from pytest_batchgen.settings import DEFAULT_LOG_DIR, DEFAULT_STORE
 from pytest_batchgen.sow import SOW_STATUSES, SowError, decode_entries_field, parse_entries
 from pytest_batchgen.store import AppwriteOptions, StoreError, choose_row_to_update
@@ -36,7 +36,8 @@ from pytest_batchgen.store.sqlite import SqliteStore
 from pytest_batchgen.worker.pending import pending_lessons, write_pending
 
 DEMO_COURSE = "course_demo1"
-ROW_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,35}$")  # Appwrite's custom row ids
+# Appwrite's custom row ids; fullmatched, as `$` would match before a final newline.
+ROW_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,35}")
 
 
 class CommandError(Exception):
@@ -65,7 +66,7 @@ def sow_row_from_document(
     if not isinstance(metadata, dict | str):
         raise CommandError(f"metadata must be an object, got {type(metadata).__name__}")
     row_id = document.get("$id") or f"sow_{course_id}"
-    if not isinstance(row_id, str) or not ROW_ID.match(row_id):
+    if not isinstance(row_id, str) or not ROW_ID.fullmatch(row_id):
         raise CommandError(f"$id must be a row id (up to 36 of A-Z a-z 0-9 . _ -), got"
                            f" {row_id!r}")
     return {
@@ -80,7 +81,7 @@ def sow_row_from_document(
 
 
 def check_course_id(course_id: Any) -> str:
-    if not isinstance(course_id, str) or not COURSE_ID.match(course_id):
+    if not is_course_id(course_id):
         raise CommandError(f"{course_id!r} is not a course id (course_ + ASCII letters and"
                            " digits)")
     return course_id

@@ -7,12 +7,18 @@ and the controller's bookkeeping under xdist all go by them.
 from __future__ import annotations
 
 import re
+from typing import TypeGuard
 
 from pytest_batchgen.digits import whole_number
 
 NODE_PREFIX = "lesson_"
-#: A course id as the platform writes it into rows (ASCII: the row's pattern).
-COURSE_ID = re.compile(r"^course_[A-Za-z0-9]+$")
+#: A course id as the platform writes it into rows (ASCII: the row's pattern). Use it
+#: through is_course_id: `$` would match before a final newline, so it is fullmatched.
+COURSE_ID = re.compile(r"course_[A-Za-z0-9]+")
+
+
+def is_course_id(value: object) -> TypeGuard[str]:
+    return isinstance(value, str) and COURSE_ID.fullmatch(value) is not None
 
 
 def lesson_node_name(order: int) -> str:

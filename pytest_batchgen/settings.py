@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from pytest_batchgen.digits import whole_number
-from pytest_batchgen.nodeids import COURSE_ID, lesson_node_name, parse_node_id
+from pytest_batchgen.nodeids import is_course_id, lesson_node_name, parse_node_id
 
 DEFAULT_STORE = "sqlite:///logs/batchgen.sqlite3"
 DEFAULT_LOG_DIR = "logs/batch_runs"
@@ -297,7 +297,7 @@ def resolve(config: pytest.Config) -> Settings:
         values[option.dest] = _convert(option, value, source, ini_dir)
     courses = tuple(dict.fromkeys(values["batch_course"] or ()))
     for course in courses:
-        if not COURSE_ID.match(course):
+        if not is_course_id(course):
             raise pytest.UsageError(
                 f"--batch-course: {course!r} is not a course id"
                 " (course_ + ASCII letters and digits)"

@@ -155,9 +155,14 @@ def test_show_lesson_of_undecodable_cards_is_one_line(project: BatchProject,
         ({"courseId": 12345, "entries": [{"order": 1, "label": "x"}]}, "is not a course id"),
         ({"courseId": "course a b", "entries": [{"order": 1, "label": "x"}]},
          "is not a course id"),
+        # `$` matches before a final newline: the ids must match whole.
+        ({"courseId": "course_x1\n", "entries": [{"order": 1, "label": "x"}]},
+         "is not a course id"),
+        ({"courseId": "course_x1", "$id": "sow_x1\n", "entries": [{"order": 1, "label": "x"}]},
+         "$id must be a row id"),
     ],
     ids=["order-true", "order-huge", "blank-label", "version-object", "unknown-status",
-         "path-course", "number-course", "spaced-course"],
+         "path-course", "number-course", "spaced-course", "newline-course", "newline-row-id"],
 )
 def test_load_sow_validates_as_the_batch_does(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], content: object, message: str
@@ -181,6 +186,7 @@ def test_load_sow_validates_as_the_batch_does(
         (["--batch-sow-status=live"], "--batch-sow-status: expected one of published, draft"),
         (["--batch-course=course_日本"], "'course_日本' is not a course id"),
         # str.isdigit() holds for these, int() refuses them: ASCII digits only.
+        ([f"--batch-course={COURSE}\n"], "'course_c84874\\n' is not a course id"),
         (["--batch-shard=²/3"], "--batch-shard: expected K/N such as 2/4, got '²/3'"),
         (["--batch-shard=1/٣"], "--batch-shard: expected K/N such as 2/4, got '1/٣'"),
         ([f"{COURSE}::lesson_²"], f"'{COURSE}::lesson_²' is not a lesson of this batch"),
