@@ -225,3 +225,35 @@ def test_kill_9_loses_no_finished_lesson_from_the_summary(project: BatchProject)
     assert (written["generated"], written["not_run"], written["complete"]) == (2, [3], False)
     # Merged, the killed run is what it was: two lessons, one not run.
     assert main(["merge", str(project.log_dir), "--out", str(project.pytester.path / "m")]) == 0
+
+
+def _success(**figures: object) -> str:
+    result = {"order": 1, "label": "x", "status": "success", "action": "generate",
+              "duration_seconds": 60, "cost_usd": 0.1, **figures}
+    return json.dumps({"courseId": COURSE, "author": "scripted", "results": [result]})
+
+
+@pytest.mark.parametrize("text", [
+    _success(duration_seconds=None),
+    _success(duration_seconds=float("nan")),  # json.dumps writes NaN, json.loads reads it
+    _success(cost_usd="0.1"),
+    json.dumps({"courseId": COURSE, "author": "scripted", "results": 5}),
+    json.dumps({"courseId": COURSE, "author": "scripted", "results": [],
+                "merged_from": 5}),
+    '{"author": "scripted", "results": ' + "[" * 100_000 + "]" * 100_000 + "}",
+], ids=["null-duration", "nan-duration", "string-cost", "results-5", "merged-from-5",
+        "deep"])
+def test_an_odd_summary_in_the_log_directory_is_passed_over_by_name(
+    project: BatchProject, text: str
+) -> None:
+    project.load("sow_current.json")
+    project.run(f"--batch-course={COURSE}", "-k", "lesson_001 or lesson_002")
+    odd = project.log_dir / f"batch_{COURSE}_20200101_000000" / "batch_summary.json"
+    odd.parent.mkdir()
+    odd.write_text(text)
+    run = project.run(f"--batch-course={COURSE}", "--batch-dry-run")
+    assert run.ret == 0, run.output()
+    estimates = run.plan()["estimates"]
+    assert estimates["based_on_lessons"] == 2  # the two real lessons, not the odd file's
+    assert [p.split(" (")[0] for p in estimates["passed_over"]] == [str(odd)]
+    run.result.stdout.fnmatch_lines([f"*passed over {odd} (*"])

@@ -17,7 +17,6 @@ plans that disagree about a lesson are refused: they do not describe one course.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from collections.abc import Iterable
@@ -26,13 +25,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from pytest_batchgen.controller.htmlreport import render, render_catalogue
 from pytest_batchgen.controller.summary import (
+    SummaryUnreadable,
     Totals,
     counts_document,
+    read_summary,
     spend_document,
+    summary_shape,
     utc_iso,
 )
 from pytest_batchgen.layout import (
@@ -42,7 +44,7 @@ from pytest_batchgen.layout import (
     write_json_atomic,
     write_text_atomic,
 )
-from pytest_batchgen.results import LessonResult, Status, format_duration
+from pytest_batchgen.results import Count, Figure, LessonResult, Status, format_duration
 
 # Result fields that name a file of the lesson's batch directory.
 FILE_FIELDS = ("log_file", "diff_file", "pending_file")
@@ -62,13 +64,13 @@ class SummaryShape(BaseModel):
     start_time: AwareDatetime
     end_time: AwareDatetime | None = None
     mode: str = "generate"
-    total_sow_entries: int = 0
+    total_sow_entries: Count = 0
     results: list[LessonResult]
     not_run: list[int] = []
     deselected: list[int] = []
     in_other_shards: list[int] = []
     interrupted: bool = False
-    total_cost_usd: float = 0.0
+    total_cost_usd: Figure = 0.0
 
 
 @dataclass(frozen=True)
@@ -104,20 +106,12 @@ def read_batch(file: Path) -> Batch | None:
     """The batch summary in `file`; None for an earlier merge's output (its batches
     are merged from themselves)."""
     try:
-        document = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError) as exc:
-        raise MergeError(f"{file} cannot be read as JSON ({type(exc).__name__})") from None
-    if not isinstance(document, dict):
-        raise MergeError(f"{file} is not a batch summary")
-    if "merged_from" in document:
-        return None
-    try:
-        shape = SummaryShape.model_validate(document)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(map(str, error["loc"]))
-        raise MergeError(f"{file} is not a batch summary ({where}: {error['msg']})") from None
-    return Batch(file, document, shape)
+        document = read_summary(file)
+        if "merged_from" in document:
+            return None
+        return Batch(file, document, summary_shape(document, SummaryShape))
+    except SummaryUnreadable as exc:
+        raise MergeError(f"{file} {exc}") from None
 
 
 def find_batches(paths: Iterable[Path]) -> list[Batch]:
