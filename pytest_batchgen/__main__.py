@@ -29,7 +29,13 @@ from pytest_batchgen.layout import CATALOGUE_FILE, BatchLayout
 from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION
 from pytest_batchgen.nodeids import is_course_id
 from pytest_batchgen.settings import DEFAULT_LOG_DIR, DEFAULT_STORE
-from pytest_batchgen.sow import SOW_STATUSES, SowError, decode_entries_field, parse_entries
+from pytest_batchgen.sow import (
+    SOW_STATUSES,
+    SowError,
+    decode_entries_field,
+    parse_entries,
+    parse_metadata,
+)
 from pytest_batchgen.store import AppwriteOptions, StoreError, choose_row_to_update
 from pytest_batchgen.store.default import open_default_store
 from pytest_batchgen.store.sqlite import SqliteStore
@@ -65,6 +71,7 @@ def sow_row_from_document(
     metadata = document.get("metadata") or {}
     if not isinstance(metadata, dict | str):
         raise CommandError(f"metadata must be an object, got {type(metadata).__name__}")
+    parse_metadata(metadata)  # refuse what every later run of the course would fail to read
     row_id = document.get("$id") or f"sow_{course_id}"
     if not isinstance(row_id, str) or not ROW_ID.fullmatch(row_id):
         raise CommandError(f"$id must be a row id (up to 36 of A-Z a-z 0-9 . _ -), got"

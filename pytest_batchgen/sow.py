@@ -152,8 +152,9 @@ def parse_metadata(raw: Any) -> dict[str, Any]:
         return raw
     try:
         value = json.loads(raw)
-    except (TypeError, ValueError) as exc:
-        raise SowError(f"metadata is not JSON: {exc}") from exc
+    except (TypeError, ValueError, RecursionError) as exc:
+        # Nested deeper than the parser goes is a RecursionError, as for entries.
+        raise SowError(f"metadata is not JSON: {type(exc).__name__}: {str(exc)[:200]}") from None
     return value if isinstance(value, dict) else {"value": value}
 
 

@@ -262,3 +262,29 @@ def test_unicode_digits_in_the_store_are_text_not_numbers(project: BatchProject)
     audit = project.run(f"--batch-course={COURSE}", "--batch-audit", author=None)
     assert "Traceback" not in audit.output()
     assert [r["status"] for r in audit.summary()["results"]][:1] == ["skipped"]
+
+
+DEEP_JSON = "[" * 100_000 + "]" * 100_000
+
+
+def test_a_sow_whose_metadata_is_100k_deep_json_is_refused_at_load(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "sow.json"
+    source.write_text(json.dumps({"courseId": "course_x1", "metadata": DEEP_JSON,
+                                  "entries": [{"order": 1, "label": "x"}]}))
+    assert main(["--store", f"sqlite:///{tmp_path / 's.db'}", "load-sow", str(source)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "metadata is not JSON" in err, err
+
+
+def test_a_stored_sow_whose_metadata_is_100k_deep_json_is_one_line(
+    project: BatchProject
+) -> None:
+    # As another tool could have stored it: every run of the course read it.
+    project.load("sow_current.json")
+    with sqlite3.connect(project.store_path) as db:
+        db.execute("UPDATE Authored_SOW SET metadata = ?", (DEEP_JSON,))
+    run = project.run(f"--batch-course={COURSE}", subprocess=True)
+    assert "metadata is not JSON" in one_line(run)
+    assert run.batch_dirs() == []
