@@ -24,11 +24,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from pytest_batchgen.controller.merge import MergeError, merge
 from pytest_batchgen.layout import CATALOGUE_FILE, BatchLayout
 from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION
 from pytest_batchgen.nodeids import is_course_id
-from pytest_batchgen.settings import DEFAULT_LOG_DIR, DEFAULT_STORE
+from pytest_batchgen.settings import DEFAULT_LOG_DIR, DEFAULT_STORE, from_dir, project_directory
 from pytest_batchgen.sow import (
     SOW_STATUSES,
     SowError,
@@ -85,6 +87,15 @@ def sow_row_from_document(
         "metadata": metadata,
         "accessibility_notes": str(document.get("accessibility_notes") or ""),
     }
+
+
+def as_pytest_default(default: str) -> str:
+    """A default path where pytest run from here takes it (the ini file's directory,
+    else the rootdir), so `load-sow` in a subdirectory fills the store pytest reads."""
+    try:
+        return from_dir(default, project_directory(Path.cwd()))
+    except pytest.UsageError as exc:  # an ini file pytest itself could not read
+        raise CommandError(str(exc)) from None
 
 
 def check_course_id(course_id: Any) -> str:
@@ -210,7 +221,8 @@ def command_write_pending(args: argparse.Namespace) -> tuple[str, int]:
 
 def command_merge(args: argparse.Namespace) -> str:
     out = Path(args.out) if args.out else (
-        Path(DEFAULT_LOG_DIR) / f"merged_{datetime.now().strftime('%Y%m%d_%H%M%S')}")
+        Path(as_pytest_default(DEFAULT_LOG_DIR))
+        / f"merged_{datetime.now().strftime('%Y%m%d_%H%M%S')}")
     try:
         document = merge([Path(path) for path in args.paths], out)
     except MergeError as exc:
@@ -239,8 +251,9 @@ def command_merge(args: argparse.Namespace) -> str:
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="python -m pytest_batchgen", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-    main.add_argument("--store", help=f"store URL (default {DEFAULT_STORE}; write-pending:"
-                      " the store the batch used)")
+    main.add_argument("--store", help=f"store URL (default {DEFAULT_STORE}, from the pytest"
+                      " ini file's directory as pytest takes it; write-pending: the store"
+                      " the batch used)")
     commands = main.add_subparsers(dest="command", required=True)
     load = commands.add_parser("load-sow", help="load a SOW JSON file into the store")
     load.add_argument("file")
@@ -287,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.run is command_merge:
             print(command_merge(args))
             return 0
-        store = SqliteStore.from_url(args.store or DEFAULT_STORE,
+        store = SqliteStore.from_url(args.store or as_pytest_default(DEFAULT_STORE),
                                      create=args.run is not command_show_lesson)
         try:
             print(args.run(args, store))

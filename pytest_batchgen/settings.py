@@ -9,6 +9,7 @@ is converted and checked here, and an error names where the value came from
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 from dataclasses import dataclass
@@ -191,11 +192,33 @@ def _convert(option: Option, value: Any, source: str, ini_dir: Path) -> Any:
     if option.kind == "path" and source.startswith("ini"):
         # As pytest does for its own path options: an ini file's relative paths are
         # taken from its directory, the command line's from the current one.
-        return _from_dir(text, ini_dir)
+        return from_dir(text, ini_dir)
     return text
 
 
-def _from_dir(text: str, directory: Path) -> str:
+def paths_directory(inipath: Path | None, rootpath: Path) -> Path:
+    """Where relative defaults and ini paths are taken from, as pytest takes its own:
+    the ini file's directory, else the rootdir."""
+    return inipath.parent if inipath else rootpath
+
+
+def project_directory(invocation_dir: Path) -> Path:
+    """paths_directory of a pytest run started in `invocation_dir`, found by pytest's
+    own rules (the first pytest.ini, pyproject.toml, tox.ini or setup.cfg upwards that
+    configures pytest, ...). For `python -m pytest_batchgen`, whose default store must
+    be the one pytest run from the same directory reads."""
+    from _pytest.config.findpaths import determine_setup
+
+    arguments: dict[str, Any] = {"inifile": None, "args": [], "rootdir_cmd_arg": None,
+                                 "invocation_dir": invocation_dir}
+    if "override_ini" in inspect.signature(determine_setup).parameters:
+        arguments["override_ini"] = None  # newer pytest reads -o before it looks
+    rootdir, inipath, *_ = determine_setup(**arguments)
+    return paths_directory(inipath, rootdir)
+
+
+def from_dir(text: str, directory: Path) -> str:
+    """A path option's value (or a sqlite:/// URL) taken from `directory`."""
     prefix = "sqlite:///"
     if text.startswith(prefix):
         return prefix + str(directory / text[len(prefix):])
@@ -291,7 +314,7 @@ def _shard(text: str | None) -> tuple[int, int] | None:
 def resolve(config: pytest.Config) -> Settings:
     """Read every option once; UsageError names the option or ini key at fault."""
     values: dict[str, Any] = {}
-    ini_dir = config.inipath.parent if config.inipath else config.rootpath
+    ini_dir = paths_directory(config.inipath, config.rootpath)
     for option in OPTIONS:
         value, source = _value(config, option)
         values[option.dest] = _convert(option, value, source, ini_dir)

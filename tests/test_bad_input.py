@@ -17,6 +17,7 @@ from pytest_batchgen.__main__ import main
 from pytest_batchgen.layout import BatchLayout, batch_directories
 from tests.conftest import COURSE, FIXTURES, BatchProject
 from tests.support.fake_plugin import fill_disk
+from tests.support.lessons import OUTCOMES
 
 pytestmark = pytest.mark.usefixtures("project")
 
@@ -288,3 +289,31 @@ def test_a_stored_sow_whose_metadata_is_100k_deep_json_is_one_line(
     run = project.run(f"--batch-course={COURSE}", subprocess=True)
     assert "metadata is not JSON" in one_line(run)
     assert run.batch_dirs() == []
+
+
+@pytest.mark.parametrize(("name", "text"), [
+    ("tox.ini", "[pytest]\n"),
+    ("pyproject.toml", "[tool.pytest.ini_options]\n"),
+])
+def test_load_sow_and_pytest_find_the_default_store_in_one_place(
+    project: BatchProject, monkeypatch: pytest.MonkeyPatch, name: str, text: str
+) -> None:
+    # Both in a subdirectory of the project: pytest takes its default store from the
+    # ini file's directory, so the loader must write it there too.
+    home = project.pytester.path
+    (home / name).write_text(text)
+    sub = project.pytester.mkdir("sub")
+    document = {**json.loads((FIXTURES / "sow_current.json").read_text()), "outcomes": OUTCOMES}
+    source = home / "sow.json"
+    source.write_text(json.dumps(document))
+    monkeypatch.chdir(sub)
+    assert main(["load-sow", str(source), "--course", COURSE]) == 0
+    assert (home / "logs" / "batchgen.sqlite3").is_file()
+    assert not (sub / "logs").exists()
+    env = {**os.environ, "PYTHONPATH": f"{home}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    done = subprocess.run([sys.executable, "-m", "pytest", f"--batch-course={COURSE}",
+                           "-pfake_plugin", "--batch-dry-run"],
+                          cwd=sub, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [BatchLayout(d).plan.is_file()
+            for d in batch_directories(home / "logs" / "batch_runs")] == [True]
