@@ -21,7 +21,9 @@ import pytest
 from pytest_batchgen.digits import whole_number
 from pytest_batchgen.nodeids import is_course_id, lesson_node_name, parse_node_id
 
-DEFAULT_STORE = "sqlite:///logs/batchgen.sqlite3"
+SQLITE_PREFIX = "sqlite:///"
+DEFAULT_STORE = f"{SQLITE_PREFIX}logs/batchgen.sqlite3"
+STORE_FORMS = f"{SQLITE_PREFIX}PATH or appwrite"
 DEFAULT_LOG_DIR = "logs/batch_runs"
 
 
@@ -31,7 +33,7 @@ class Option:
 
     flag: str
     help: str
-    kind: str = "string"  # string | path | bool | int | float | list
+    kind: str = "string"  # string | path | store | bool | int | float | list
     default: Any = None
     metavar: str | None = None
     choices: tuple[str, ...] | None = None
@@ -61,7 +63,7 @@ OPTIONS = (
     Option("--batch-keep-diagrams", "Keep an overwritten lesson's diagrams (default: remove"
            " them so the platform draws them afresh)", kind="bool", default=False),
     Option("--batch-store", f"Lesson store: sqlite:///PATH or appwrite (default {DEFAULT_STORE})",
-           kind="path", default=DEFAULT_STORE, metavar="URL"),
+           kind="store", default=DEFAULT_STORE, metavar="URL"),
     Option("--batch-author", "Lesson author: claude (the agent) or outline (offline drafts)",
            default="claude", metavar="NAME"),
     Option("--batch-log-dir", f"Directory for batch run logs (default {DEFAULT_LOG_DIR})",
@@ -189,7 +191,14 @@ def _convert(option: Option, value: Any, source: str, ini_dir: Path) -> Any:
     if option.choices and text not in option.choices:
         raise pytest.UsageError(f"{source}: expected one of {', '.join(option.choices)},"
                                 f" got {text!r}")
-    if option.kind == "path" and source.startswith("ini"):
+    if option.kind == "store":
+        # Checked before it is taken for a path: from an ini file, postgres://x
+        # would come out as a file under the ini's directory, sqlite:/// as that
+        # directory.
+        path = text.removeprefix(SQLITE_PREFIX)
+        if text != "appwrite" and (path == text or not path or path.endswith("/")):
+            raise pytest.UsageError(f"{source}: expected {STORE_FORMS}, got {text!r}")
+    if option.kind in ("path", "store") and source.startswith("ini"):
         # As pytest does for its own path options: an ini file's relative paths are
         # taken from its directory, the command line's from the current one.
         return from_dir(text, ini_dir)
@@ -219,9 +228,8 @@ def project_directory(invocation_dir: Path) -> Path:
 
 def from_dir(text: str, directory: Path) -> str:
     """A path option's value (or a sqlite:/// URL) taken from `directory`."""
-    prefix = "sqlite:///"
-    if text.startswith(prefix):
-        return prefix + str(directory / text[len(prefix):])
+    if text.startswith(SQLITE_PREFIX):
+        return SQLITE_PREFIX + str(directory / text[len(SQLITE_PREFIX):])
     if text == "appwrite":  # the store name, not a path
         return text
     return str(directory / text)

@@ -317,3 +317,20 @@ def test_load_sow_and_pytest_find_the_default_store_in_one_place(
     assert done.returncode == 0, done.stdout + done.stderr
     assert [BatchLayout(d).plan.is_file()
             for d in batch_directories(home / "logs" / "batch_runs")] == [True]
+
+
+@pytest.mark.parametrize("value", ["postgres://x", "sqlite:///", "sqlite://store.db"])
+def test_a_store_url_of_no_accepted_form_is_one_line_naming_its_ini_key(
+    project: BatchProject, value: str
+) -> None:
+    # From the ini file, it was taken for a path: postgres://x came out mangled
+    # under the ini's directory, and sqlite:/// as that directory, "missing".
+    project.pytester.makeini(f"[pytest]\nbatch_store = {value}\n")
+    result = project.pytester.runpytest_subprocess(f"--batch-course={COURSE}", "-pfake_plugin")
+    assert result.ret == 2
+    assert result.stderr.lines == [f"batchgen: ini key batch_store: expected sqlite:///PATH"
+                                   f" or appwrite, got {value!r}"]
+    result = project.pytester.runpytest_subprocess(f"--batch-course={COURSE}", "-pfake_plugin",
+                                                   f"--batch-store={value}")
+    assert result.stderr.lines == [f"batchgen: --batch-store: expected sqlite:///PATH"
+                                   f" or appwrite, got {value!r}"]
