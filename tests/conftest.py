@@ -160,7 +160,7 @@ def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Batch
     for name in ("BATCHGEN_FAKE_FAIL", "BATCHGEN_FAKE_CRASH", "BATCHGEN_FAKE_INVALID",
                  "BATCHGEN_FAKE_INTERRUPT", "BATCHGEN_FAKE_RESET_LOGGING",
                  "BATCHGEN_FAKE_WRITE_FAIL", "BATCHGEN_FAKE_INTERRUPT_PARENT",
-                 "BATCHGEN_FAKE_SLOW"):
+                 "BATCHGEN_FAKE_SLOW", "BATCHGEN_FAKE_SYSTEM_EXIT", "BATCHGEN_FAKE_CANCELLED"):
         monkeypatch.delenv(name, raising=False)
     return BatchProject(pytester)
 
