@@ -107,9 +107,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _terminate_as_interrupt(signum: int, frame: object) -> None:
-    # As if Ctrl-C were pressed: through whatever handles SIGINT now (asyncio's
-    # runner while a lesson runs, which cancels the lesson's task cleanly).
-    signal.raise_signal(signal.SIGINT)
+    if callable(signal.getsignal(signal.SIGINT)):
+        # As if Ctrl-C were pressed: through whatever handles SIGINT now (asyncio's
+        # runner while a lesson runs, which cancels the lesson's task cleanly).
+        signal.raise_signal(signal.SIGINT)
+    else:
+        # SIGINT is ignored (`cmd &` in a script, nohup) or left to the system:
+        # passed on, it would do nothing (or kill the run unrecorded). What Ctrl-C
+        # would raise is raised here, so SIGTERM stops the run in every case.
+        raise KeyboardInterrupt
 
 
 class XdistHooks:

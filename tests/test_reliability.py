@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
 from pathlib import Path
 from xml.etree import ElementTree
@@ -257,3 +258,24 @@ def test_an_odd_summary_in_the_log_directory_is_passed_over_by_name(
     assert estimates["based_on_lessons"] == 2  # the two real lessons, not the odd file's
     assert [p.split(" (")[0] for p in estimates["passed_over"]] == [str(odd)]
     run.result.stdout.fnmatch_lines([f"*passed over {odd} (*"])
+
+
+@pytest.mark.parametrize("workers", [0, 1], ids=["serial", "xdist"])
+def test_sigterm_stops_a_batch_started_with_sigint_ignored(project: BatchProject,
+                                                           workers: int) -> None:
+    # `cmd &` in a script and nohup start pytest with SIGINT ignored: SIGTERM, passed
+    # on as SIGINT, was ignored too, and lesson 1 (hanging here) ran on.
+    project.load(legacy_sow(3), course=None)
+    batch = project.start("--batch-course=course_c84774", "-p", "xdist", f"-n{workers}",
+                          env={"BATCHGEN_FAKE_SLOW": "1"}, ignore_sigint=True)
+    try:
+        wait_for(lambda: any(project.log_dir.glob("batch_*/lesson_order_001.log")),
+                 "lesson 1 to start")
+        batch.send_signal(signal.SIGTERM)
+        output = batch.communicate(timeout=60)[0].decode()
+    finally:
+        batch.kill()
+    assert batch.returncode == 2, output
+    [directory] = batch_directories(project.log_dir)
+    summary = json.loads(BatchLayout(directory).summary.read_text())
+    assert summary["interrupted"] is True and 1 in summary["not_run"]
