@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import sqlite3
+import time
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -14,6 +15,7 @@ from pytest_batchgen.__main__ import main
 from pytest_batchgen.layout import BatchLayout, batch_directories
 from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION
 from tests.conftest import COURSE, BatchProject, legacy_sow, wait_for
+from tests.support.processes import processes, running
 
 pytestmark = pytest.mark.usefixtures("project")
 
@@ -279,3 +281,29 @@ def test_sigterm_stops_a_batch_started_with_sigint_ignored(project: BatchProject
     [directory] = batch_directories(project.log_dir)
     summary = json.loads(BatchLayout(directory).summary.read_text())
     assert summary["interrupted"] is True and 1 in summary["not_run"]
+
+
+def test_xdist_workers_die_with_a_killed_controller(project: BatchProject) -> None:
+    # kill -9 runs no cleanup in the controller: its workers, adopted by init, went
+    # on authoring and writing rows the summary says were never run.
+    project.load(legacy_sow(6), course=None)
+    batch = project.start("--batch-course=course_c84774", "-p", "xdist", "-n2",
+                          env={"BATCHGEN_FAKE_DELAY": "2"})
+    try:
+        wait_for(lambda: len(list(project.log_dir.glob("batch_*/lesson_order_*.log"))) >= 2,
+                 "both workers to run a lesson")
+        workers = [p.pid for p in processes() if p.parent == batch.pid]
+        assert len(workers) == 2
+    finally:
+        batch.kill()
+        # Not communicate(): the workers hold the output pipe too, so it would wait
+        # for them.
+        batch.wait(timeout=60)
+    try:
+        written = project.rows("course_c84774")
+        wait_for(lambda: not running(workers), "the workers to end with their controller")
+        time.sleep(3)  # longer than a lesson takes: a worker still authoring would write
+        assert project.rows("course_c84774") == written
+    finally:
+        assert batch.stdout is not None
+        batch.stdout.close()
