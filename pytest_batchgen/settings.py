@@ -166,10 +166,13 @@ def _value(config: pytest.Config, option: Option) -> tuple[Any, str]:
 
 
 def _number(option: Option, value: Any, source: str) -> int | float:
+    whole = "a whole number" if option.kind == "int" else "a number"
+    if isinstance(value, str) and not value.isascii():
+        # int() and float() read '٣' as 3: no one typing a budget means that.
+        raise pytest.UsageError(f"{source}: expected {whole}, got {value!r}")
     try:
         number: int | float = int(value) if option.kind == "int" else float(value)
     except (TypeError, ValueError):
-        whole = "a whole number" if option.kind == "int" else "a number"
         raise pytest.UsageError(f"{source}: expected {whole}, got {value!r}") from None
     if not math.isfinite(number):
         raise pytest.UsageError(f"{source}: expected a finite number, got {value!r}")

@@ -188,6 +188,8 @@ def test_load_sow_validates_as_the_batch_does(
         (["--batch-course=course_日本"], "'course_日本' is not a course id"),
         # str.isdigit() holds for these, int() refuses them: ASCII digits only.
         ([f"--batch-course={COURSE}\n"], "'course_c84874\\n' is not a course id"),
+        (["--batch-max-retries=٣"], "--batch-max-retries: expected a whole number, got '٣'"),
+        (["--batch-max-cost=٣"], "--batch-max-cost: expected a number, got '٣'"),
         (["--batch-shard=²/3"], "--batch-shard: expected K/N such as 2/4, got '²/3'"),
         (["--batch-shard=1/٣"], "--batch-shard: expected K/N such as 2/4, got '1/٣'"),
         ([f"{COURSE}::lesson_²"], f"'{COURSE}::lesson_²' is not a lesson of this batch"),
