@@ -44,8 +44,9 @@ from pytest_batchgen.store.sqlite import SqliteStore
 from pytest_batchgen.worker.pending import pending_lessons, write_pending
 
 DEMO_COURSE = "course_demo1"
-# Appwrite's custom row ids; fullmatched, as `$` would match before a final newline.
-ROW_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,35}")
+# Appwrite's custom row ids. \Z, not `$` (which matches before a final newline): a
+# match is whole with .match or .fullmatch alike.
+ROW_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,35}\Z")
 
 
 class CommandError(Exception):

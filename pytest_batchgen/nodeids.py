@@ -12,9 +12,9 @@ from typing import TypeGuard
 from pytest_batchgen.digits import whole_number
 
 NODE_PREFIX = "lesson_"
-#: A course id as the platform writes it into rows (ASCII: the row's pattern). Use it
-#: through is_course_id: `$` would match before a final newline, so it is fullmatched.
-COURSE_ID = re.compile(r"course_[A-Za-z0-9]+")
+#: A course id as the platform writes it into rows (ASCII: the row's pattern). \Z, not
+#: `$`, which matches before a final newline: whole with .match or .fullmatch alike.
+COURSE_ID = re.compile(r"course_[A-Za-z0-9]+\Z")
 
 
 def is_course_id(value: object) -> TypeGuard[str]:
