@@ -25,17 +25,20 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from pytest_batchgen.controller.merge import MergeError, merge
 from pytest_batchgen.layout import CATALOGUE_FILE, BatchLayout
 from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION, LESSON_COLUMNS, row_as_stored
-from pytest_batchgen.nodeids import COURSE_ID
-from pytest_batchgen.settings import DEFAULT_LOG_DIR, DEFAULT_STORE
+from pytest_batchgen.nodeids import is_course_id
+from pytest_batchgen.settings import DEFAULT_LOG_DIR, DEFAULT_STORE, from_dir, project_directory
 from pytest_batchgen.sow import (
     MAX_ORDER,
     SOW_STATUSES,
     SowError,
     decode_entries_field,
     parse_entries,
+    parse_metadata,
 )
 from pytest_batchgen.store import (
     AppwriteOptions,
@@ -48,7 +51,9 @@ from pytest_batchgen.store.sqlite import SqliteStore
 from pytest_batchgen.worker.pending import pending_lessons, write_pending
 
 DEMO_COURSE = "course_demo1"
-ROW_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,35}$")  # Appwrite's custom row ids
+# Appwrite's custom row ids. \Z, not `$` (which matches before a final newline): a
+# match is whole with .match or .fullmatch alike.
+ROW_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,35}\Z")
 
 
 class CommandError(Exception):
@@ -76,10 +81,11 @@ def sow_row_from_document(
     metadata = document.get("metadata") or {}
     if not isinstance(metadata, dict | str):
         raise CommandError(f"metadata must be an object, got {type(metadata).__name__}")
+    parse_metadata(metadata)  # refuse what every later run of the course would fail to read
     # A file loaded under another course is a copy: its row ids are the other course's.
     row_id = (None if moved_from(document, course_id) else document.get("$id")) \
         or f"sow_{course_id}"
-    if not isinstance(row_id, str) or not ROW_ID.match(row_id):
+    if not isinstance(row_id, str) or not ROW_ID.fullmatch(row_id):
         raise CommandError(f"$id must be a row id (up to 36 of A-Z a-z 0-9 . _ -), got"
                            f" {row_id!r}")
     return {
@@ -93,8 +99,17 @@ def sow_row_from_document(
     }
 
 
+def as_pytest_default(default: str) -> str:
+    """A default path where pytest run from here takes it (the ini file's directory,
+    else the rootdir), so `load-sow` in a subdirectory fills the store pytest reads."""
+    try:
+        return from_dir(default, project_directory(Path.cwd()))
+    except pytest.UsageError as exc:  # an ini file pytest itself could not read
+        raise CommandError(str(exc)) from None
+
+
 def check_course_id(course_id: Any) -> str:
-    if not isinstance(course_id, str) or not COURSE_ID.match(course_id):
+    if not is_course_id(course_id):
         raise CommandError(f"{course_id!r} is not a course id (course_ + ASCII letters and"
                            " digits)")
     return course_id
@@ -195,7 +210,7 @@ def lesson_rows_of(document: Any, course: str | None,
             raise CommandError(f"{at}: sow_order must be a whole number from 1 to {MAX_ORDER},"
                                f" got {order!r}")
         row_id = row.get("$id") or lesson_row_id(course_id, order)
-        if not isinstance(row_id, str) or not ROW_ID.match(row_id):
+        if not isinstance(row_id, str) or not ROW_ID.fullmatch(row_id):
             raise CommandError(f"{at}: $id must be a row id (up to 36 of A-Z a-z 0-9 . _ -),"
                                f" got {row_id!r}")
         if row_id in loaded:
@@ -276,7 +291,8 @@ def command_write_pending(args: argparse.Namespace) -> tuple[str, int]:
 
 def command_merge(args: argparse.Namespace) -> str:
     out = Path(args.out) if args.out else (
-        Path(DEFAULT_LOG_DIR) / f"merged_{datetime.now().strftime('%Y%m%d_%H%M%S')}")
+        Path(as_pytest_default(DEFAULT_LOG_DIR))
+        / f"merged_{datetime.now().strftime('%Y%m%d_%H%M%S')}")
     try:
         document = merge([Path(path) for path in args.paths], out)
     except MergeError as exc:
@@ -305,8 +321,9 @@ def command_merge(args: argparse.Namespace) -> str:
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="python -m pytest_batchgen", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-    main.add_argument("--store", help=f"store URL (default {DEFAULT_STORE}; write-pending:"
-                      " the store the batch used)")
+    main.add_argument("--store", help=f"store URL (default {DEFAULT_STORE}, from the pytest"
+                      " ini file's directory as pytest takes it; write-pending: the store"
+                      " the batch used)")
     commands = main.add_subparsers(dest="command", required=True)
     load = commands.add_parser("load-sow", help="load a SOW JSON file into the store")
     load.add_argument("file")
@@ -358,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.run is command_merge:
             print(command_merge(args))
             return 0
-        store = SqliteStore.from_url(args.store or DEFAULT_STORE,
+        store = SqliteStore.from_url(args.store or as_pytest_default(DEFAULT_STORE),
                                      create=args.run is not command_show_lesson)
         try:
             print(args.run(args, store))

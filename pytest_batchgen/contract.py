@@ -53,9 +53,10 @@ CFU_TYPE_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "short_text": ((), ()),
 }
 
-CARD_ID = re.compile(r"^card_\d{3}$")
-CFU_ID = re.compile(r"^q\d{3}$")
-MISCONCEPTION_ID = re.compile(r"^MISC_[A-Z]+_[A-Z]+_\d{3}$")
+# \Z, not $ (which matches before a final newline); [0-9], not \d (any script's digits).
+CARD_ID = re.compile(r"^card_[0-9]{3}\Z")
+CFU_ID = re.compile(r"^q[0-9]{3}\Z")
+MISCONCEPTION_ID = re.compile(r"^MISC_[A-Z]+_[A-Z]+_[0-9]{3}\Z")
 # LaTeX a plain-language reader would see raw: commands, display maths, \( \[.
 LATEX = re.compile(r"\\[A-Za-z]+|\$\$|\\[(\[]")
 # Text no store can hold or no reader should get: control characters but tab and

@@ -7,10 +7,18 @@ and the controller's bookkeeping under xdist all go by them.
 from __future__ import annotations
 
 import re
+from typing import TypeGuard
+
+from pytest_batchgen.digits import whole_number
 
 NODE_PREFIX = "lesson_"
-#: A course id as the platform writes it into rows (ASCII: the row's pattern).
-COURSE_ID = re.compile(r"^course_[A-Za-z0-9]+$")
+#: A course id as the platform writes it into rows (ASCII: the row's pattern). \Z, not
+#: `$`, which matches before a final newline: whole with .match or .fullmatch alike.
+COURSE_ID = re.compile(r"course_[A-Za-z0-9]+\Z")
+
+
+def is_course_id(value: object) -> TypeGuard[str]:
+    return isinstance(value, str) and COURSE_ID.fullmatch(value) is not None
 
 
 def lesson_node_name(order: int) -> str:
@@ -20,6 +28,5 @@ def lesson_node_name(order: int) -> str:
 def parse_node_id(nodeid: str) -> tuple[str, int] | None:
     """`course_x::lesson_006` -> ("course_x", 6); None for any other node."""
     course, _, name = nodeid.partition("::")
-    if not name.startswith(NODE_PREFIX) or not name[len(NODE_PREFIX):].isdigit():
-        return None
-    return course, int(name[len(NODE_PREFIX):])
+    order = whole_number(name[len(NODE_PREFIX):]) if name.startswith(NODE_PREFIX) else None
+    return None if order is None else (course, order)

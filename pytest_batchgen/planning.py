@@ -181,6 +181,8 @@ class Estimate:
     cost_per_lesson_usd: float
     # How many past lessons the averages rest on; 0 means the spec's defaults.
     data_points: int = 0
+    # Earlier summaries the averages could not use, each `PATH (why)`.
+    passed_over: tuple[str, ...] = ()
 
     @property
     def minutes(self) -> int:

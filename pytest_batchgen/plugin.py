@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 #: The resolved options of this run, for other plugins and conftests to read.
 SETTINGS_KEY = pytest.StashKey[Settings]()
 SESSION_PLUGIN_NAME = "batchgen-session"
+#: The controller's pid, in each xdist worker's workerinput (see _die_with_controller).
+CONTROLLER_PID_KEY = "batchgen_controller_pid"
+PR_SET_PDEATHSIG = 1
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -85,6 +88,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
 def pytest_configure(config: pytest.Config) -> None:
     if config.pluginmanager.get_plugin(SESSION_PLUGIN_NAME) is None:
         return
+    _die_with_controller(config)
     # SIGTERM (CI cancelling a job, `timeout`, `docker stop`) ends a batch as Ctrl-C
     # does: the summary says "interrupted", the report and the finished hook follow,
     # and the agents' processes are stopped.
@@ -107,9 +111,34 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _terminate_as_interrupt(signum: int, frame: object) -> None:
-    # As if Ctrl-C were pressed: through whatever handles SIGINT now (asyncio's
-    # runner while a lesson runs, which cancels the lesson's task cleanly).
-    signal.raise_signal(signal.SIGINT)
+    if callable(signal.getsignal(signal.SIGINT)):
+        # As if Ctrl-C were pressed: through whatever handles SIGINT now (asyncio's
+        # runner while a lesson runs, which cancels the lesson's task cleanly).
+        signal.raise_signal(signal.SIGINT)
+    else:
+        # SIGINT is ignored (`cmd &` in a script, nohup) or left to the system:
+        # passed on, it would do nothing (or kill the run unrecorded). What Ctrl-C
+        # would raise is raised here, so SIGTERM stops the run in every case.
+        raise KeyboardInterrupt
+
+
+def _die_with_controller(config: pytest.Config) -> None:
+    """An xdist worker of a batch ends when its controller does, even under kill -9.
+
+    A killed controller cleans nothing up, and execnet only notices the closed
+    pipe later: meanwhile its workers, adopted by init, went on authoring and
+    wrote rows the summary records as not run. Linux sends a parent-death signal
+    (the worker's parent is the controller itself: execnet's popen gateway);
+    elsewhere the worker ends when execnet notices.
+    """
+    controller = getattr(config, "workerinput", {}).get(CONTROLLER_PID_KEY)
+    if controller is None or not sys.platform.startswith("linux"):
+        return
+    import ctypes  # here: every pytest run imports this module
+
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != controller:
+        os._exit(2)  # the controller died before the line above: no one to report to
 
 
 class XdistHooks:
@@ -123,6 +152,7 @@ class XdistHooks:
 
         # Every worker collects the same items from the same plan, without a store read.
         node.workerinput[WORKERINPUT_KEY] = [b.to_wire() for b in self.session.batches]
+        node.workerinput[CONTROLLER_PID_KEY] = os.getpid()
 
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         # The controller does not collect under xdist: what -k/--lf left out is

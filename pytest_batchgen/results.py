@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from pytest_batchgen.planning import Action
 
@@ -53,22 +53,29 @@ def format_duration(seconds: float) -> str:
     return f"{secs}s"
 
 
+#: A lesson's figures are real, finite numbers, never coerced: a summary read back
+#: from disk (estimates' history, merge) may hold "0.1", null, NaN or Infinity, and
+#: each broke a later sum or went on into a catalogue as Infinity.
+Figure = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+Count = Annotated[int, Field(strict=True)]
+
+
 class LessonResult(BaseModel):
     """One lesson's outcome: a result in `batch_summary.json`, a test report's
     user_properties, JUnit's <property>s."""
 
     model_config = ConfigDict(extra="ignore")
 
-    order: int
+    order: Count
     label: str
     status: Status
     action: str = ""
     doc_id: str | None = None
     existing_doc_id: str | None = None
     error: str | None = None
-    duration_seconds: float = 0.0
-    cost_usd: float = 0.0
-    tokens: int = 0
+    duration_seconds: Figure = 0.0
+    cost_usd: Figure = 0.0
+    tokens: Count = 0
     log_file: str | None = None
     # A plan reason (already_exists, not_found) or a `Why`.
     reason: str | None = None
@@ -79,9 +86,9 @@ class LessonResult(BaseModel):
     turns: int | None = None
     duplicate_doc_ids: list[str] = []
     # The critic's scores of the written lesson (authors that review), 0-1.
-    critic_fidelity: float | None = None
-    critic_quality: float | None = None
-    critic_overall: float | None = None
+    critic_fidelity: Figure | None = None
+    critic_quality: Figure | None = None
+    critic_overall: Figure | None = None
     # Diagram rows of the overwritten lesson removed after the write.
     removed_diagrams: list[str] = []
     # An authored lesson the store did not take, kept for write-pending.

@@ -9,6 +9,7 @@ is converted and checked here, and an error names where the value came from
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 from dataclasses import dataclass
@@ -17,9 +18,12 @@ from typing import Any
 
 import pytest
 
-from pytest_batchgen.nodeids import COURSE_ID, lesson_node_name, parse_node_id
+from pytest_batchgen.digits import whole_number
+from pytest_batchgen.nodeids import is_course_id, lesson_node_name, parse_node_id
 
-DEFAULT_STORE = "sqlite:///logs/batchgen.sqlite3"
+SQLITE_PREFIX = "sqlite:///"
+DEFAULT_STORE = f"{SQLITE_PREFIX}logs/batchgen.sqlite3"
+STORE_FORMS = f"{SQLITE_PREFIX}PATH or appwrite"
 DEFAULT_LOG_DIR = "logs/batch_runs"
 
 
@@ -29,7 +33,7 @@ class Option:
 
     flag: str
     help: str
-    kind: str = "string"  # string | path | bool | int | float | list
+    kind: str = "string"  # string | path | store | bool | int | float | list
     default: Any = None
     metavar: str | None = None
     choices: tuple[str, ...] | None = None
@@ -59,7 +63,7 @@ OPTIONS = (
     Option("--batch-keep-diagrams", "Keep an overwritten lesson's diagrams (default: remove"
            " them so the platform draws them afresh)", kind="bool", default=False),
     Option("--batch-store", f"Lesson store: sqlite:///PATH or appwrite (default {DEFAULT_STORE})",
-           kind="path", default=DEFAULT_STORE, metavar="URL"),
+           kind="store", default=DEFAULT_STORE, metavar="URL"),
     Option("--batch-author", "Lesson author: claude (the agent) or outline (offline drafts)",
            default="claude", metavar="NAME"),
     Option("--batch-log-dir", f"Directory for batch run logs (default {DEFAULT_LOG_DIR})",
@@ -172,10 +176,13 @@ def _value(config: pytest.Config, option: Option) -> tuple[Any, str]:
 
 
 def _number(option: Option, value: Any, source: str) -> int | float:
+    whole = "a whole number" if option.kind == "int" else "a number"
+    if isinstance(value, str) and not value.isascii():
+        # int() and float() read '٣' as 3: no one typing a budget means that.
+        raise pytest.UsageError(f"{source}: expected {whole}, got {value!r}")
     try:
         number: int | float = int(value) if option.kind == "int" else float(value)
     except (TypeError, ValueError):
-        whole = "a whole number" if option.kind == "int" else "a number"
         raise pytest.UsageError(f"{source}: expected {whole}, got {value!r}") from None
     if not math.isfinite(number):
         raise pytest.UsageError(f"{source}: expected a finite number, got {value!r}")
@@ -197,17 +204,45 @@ def _convert(option: Option, value: Any, source: str, ini_dir: Path) -> Any:
     if option.choices and text not in option.choices:
         raise pytest.UsageError(f"{source}: expected one of {', '.join(option.choices)},"
                                 f" got {text!r}")
-    if option.kind == "path" and source.startswith("ini"):
+    if option.kind == "store":
+        # Checked before it is taken for a path: from an ini file, postgres://x
+        # would come out as a file under the ini's directory, sqlite:/// as that
+        # directory.
+        path = text.removeprefix(SQLITE_PREFIX)
+        if text != "appwrite" and (path == text or not path or path.endswith("/")):
+            raise pytest.UsageError(f"{source}: expected {STORE_FORMS}, got {text!r}")
+    if option.kind in ("path", "store") and source.startswith("ini"):
         # As pytest does for its own path options: an ini file's relative paths are
         # taken from its directory, the command line's from the current one.
-        return _from_dir(text, ini_dir)
+        return from_dir(text, ini_dir)
     return text
 
 
-def _from_dir(text: str, directory: Path) -> str:
-    prefix = "sqlite:///"
-    if text.startswith(prefix):
-        return prefix + str(directory / text[len(prefix):])
+def paths_directory(inipath: Path | None, rootpath: Path) -> Path:
+    """Where relative defaults and ini paths are taken from, as pytest takes its own:
+    the ini file's directory, else the rootdir."""
+    return inipath.parent if inipath else rootpath
+
+
+def project_directory(invocation_dir: Path) -> Path:
+    """paths_directory of a pytest run started in `invocation_dir`, found by pytest's
+    own rules (the first pytest.ini, pyproject.toml, tox.ini or setup.cfg upwards that
+    configures pytest, ...). For `python -m pytest_batchgen`, whose default store must
+    be the one pytest run from the same directory reads."""
+    from _pytest.config.findpaths import determine_setup
+
+    arguments: dict[str, Any] = {"inifile": None, "args": [], "rootdir_cmd_arg": None,
+                                 "invocation_dir": invocation_dir}
+    if "override_ini" in inspect.signature(determine_setup).parameters:
+        arguments["override_ini"] = None  # newer pytest reads -o before it looks
+    rootdir, inipath, *_ = determine_setup(**arguments)
+    return paths_directory(inipath, rootdir)
+
+
+def from_dir(text: str, directory: Path) -> str:
+    """A path option's value (or a sqlite:/// URL) taken from `directory`."""
+    if text.startswith(SQLITE_PREFIX):
+        return SQLITE_PREFIX + str(directory / text[len(SQLITE_PREFIX):])
     if text == "appwrite":  # the store name, not a path
         return text
     return str(directory / text)
@@ -288,11 +323,11 @@ def _shard(text: str | None) -> tuple[int, int] | None:
     """`K/N`, 1 <= K <= N: this job's shard of every course."""
     if text is None:
         return None
-    index, _, count = text.partition("/")
-    if not (index.strip().isdigit() and count.strip().isdigit()):
+    index, _, count = (whole_number(part.strip()) for part in text.partition("/"))
+    if index is None or count is None:
         raise pytest.UsageError(f"--batch-shard: expected K/N such as 2/4, got {text!r}")
-    shard = int(index), int(count)
-    if not 1 <= shard[0] <= shard[1]:
+    shard = index, count
+    if not 1 <= index <= count:
         raise pytest.UsageError(f"--batch-shard: K must be from 1 to N, got {text!r}")
     return shard
 
@@ -300,13 +335,13 @@ def _shard(text: str | None) -> tuple[int, int] | None:
 def resolve(config: pytest.Config) -> Settings:
     """Read every option once; UsageError names the option or ini key at fault."""
     values: dict[str, Any] = {}
-    ini_dir = config.inipath.parent if config.inipath else config.rootpath
+    ini_dir = paths_directory(config.inipath, config.rootpath)
     for option in OPTIONS:
         value, source = _value(config, option)
         values[option.dest] = _convert(option, value, source, ini_dir)
     courses = tuple(dict.fromkeys(values["batch_course"] or ()))
     for course in courses:
-        if not COURSE_ID.match(course):
+        if not is_course_id(course):
             raise pytest.UsageError(
                 f"--batch-course: {course!r} is not a course id"
                 " (course_ + ASCII letters and digits)"

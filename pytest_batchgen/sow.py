@@ -21,6 +21,7 @@ from pydantic import (
     field_validator,
 )
 
+from pytest_batchgen.digits import whole_number
 from pytest_batchgen.entries import EntryView, read_entry
 
 STORAGE_BUCKET = "authored_sow_entries"
@@ -158,15 +159,17 @@ def parse_metadata(raw: Any) -> dict[str, Any]:
         return raw
     try:
         value = json.loads(raw)
-    except (TypeError, ValueError) as exc:
-        raise SowError(f"metadata is not JSON: {exc}") from exc
+    except (TypeError, ValueError, RecursionError) as exc:
+        # Nested deeper than the parser goes is a RecursionError, as for entries.
+        raise SowError(f"metadata is not JSON: {type(exc).__name__}: {str(exc)[:200]}") from None
     return value if isinstance(value, dict) else {"value": value}
 
 
 def version_key(version: str) -> tuple[int, str]:
     """Versions are strings ("1", "10"); compare numerically where they are numbers."""
     text = str(version)
-    return (int(text), "") if text.isdigit() else (-1, text)
+    number = whole_number(text)
+    return (number, "") if number is not None else (-1, text)
 
 
 def older_sow_version(version: str, current: str) -> bool:

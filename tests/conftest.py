@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -135,12 +136,15 @@ class BatchProject:
         return [*base, *args]
 
     def start(self, *args: str, author: str | None = "scripted",
-              env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        """A batch in a process of its own, left running (for signals, concurrent runs)."""
+              env: dict[str, str] | None = None,
+              ignore_sigint: bool = False) -> subprocess.Popen[bytes]:
+        """A batch in a process of its own, left running (for signals, concurrent runs);
+        `ignore_sigint` starts it as `cmd &` in a script or `nohup` would."""
         environ = {k: v for k, v in os.environ.items() if k != "CI"} | (env or {})
         return subprocess.Popen([sys.executable, "-m", "pytest", *self.args(*args, author=author)],
                                 cwd=self.pytester.path, env=environ,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                preexec_fn=ignore_sigint_in_child if ignore_sigint else None)
 
     def run(self, *args: str, author: str | None = "scripted",
             subprocess: bool = False) -> BatchRun:
@@ -153,6 +157,10 @@ class BatchProject:
         return BatchRun(result, self.log_dir, earlier)
 
 
+def ignore_sigint_in_child() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @pytest.fixture
 def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> BatchProject:
     # CI sets CI=true; tests decide about prompts themselves.
@@ -160,8 +168,8 @@ def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Batch
     for name in ("BATCHGEN_FAKE_FAIL", "BATCHGEN_FAKE_CRASH", "BATCHGEN_FAKE_INVALID",
                  "BATCHGEN_FAKE_INTERRUPT", "BATCHGEN_FAKE_RESET_LOGGING",
                  "BATCHGEN_FAKE_WRITE_FAIL", "BATCHGEN_FAKE_WRITE_CRASH",
-                 "BATCHGEN_FAKE_INTERRUPT_PARENT",
-                 "BATCHGEN_FAKE_SLOW"):
+                 "BATCHGEN_FAKE_INTERRUPT_PARENT", "BATCHGEN_FAKE_SLOW",
+                 "BATCHGEN_FAKE_SYSTEM_EXIT", "BATCHGEN_FAKE_CANCELLED"):
         monkeypatch.delenv(name, raising=False)
     return BatchProject(pytester)
 

@@ -136,3 +136,14 @@ def test_the_audit_reads_appwrite(
     assert failed["violations"] == ["title: must be 30-80 characters, has 11"]
     assert json.loads(appwrite_server.rows("lesson_templates")[1]["outcomeRefs"]) == [
         "O1", "AS1.1", "AS1.2"]
+
+
+def test_a_multi_course_audit_totals_what_passed(project: BatchProject) -> None:
+    project.load("sow_current.json")
+    project.load("sow_legacy_row.json", course=None)
+    run = project.run(f"--batch-course={COURSE}", "--batch-course=course_c84774",
+                      "--batch-audit", author=None)
+    # Nothing stored: every lesson is a skip, and the total line reads as the courses' do.
+    run.result.stdout.fnmatch_lines([
+        f"{COURSE}: audited 0, passed 0, failed 0, skipped 3 (no lesson)",
+        "all 2 courses: audited 0, passed 0, failed 0, skipped 6 (no lesson)"])

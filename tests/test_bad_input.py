@@ -17,6 +17,7 @@ from pytest_batchgen.__main__ import main
 from pytest_batchgen.layout import BatchLayout, batch_directories
 from tests.conftest import COURSE, FIXTURES, BatchProject
 from tests.support.fake_plugin import fill_disk
+from tests.support.lessons import OUTCOMES
 
 pytestmark = pytest.mark.usefixtures("project")
 
@@ -155,9 +156,14 @@ def test_show_lesson_of_undecodable_cards_is_one_line(project: BatchProject,
         ({"courseId": 12345, "entries": [{"order": 1, "label": "x"}]}, "is not a course id"),
         ({"courseId": "course a b", "entries": [{"order": 1, "label": "x"}]},
          "is not a course id"),
+        # `$` matches before a final newline: the ids must match whole.
+        ({"courseId": "course_x1\n", "entries": [{"order": 1, "label": "x"}]},
+         "is not a course id"),
+        ({"courseId": "course_x1", "$id": "sow_x1\n", "entries": [{"order": 1, "label": "x"}]},
+         "$id must be a row id"),
     ],
     ids=["order-true", "order-huge", "blank-label", "version-object", "unknown-status",
-         "path-course", "number-course", "spaced-course"],
+         "path-course", "number-course", "spaced-course", "newline-course", "newline-row-id"],
 )
 def test_load_sow_validates_as_the_batch_does(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], content: object, message: str
@@ -180,6 +186,13 @@ def test_load_sow_validates_as_the_batch_does(
         (["--batch-timeout=0"], "--batch-timeout: must be more than 0"),
         (["--batch-sow-status=live"], "--batch-sow-status: expected one of published, draft"),
         (["--batch-course=course_日本"], "'course_日本' is not a course id"),
+        # str.isdigit() holds for these, int() refuses them: ASCII digits only.
+        ([f"--batch-course={COURSE}\n"], "'course_c84874\\n' is not a course id"),
+        (["--batch-max-retries=٣"], "--batch-max-retries: expected a whole number, got '٣'"),
+        (["--batch-max-cost=٣"], "--batch-max-cost: expected a number, got '٣'"),
+        (["--batch-shard=²/3"], "--batch-shard: expected K/N such as 2/4, got '²/3'"),
+        (["--batch-shard=1/٣"], "--batch-shard: expected K/N such as 2/4, got '1/٣'"),
+        ([f"{COURSE}::lesson_²"], f"'{COURSE}::lesson_²' is not a lesson of this batch"),
     ],
 )
 def test_bad_option_values_are_one_line_and_exit_2(project: BatchProject, args: list[str],
@@ -231,3 +244,95 @@ def test_two_published_sows_of_one_version_are_named_and_chosen_alike(
     assert plans[0]["sow"] == plans[1]["sow"] == {
         "doc_id": "sow_b", "version": "1", "status": "published",
         "passed_over_same_version": ["sow_a"]}
+
+
+def test_unicode_digits_in_the_store_are_text_not_numbers(project: BatchProject) -> None:
+    # '²'.isdigit() is true but int('²') raises: a version or order spelt so must be
+    # read as the text it is, in every later run, not crash it.
+    document = json.loads((FIXTURES / "sow_current.json").read_text())
+    project.load({**document, "$id": "sow_odd", "version": "²"})
+    project.load({**document, "$id": "sow_one", "version": "1"})
+    odd = project.add_lessons(COURSE, [1, 2])[0]
+    with sqlite3.connect(project.store_path) as db:
+        db.execute('UPDATE lesson_templates SET sow_order = ? WHERE "$id" = ?', ("²", odd))
+    run = project.run(f"--batch-course={COURSE}", "--batch-dry-run")
+    assert run.ret == 0, run.output()
+    plan = run.plan()
+    assert plan["sow"]["doc_id"] == "sow_one"
+    assert [p["order"] for p in plan["plan"]["skip"]] == [2]
+    assert [p["order"] for p in plan["plan"]["generate"]] == [1, 4]
+    # The audit passes the '²' row over as planning does: lesson 1 has no lesson.
+    audit = project.run(f"--batch-course={COURSE}", "--batch-audit", author=None)
+    assert "Traceback" not in audit.output()
+    assert [r["status"] for r in audit.summary()["results"]][:1] == ["skipped"]
+
+
+DEEP_JSON = "[" * 100_000 + "]" * 100_000
+
+
+def test_a_sow_whose_metadata_is_100k_deep_json_is_refused_at_load(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "sow.json"
+    source.write_text(json.dumps({"courseId": "course_x1", "metadata": DEEP_JSON,
+                                  "entries": [{"order": 1, "label": "x"}]}))
+    assert main(["--store", f"sqlite:///{tmp_path / 's.db'}", "load-sow", str(source)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "metadata is not JSON" in err, err
+
+
+def test_a_stored_sow_whose_metadata_is_100k_deep_json_is_one_line(
+    project: BatchProject
+) -> None:
+    # As another tool could have stored it: every run of the course read it.
+    project.load("sow_current.json")
+    with sqlite3.connect(project.store_path) as db:
+        db.execute("UPDATE Authored_SOW SET metadata = ?", (DEEP_JSON,))
+    run = project.run(f"--batch-course={COURSE}", subprocess=True)
+    assert "metadata is not JSON" in one_line(run)
+    assert run.batch_dirs() == []
+
+
+@pytest.mark.parametrize(("name", "text"), [
+    ("tox.ini", "[pytest]\n"),
+    ("pyproject.toml", "[tool.pytest.ini_options]\n"),
+])
+def test_load_sow_and_pytest_find_the_default_store_in_one_place(
+    project: BatchProject, monkeypatch: pytest.MonkeyPatch, name: str, text: str
+) -> None:
+    # Both in a subdirectory of the project: pytest takes its default store from the
+    # ini file's directory, so the loader must write it there too.
+    home = project.pytester.path
+    (home / name).write_text(text)
+    sub = project.pytester.mkdir("sub")
+    document = {**json.loads((FIXTURES / "sow_current.json").read_text()), "outcomes": OUTCOMES}
+    source = home / "sow.json"
+    source.write_text(json.dumps(document))
+    monkeypatch.chdir(sub)
+    assert main(["load-sow", str(source), "--course", COURSE]) == 0
+    assert (home / "logs" / "batchgen.sqlite3").is_file()
+    assert not (sub / "logs").exists()
+    env = {**os.environ, "PYTHONPATH": f"{home}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    done = subprocess.run([sys.executable, "-m", "pytest", f"--batch-course={COURSE}",
+                           "-pfake_plugin", "--batch-dry-run"],
+                          cwd=sub, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [BatchLayout(d).plan.is_file()
+            for d in batch_directories(home / "logs" / "batch_runs")] == [True]
+
+
+@pytest.mark.parametrize("value", ["postgres://x", "sqlite:///", "sqlite://store.db"])
+def test_a_store_url_of_no_accepted_form_is_one_line_naming_its_ini_key(
+    project: BatchProject, value: str
+) -> None:
+    # From the ini file, it was taken for a path: postgres://x came out mangled
+    # under the ini's directory, and sqlite:/// as that directory, "missing".
+    project.pytester.makeini(f"[pytest]\nbatch_store = {value}\n")
+    result = project.pytester.runpytest_subprocess(f"--batch-course={COURSE}", "-pfake_plugin")
+    assert result.ret == 2
+    assert result.stderr.lines == [f"batchgen: ini key batch_store: expected sqlite:///PATH"
+                                   f" or appwrite, got {value!r}"]
+    result = project.pytester.runpytest_subprocess(f"--batch-course={COURSE}", "-pfake_plugin",
+                                                   f"--batch-store={value}")
+    assert result.stderr.lines == [f"batchgen: --batch-store: expected sqlite:///PATH"
+                                   f" or appwrite, got {value!r}"]

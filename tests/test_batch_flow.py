@@ -19,8 +19,9 @@ def test_plugin_is_inert_without_batch_course(project: BatchProject) -> None:
 
         def test_ok():
             loaded = [m for m in sys.modules if m.startswith("pytest_batchgen.")]
-            assert sorted(loaded) == ["pytest_batchgen.hooks", "pytest_batchgen.nodeids",
-                                      "pytest_batchgen.plugin", "pytest_batchgen.settings"]
+            assert sorted(loaded) == ["pytest_batchgen.digits", "pytest_batchgen.hooks",
+                                      "pytest_batchgen.nodeids", "pytest_batchgen.plugin",
+                                      "pytest_batchgen.settings"]
     """)
     result = project.pytester.runpytest_subprocess()
     result.assert_outcomes(passed=1)
@@ -270,6 +271,24 @@ def test_failed_authoring_never_overwrites_a_good_lesson(project: BatchProject,
     assert "Traceback" in run.layout.lesson_log(2).read_text()
 
 
+@pytest.mark.parametrize(("variable", "error"), [
+    ("BATCHGEN_FAKE_SYSTEM_EXIT", "SystemExit: scripted exit for order 2"),
+    ("BATCHGEN_FAKE_CANCELLED", "CancelledError"),
+])
+def test_an_author_raising_system_exit_or_cancelled_fails_only_its_lesson(
+    project: BatchProject, monkeypatch: pytest.MonkeyPatch, variable: str, error: str
+) -> None:
+    # Neither is an Exception: they went past the lesson's own handling, so the
+    # summary held pytest's repr of the failure and the lesson no log file.
+    project.load("sow_current.json")
+    monkeypatch.setenv(variable, "2")
+    run = project.run(f"--batch-course={COURSE}")
+    run.result.assert_outcomes(passed=2, failed=1)
+    failed = run.summary()["results"][1]
+    assert failed["error"] == error
+    assert "Traceback" in (run.batch_dir / failed["log_file"]).read_text()
+
+
 def test_a_failing_write_fails_only_that_lesson(project: BatchProject,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     project.load("sow_current.json")
@@ -293,7 +312,8 @@ def test_a_failing_write_fails_only_that_lesson(project: BatchProject,
         pytest.param("published", ["--batch-course=c84874"],
                      "--batch-course: 'c84874' is not a course id", id="bad-course-id"),
         pytest.param("published", [f"--batch-course={COURSE}", "--batch-store=mysql://x"],
-                     "unknown --batch-store 'mysql://x'", id="bad-store"),
+                     "--batch-store: expected sqlite:///PATH or appwrite, got 'mysql://x'",
+                     id="bad-store"),
         pytest.param("published", [f"--batch-course={COURSE}", "--batch-author=gpt"],
                      "unknown --batch-author 'gpt'", id="bad-author"),
         pytest.param("published", [f"--batch-course={COURSE}", "--batch-author=outline",

@@ -208,3 +208,20 @@ def test_a_valid_stored_row_passes() -> None:
 def test_a_broken_stored_row_is_named(change: dict[str, Any], says: str) -> None:
     found = [str(v) for v in check_row({**row_columns(valid_lesson(), 1), **change}, OUTCOME_IDS)]
     assert len(found) == 1 and found[0].startswith(says), found
+
+
+@pytest.mark.parametrize(("path", "value", "where"), [
+    (("cards", 0, "cfu", "id"), "q001\n", "cards[0] (card_001).cfu.id"),
+    (("cards", 0, "cfu", "id"), "q٠٠١", "cards[0] (card_001).cfu.id"),
+    (("cards", 0, "misconceptions", 0, "id"), "MISC_MATH_PERCENT_001\n",
+     "cards[0] (card_001).misconceptions[0].id"),
+])
+def test_ids_match_whole_and_in_ascii(path: tuple[str | int, ...], value: str,
+                                      where: str) -> None:
+    # `$` also matches before a final newline, and `\d` any script's digits.
+    lesson = valid_lesson()
+    parent: Any = lesson
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = value
+    assert [v.split(":")[0] for v in contract(lesson)] == [where]

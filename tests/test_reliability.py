@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
+import time
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -13,6 +15,7 @@ from pytest_batchgen.__main__ import main
 from pytest_batchgen.layout import BatchLayout, batch_directories
 from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION
 from tests.conftest import COURSE, BatchProject, legacy_sow, wait_for
+from tests.support.processes import processes, running
 
 pytestmark = pytest.mark.usefixtures("project")
 
@@ -238,3 +241,82 @@ def test_kill_9_loses_no_finished_lesson_from_the_summary(project: BatchProject)
     assert (written["generated"], written["not_run"], written["complete"]) == (2, [3], False)
     # Merged, the killed run is what it was: two lessons, one not run.
     assert main(["merge", str(project.log_dir), "--out", str(project.pytester.path / "m")]) == 0
+
+
+def _success(**figures: object) -> str:
+    result = {"order": 1, "label": "x", "status": "success", "action": "generate",
+              "duration_seconds": 60, "cost_usd": 0.1, **figures}
+    return json.dumps({"courseId": COURSE, "author": "scripted", "results": [result]})
+
+
+@pytest.mark.parametrize("text", [
+    _success(duration_seconds=None),
+    _success(duration_seconds=float("nan")),  # json.dumps writes NaN, json.loads reads it
+    _success(cost_usd="0.1"),
+    json.dumps({"courseId": COURSE, "author": "scripted", "results": 5}),
+    json.dumps({"courseId": COURSE, "author": "scripted", "results": [],
+                "merged_from": 5}),
+    '{"author": "scripted", "results": ' + "[" * 100_000 + "]" * 100_000 + "}",
+], ids=["null-duration", "nan-duration", "string-cost", "results-5", "merged-from-5",
+        "deep"])
+def test_an_odd_summary_in_the_log_directory_is_passed_over_by_name(
+    project: BatchProject, text: str
+) -> None:
+    project.load("sow_current.json")
+    project.run(f"--batch-course={COURSE}", "-k", "lesson_001 or lesson_002")
+    odd = project.log_dir / f"batch_{COURSE}_20200101_000000" / "batch_summary.json"
+    odd.parent.mkdir()
+    odd.write_text(text)
+    run = project.run(f"--batch-course={COURSE}", "--batch-dry-run")
+    assert run.ret == 0, run.output()
+    estimates = run.plan()["estimates"]
+    assert estimates["based_on_lessons"] == 2  # the two real lessons, not the odd file's
+    assert [p.split(" (")[0] for p in estimates["passed_over"]] == [str(odd)]
+    run.result.stdout.fnmatch_lines([f"*passed over {odd} (*"])
+
+
+@pytest.mark.parametrize("workers", [0, 1], ids=["serial", "xdist"])
+def test_sigterm_stops_a_batch_started_with_sigint_ignored(project: BatchProject,
+                                                           workers: int) -> None:
+    # `cmd &` in a script and nohup start pytest with SIGINT ignored: SIGTERM, passed
+    # on as SIGINT, was ignored too, and lesson 1 (hanging here) ran on.
+    project.load(legacy_sow(3), course=None)
+    batch = project.start("--batch-course=course_c84774", "-p", "xdist", f"-n{workers}",
+                          env={"BATCHGEN_FAKE_SLOW": "1"}, ignore_sigint=True)
+    try:
+        wait_for(lambda: any(project.log_dir.glob("batch_*/lesson_order_001.log")),
+                 "lesson 1 to start")
+        batch.send_signal(signal.SIGTERM)
+        output = batch.communicate(timeout=60)[0].decode()
+    finally:
+        batch.kill()
+    assert batch.returncode == 2, output
+    [directory] = batch_directories(project.log_dir)
+    summary = json.loads(BatchLayout(directory).summary.read_text())
+    assert summary["interrupted"] is True and 1 in summary["not_run"]
+
+
+def test_xdist_workers_die_with_a_killed_controller(project: BatchProject) -> None:
+    # kill -9 runs no cleanup in the controller: its workers, adopted by init, went
+    # on authoring and writing rows the summary says were never run.
+    project.load(legacy_sow(6), course=None)
+    batch = project.start("--batch-course=course_c84774", "-p", "xdist", "-n2",
+                          env={"BATCHGEN_FAKE_DELAY": "2"})
+    try:
+        wait_for(lambda: len(list(project.log_dir.glob("batch_*/lesson_order_*.log"))) >= 2,
+                 "both workers to run a lesson")
+        workers = [p.pid for p in processes() if p.parent == batch.pid]
+        assert len(workers) == 2
+    finally:
+        batch.kill()
+        # Not communicate(): the workers hold the output pipe too, so it would wait
+        # for them.
+        batch.wait(timeout=60)
+    try:
+        written = project.rows("course_c84774")
+        wait_for(lambda: not running(workers), "the workers to end with their controller")
+        time.sleep(3)  # longer than a lesson takes: a worker still authoring would write
+        assert project.rows("course_c84774") == written
+    finally:
+        assert batch.stdout is not None
+        batch.stdout.close()

@@ -4,6 +4,7 @@ combining what the jobs leave into one record per course and one catalogue."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -264,6 +265,85 @@ def test_a_dry_run_estimates_from_merged_summaries(sharded: BatchProject,
             directory.rename(sharded.log_dir / directory.name)
     run = sharded.run(f"--batch-course={COURSE}", "--batch-dry-run")
     run.result.stdout.fnmatch_lines(["*average of 6 earlier lessons*"])
+
+
+
+def summary_with(result: dict[str, Any], **fields: Any) -> str:
+    """A one-lesson batch summary, `result`'s fields over a failed lesson's."""
+    lesson = {"order": 1, "label": "x", "status": "failed", "action": "generate",
+              "duration_seconds": 60, "cost_usd": 0.1, "tokens": 10,
+              "log_file": "lesson_order_001.log", **result}
+    return json.dumps({"courseId": COURSE, "start_time": "2026-01-01T00:00:00Z",
+                       "batch_id": "batch_x", "total_sow_entries": 1, "results": [lesson],
+                       **fields})
+
+
+@pytest.mark.parametrize(("text", "where"), [
+    (summary_with({"cost_usd": "0.1"}), "results.0.cost_usd"),
+    (summary_with({"duration_seconds": "60"}), "results.0.duration_seconds"),
+    (summary_with({"cost_usd": float("inf")}), "results.0.cost_usd"),
+    (summary_with({"duration_seconds": float("nan")}), "results.0.duration_seconds"),
+    (summary_with({"critic_overall": float("nan")}), "results.0.critic_overall"),
+    (summary_with({"tokens": "10"}), "results.0.tokens"),
+    (summary_with({}, total_cost_usd=float("inf")), "total_cost_usd"),
+], ids=["string-cost", "string-duration", "infinite-cost", "nan-duration", "nan-score",
+        "string-tokens", "infinite-total"])
+def test_merge_refuses_figures_no_run_writes(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                             text: str, where: str) -> None:
+    # They passed the shape check, then broke a sum (a traceback) or went into the
+    # catalogue as Infinity, which is not JSON.
+    source = tmp_path / "artifacts" / "batch_x"
+    source.mkdir(parents=True)
+    (source / "batch_summary.json").write_text(text)
+    assert merge(tmp_path / "artifacts", out=tmp_path / "merged") == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and f"is not a batch summary ({where}: " in error, error
+    assert not (tmp_path / "merged").exists()
+
+
+@pytest.mark.parametrize("log_file", ["/etc/passwd", "../../../etc/passwd", "../batch_y/x.log"])
+def test_merge_links_only_to_files_inside_the_batch(tmp_path: Path, log_file: str) -> None:
+    source = tmp_path / "artifacts" / "batch_x"
+    source.mkdir(parents=True)
+    (source / "batch_summary.json").write_text(summary_with({"log_file": log_file}))
+    out = tmp_path / "merged"
+    assert merge(tmp_path / "artifacts", out=out) == 0
+    [result] = merged(out)["results"]
+    assert "log_file" not in result
+    catalogue = json.loads((out / CATALOGUE_FILE).read_text())
+    assert [f["log_file"] for f in catalogue["failures"]] == [None]
+    assert "passwd" not in (out / "batch_report.html").read_text()
+    assert "passwd" not in BatchLayout(out / f"batch_{COURSE}_merged").report.read_text()
+
+
+def test_merge_into_the_current_directory(sharded: BatchProject, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    sharded.run(f"--batch-course={COURSE}")
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    assert merge(sharded.log_dir, out=Path(".")) == 0
+    assert merged(tmp_path / "here")["generated"] == 6
+    assert merge(sharded.log_dir, out=Path(".")) == 0  # and again, over its own output
+
+
+def test_merge_never_deletes_what_it_did_not_write(sharded: BatchProject,
+                                                   tmp_path: Path) -> None:
+    sharded.run(f"--batch-course={COURSE}")
+    out = tmp_path / "merged"
+    assert merge(sharded.log_dir, out=out) == 0
+    # A user's notes, and the very inputs of the next merge, inside an earlier merge's
+    # output: a merge there replaces its own files and nothing else.
+    (out / "notes.txt").write_text("mine")
+    (out / f"batch_{COURSE}_merged" / "notes.txt").write_text("mine too")
+    inputs = out / "artifacts"
+    shutil.copytree(sharded.log_dir, inputs)
+    before = sorted(p.relative_to(inputs) for p in inputs.rglob("*"))
+    assert merge(inputs, out=out) == 0
+    assert (out / "notes.txt").read_text() == "mine"
+    assert (out / f"batch_{COURSE}_merged" / "notes.txt").read_text() == "mine too"
+    assert sorted(p.relative_to(inputs) for p in inputs.rglob("*")) == before
+    assert merged(out)["generated"] == 6
+    assert not list(tmp_path.glob(".merged*"))
 
 
 # --- the example workflow -----------------------------------------------------------------

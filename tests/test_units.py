@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from pytest_batchgen.digits import whole_number
 from pytest_batchgen.layout import BatchLayout, claim_batch_directory
 from pytest_batchgen.lesson import LessonRow, decode_cards, encode_cards
 from pytest_batchgen.planning import (
@@ -206,3 +207,11 @@ def test_the_layout_names_the_spec_files(tmp_path: Path) -> None:
         "batch_summary.json", "dry_run_plan.json", "batch_execution.log", "batch_report.html",
         "lesson_order_006.log", "diffs/lesson_006.diff", "pending/lesson_006.json",
         "workspaces/lesson_006"]
+
+
+@pytest.mark.parametrize(("text", "number"), [
+    ("7", 7), ("007", 7), ("²", None), ("٣", None), ("-1", None), (" 1", None), ("", None),
+    ("9" * 5000, None),
+])
+def test_whole_numbers_are_ascii_digits_only(text: str, number: int | None) -> None:
+    assert whole_number(text) == number

@@ -13,11 +13,12 @@ A lesson run more than once (overlapping shards, a re-run) counts once, with its
 result from the latest batch (a re-run's skip of a lesson an earlier batch
 authored does not hide that authoring). Summaries of one course from different
 plans that disagree about a lesson are refused: they do not describe one course.
+A merge replaces only the files a merge writes: nothing else under `--out`.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import shutil
 from collections.abc import Iterable
@@ -26,13 +27,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from pytest_batchgen.controller.htmlreport import render, render_catalogue
 from pytest_batchgen.controller.summary import (
+    SummaryUnreadable,
     Totals,
     counts_document,
+    read_summary,
     spend_document,
+    summary_shape,
     utc_iso,
 )
 from pytest_batchgen.layout import (
@@ -42,7 +46,7 @@ from pytest_batchgen.layout import (
     write_json_atomic,
     write_text_atomic,
 )
-from pytest_batchgen.results import LessonResult, Status, format_duration
+from pytest_batchgen.results import Count, Figure, LessonResult, Status, format_duration
 
 # Result fields that name a file of the lesson's batch directory.
 FILE_FIELDS = ("log_file", "diff_file", "pending_file")
@@ -62,13 +66,13 @@ class SummaryShape(BaseModel):
     start_time: AwareDatetime
     end_time: AwareDatetime | None = None
     mode: str = "generate"
-    total_sow_entries: int = 0
+    total_sow_entries: Count = 0
     results: list[LessonResult]
     not_run: list[int] = []
     deselected: list[int] = []
     in_other_shards: list[int] = []
     interrupted: bool = False
-    total_cost_usd: float = 0.0
+    total_cost_usd: Figure = 0.0
 
 
 @dataclass(frozen=True)
@@ -104,20 +108,12 @@ def read_batch(file: Path) -> Batch | None:
     """The batch summary in `file`; None for an earlier merge's output (its batches
     are merged from themselves)."""
     try:
-        document = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError) as exc:
-        raise MergeError(f"{file} cannot be read as JSON ({type(exc).__name__})") from None
-    if not isinstance(document, dict):
-        raise MergeError(f"{file} is not a batch summary")
-    if "merged_from" in document:
-        return None
-    try:
-        shape = SummaryShape.model_validate(document)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(map(str, error["loc"]))
-        raise MergeError(f"{file} is not a batch summary ({where}: {error['msg']})") from None
-    return Batch(file, document, shape)
+        document = read_summary(file)
+        if "merged_from" in document:
+            return None
+        return Batch(file, document, summary_shape(document, SummaryShape))
+    except SummaryUnreadable as exc:
+        raise MergeError(f"{file} {exc}") from None
 
 
 def find_batches(paths: Iterable[Path]) -> list[Batch]:
@@ -158,12 +154,21 @@ def check_one_plan(course_id: str, batches: list[Batch]) -> None:
 
 
 def _moved(result: dict[str, Any], batch: Batch, directory: Path) -> dict[str, Any]:
-    """A result whose file paths are relative to the merged course's directory."""
+    """A result whose file paths are relative to the merged course's directory.
+
+    A lesson's files are in its batch's directory: a path that leads out of it
+    (`/etc/passwd`, `../../x`, a link elsewhere) would make the report link to
+    whatever it names, so it is left out of the merge."""
     moved = dict(result)
+    home = batch.path.parent.resolve()
     for field in FILE_FIELDS:
-        if isinstance(moved.get(field), str) and moved[field]:
-            moved[field] = Path(os.path.relpath(batch.path.parent / moved[field],
-                                                directory)).as_posix()
+        if not (isinstance(moved.get(field), str) and moved[field]):
+            continue
+        target = (home / moved[field]).resolve()
+        if target.is_relative_to(home):
+            moved[field] = Path(os.path.relpath(target, directory)).as_posix()
+        else:
+            del moved[field]
     return moved
 
 
@@ -286,10 +291,45 @@ def catalogue(courses: list[dict[str, Any]], out: Path, sources: list[Path]) -> 
     }
 
 
+def earlier_merge_files(out: Path) -> set[Path]:
+    """The per-course files an earlier merge wrote into `out`, as its catalogue lists
+    them: the only files there, beside the catalogue's own, a merge may replace."""
+    try:
+        courses = read_summary(out / CATALOGUE_FILE).get("courses")
+    except SummaryUnreadable:
+        return set()
+    files: set[Path] = set()
+    for course in courses if isinstance(courses, list) else []:
+        summary = course.get("summary") if isinstance(course, dict) else None
+        directory = (out / summary).parent if isinstance(summary, str) else out
+        if directory.parent == out and directory.name.startswith("batch_") \
+                and directory.name.endswith("_merged"):
+            files |= {BatchLayout(directory).summary, BatchLayout(directory).report}
+    return files
+
+
+def replace_earlier_merge(out: Path, staging: Path, written: list[Path]) -> None:
+    """Put the files staged for `out` in place of an earlier merge's, one whole file
+    at a time (the catalogue last), and remove the earlier merge's files of courses
+    this one does not have. Nothing else in `out` is touched: a user's notes, or the
+    very inputs of this merge, stay."""
+    stale = earlier_merge_files(out)
+    for file in written:
+        target = out / file.relative_to(staging)
+        target.parent.mkdir(exist_ok=True)
+        os.replace(file, target)
+        stale.discard(target)
+    for file in stale:
+        file.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # still holds what the merge did not write
+            file.parent.rmdir()
+
+
 def merge(paths: list[Path], out: Path) -> dict[str, Any]:
-    """Merge the batches under `paths` into `out` (replacing an earlier merge there);
-    the catalogue document. OSError when `out` cannot be written, and then `out` is
-    as it was."""
+    """Merge the batches under `paths` into `out` (replacing an earlier merge's files
+    there, and nothing else); the catalogue document. OSError when `out` cannot be
+    written."""
+    out = out.resolve()  # `--out .` has no name to stage a directory beside
     if out.exists() and any(out.iterdir()) and not (out / CATALOGUE_FILE).is_file():
         raise MergeError(f"{out} exists and is not the output of a merge; choose --out")
     batches = find_batches(paths)
@@ -300,22 +340,28 @@ def merge(paths: list[Path], out: Path) -> dict[str, Any]:
     courses = [merge_course(course_id, found, out / f"batch_{course_id}_merged")
                for course_id, found in sorted(by_course.items())]
     document = catalogue(courses, out, paths)
-    # Written beside `out` and renamed into place: a merge is there whole or not at all
-    # (paths inside are relative, so they hold after the rename).
+    # Written beside `out` first: a new `out` is renamed into place, there whole or not
+    # at all (paths inside are relative, so they hold after the rename); into an
+    # existing one the files move one by one (see replace_earlier_merge).
     # A staging directory of this process's own: two merges at once never write into
     # each other's (one left by a killed merge of the same pid is stale).
     staging = out.with_name(f".{out.name}.{os.getpid()}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     try:
+        written: list[Path] = []
         for course in courses:
             layout = BatchLayout(staging / Path(course["log_directory"]).name)
             layout.directory.mkdir(parents=True)
             write_json_atomic(layout.summary, course)
             write_text_atomic(layout.report, render(course))
+            written += [layout.summary, layout.report]
         write_json_atomic(staging / CATALOGUE_FILE, document)
         write_text_atomic(BatchLayout(staging).report, render_catalogue(document))
-        shutil.rmtree(out, ignore_errors=True)
-        staging.rename(out)
+        written += [staging / CATALOGUE_FILE, BatchLayout(staging).report]
+        if out.exists():
+            replace_earlier_merge(out, staging, written)
+        else:
+            staging.rename(out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return document

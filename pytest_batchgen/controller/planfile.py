@@ -126,6 +126,7 @@ def estimate_document(estimate: Estimate) -> dict[str, Any]:
         "avg_cost_per_lesson_usd": round(estimate.cost_per_lesson_usd, 4),
         "based_on_lessons": estimate.data_points,
         "basis": estimate.basis,
+        "passed_over": list(estimate.passed_over),
     }
 
 
@@ -191,6 +192,7 @@ def estimate_lines(estimate: Estimate) -> list[str]:
         f" ({estimate.minutes_per_lesson:.1f} min/lesson average)",
         f"Estimated Cost: ~${estimate.cost_usd:.2f} USD"
         f" (${estimate.cost_per_lesson_usd:.2f}/lesson average; {estimate.basis})",
+        *(f"Estimates passed over {summary}" for summary in estimate.passed_over),
     ]
 
 

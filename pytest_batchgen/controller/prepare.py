@@ -21,7 +21,7 @@ import pytest
 from pytest_batchgen.authors import LessonAuthor
 from pytest_batchgen.batch import CourseBatch, batch_id_for
 from pytest_batchgen.controller.planfile import estimate_lines, replacing_lines
-from pytest_batchgen.controller.summary import load_history
+from pytest_batchgen.controller.summary import History, load_history
 from pytest_batchgen.layout import claim_batch_directory
 from pytest_batchgen.nodeids import lesson_node_name
 from pytest_batchgen.planning import (
@@ -92,7 +92,7 @@ class BatchPlanner:
         self.store = store
         self.author = author
         self.author_name = "audit" if author is None else author.name
-        self.history: list[tuple[float, float]] = []
+        self.history = History()
 
     def plan(self) -> list[CourseBatch]:
         settings, store, author = self.settings, self.store, self.author
@@ -171,7 +171,8 @@ class BatchPlanner:
         """From this author's earlier lessons here; without any, from the author's own
         figures (the outline author takes no time and costs nothing)."""
         defaults = getattr(self.author, "default_estimate", None) or DEFAULT_ESTIMATE
-        return estimate(lessons, self.history, defaults)
+        return dataclasses.replace(estimate(lessons, self.history.lessons, defaults),
+                                   passed_over=self.history.passed_over)
 
     def confirm_force(self, batches: list[CourseBatch]) -> None:
         """Spec §2.3: list what will be overwritten and ask, unless --batch-yes."""

@@ -18,7 +18,7 @@ import pytest
 from pytest_batchgen.batch import CourseBatch
 from pytest_batchgen.controller.batchlog import BatchLog
 from pytest_batchgen.controller.htmlreport import write_report
-from pytest_batchgen.controller.summary import BatchSummary, total
+from pytest_batchgen.controller.summary import BatchSummary, Totals, total
 from pytest_batchgen.nodeids import parse_node_id
 from pytest_batchgen.planning import PlannedLesson
 from pytest_batchgen.results import LessonResult, Status, Why, format_duration
@@ -202,7 +202,7 @@ class BatchReporter:
         for summary in summaries:
             shard = summary.batch.shard
             name = summary.batch.course_id + (f" (shard {shard[0]}/{shard[1]})" if shard else "")
-            terminalreporter.write_line(f"{name}: {tally(summary)}")
+            terminalreporter.write_line(f"{name}: {tally(summary.totals, summary.batch.mode)}")
             terminalreporter.write_line(f"  summary: {summary.path}")
             terminalreporter.write_line(f"  report:  {summary.batch.layout.report}")
             if summary.not_started():
@@ -210,12 +210,10 @@ class BatchReporter:
                     f"  {len(summary.not_started())} lessons not started: {summary.stopped}",
                     red=True)
         if len(summaries) > 1:
-            totals = total(summaries)
-            statuses = totals.statuses
-            terminalreporter.write_line(
-                f"all {len(summaries)} courses: generated {statuses[Status.SUCCESS]},"
-                f" skipped {statuses[Status.SKIPPED]}, failed {statuses[Status.FAILED]}"
-                f" | cost ${totals.cost_usd:.4f}, tokens {totals.tokens}")
+            # One run's courses share its mode (an audit or not), so their total
+            # reads as each course's line does.
+            terminalreporter.write_line(f"all {len(summaries)} courses:"
+                                        f" {tally(total(summaries), summaries[0].batch.mode)}")
 
 
 def unsaved_message(summary: BatchSummary, error: OSError) -> str:
@@ -228,11 +226,10 @@ def unsaved_message(summary: BatchSummary, error: OSError) -> str:
             " the store has the lessons written")
 
 
-def tally(summary: BatchSummary) -> str:
-    """One course's line in the terminal summary."""
-    totals = summary.totals
+def tally(totals: Totals, mode: str) -> str:
+    """A course's line in the terminal summary, or the courses' total."""
     statuses = totals.statuses
-    if summary.batch.mode == "audit":
+    if mode == "audit":
         return (f"audited {statuses[Status.PASSED] + statuses[Status.FAILED]},"
                 f" passed {statuses[Status.PASSED]}, failed {statuses[Status.FAILED]},"
                 f" skipped {statuses[Status.SKIPPED]} (no lesson)"

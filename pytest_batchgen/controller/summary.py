@@ -14,7 +14,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from pytest_batchgen.batch import CourseBatch
 from pytest_batchgen.layout import BatchLayout, batch_directories, write_json_atomic
@@ -279,6 +281,61 @@ class BatchSummary:
                 self.write_error = exc
 
 
+class SummaryUnreadable(Exception):
+    """A summary file a later run cannot use; the message says why, after its path."""
+
+
+Shape = TypeVar("Shape", bound=BaseModel)
+
+
+def read_summary(path: Path) -> dict[str, Any]:
+    """A summary file as a JSON object. Any file may be found where summaries are
+    looked for: a half-written one, another tool's, one nested past the parser."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise SummaryUnreadable(f"cannot be read as JSON ({type(exc).__name__})") from None
+    if not isinstance(document, dict):
+        raise SummaryUnreadable("is not a batch summary")
+    return document
+
+
+def summary_shape(document: dict[str, Any], shape: type[Shape]) -> Shape:
+    """What a reader relies on of a summary, checked before it is used (the results'
+    figures strict and finite: see results.Figure)."""
+    try:
+        return shape.model_validate(document)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(map(str, error["loc"]))
+        raise SummaryUnreadable(f"is not a batch summary ({where}: {error['msg']})") from None
+
+
+class MergedSource(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    batch_id: str
+
+
+class HistoryShape(BaseModel):
+    """What estimates read of an earlier summary."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    batch_id: str | None = None
+    results: list[LessonResult]
+    merged_from: list[MergedSource] | None = None
+
+
+@dataclass(frozen=True)
+class History:
+    """(seconds, cost) of earlier successful lessons, and the summaries passed over,
+    each as `PATH (why)`."""
+
+    lessons: list[tuple[float, float]] = field(default_factory=list)
+    passed_over: tuple[str, ...] = ()
+
+
 def summary_files(log_dir: Path) -> list[Path]:
     """The batch summaries under a log directory: its own batches', and those one level
     down (a merge's output, a CI's artifacts downloaded there)."""
@@ -287,28 +344,27 @@ def summary_files(log_dir: Path) -> list[Path]:
     return [path for path in (BatchLayout(d).summary for d in directories) if path.is_file()]
 
 
-def load_history(log_dir: Path, author: str) -> list[tuple[float, float]]:
-    """(seconds, cost) of successful lessons by `author` in the newest earlier summaries,
-    merged ones included (a CI matrix's history, merged and kept here).
+def load_history(log_dir: Path, author: str) -> History:
+    """Successful lessons by `author` in the newest earlier summaries, merged ones
+    included (a CI matrix's history, merged and kept here).
 
-    Estimates rest on what lessons really took here; unreadable files are
-    passed over (a summary being written by a concurrent run, say), and a batch
-    that is also in a merge found here counts once.
+    Estimates rest on what lessons really took here. A file that cannot be read
+    or holds what no run writes (a summary being written by a concurrent run, a
+    null or NaN figure) is passed over and named, never the end of the run; a
+    batch that is also in a merge found here counts once.
     """
     paths = sorted(summary_files(log_dir), key=lambda p: p.stat().st_mtime)[-HISTORY_FILES:]
-    documents = []
+    found: list[HistoryShape] = []
+    passed_over: list[str] = []
     for path in paths:
         try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(document, dict) and document.get("author") == author:
-            documents.append(document)
-    merged = {source.get("batch_id") for document in documents
-              for source in document.get("merged_from") or [] if isinstance(source, dict)}
-    return [
-        (float(r.get("duration_seconds", 0)), float(r.get("cost_usd", 0)))
-        for document in documents if document.get("batch_id") not in merged
-        for r in document.get("results", [])
-        if isinstance(r, dict) and r.get("status") == Status.SUCCESS
-    ]
+            document = read_summary(path)
+            if document.get("author") == author:
+                found.append(summary_shape(document, HistoryShape))
+        except SummaryUnreadable as exc:
+            passed_over.append(f"{path} ({exc})")
+    merged = {source.batch_id for shape in found for source in shape.merged_from or []}
+    return History(
+        [(r.duration_seconds, r.cost_usd) for shape in found if shape.batch_id not in merged
+         for r in shape.results if r.status == Status.SUCCESS],
+        tuple(passed_over))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from pytest_batchgen.digits import whole_number
 from pytest_batchgen.lesson import LessonRow
 from pytest_batchgen.sow import SowRecord
 
@@ -213,8 +214,8 @@ def existing_lessons(rows: Iterable[dict[str, Any]]) -> list[ExistingLesson]:
     lessons = []
     for row in rows:
         order = row.get("sow_order")
-        if isinstance(order, str) and order.strip().isdigit():
-            order = int(order)
+        if isinstance(order, str):
+            order = whole_number(order.strip())
         if isinstance(order, bool) or not isinstance(order, int):
             continue
         lessons.append(ExistingLesson(

@@ -133,7 +133,10 @@ class LessonRunner:
             written = self._write(batch, lesson, row, result)
             if not written.created and not written.skipped:
                 self._remove_diagrams(written.doc_id, result)
-        except Exception as exc:
+        except (Exception, SystemExit, asyncio.CancelledError) as exc:
+            # An author's SystemExit or CancelledError stops nothing but its lesson:
+            # Ctrl-C and SIGTERM reach here as KeyboardInterrupt, a timeout as
+            # TimeoutError.
             result.status = Status.FAILED
             if isinstance(exc, AuthoringError) and exc.service:
                 result.reason = Why.SERVICE_ERROR
@@ -145,7 +148,8 @@ class LessonRunner:
             else:
                 # An author bug must fail this lesson only, with the evidence kept.
                 log.error("Unexpected error:\n%s", traceback.format_exc())
-                result.error = f"{type(exc).__name__}: {exc}"
+                result.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(
+                    exc).__name__
             self._fill_metrics(result, getattr(exc, "metrics", metrics), started)
             self._log_end(result)
             raise LessonFailed(result) from exc

@@ -9,6 +9,8 @@ author's `model_version`, so the skip rules under test are the production ones.
 Behaviour is chosen with environment variables (orders are comma-separated):
 - BATCHGEN_FAKE_FAIL: orders whose authoring raises AuthoringError
 - BATCHGEN_FAKE_CRASH: orders whose author raises an unexpected RuntimeError
+- BATCHGEN_FAKE_SYSTEM_EXIT, BATCHGEN_FAKE_CANCELLED: orders whose author raises
+  SystemExit or asyncio.CancelledError (not Exceptions: a careless conftest's author)
 - BATCHGEN_FAKE_INVALID: orders whose lesson breaks the schema
 - BATCHGEN_FAKE_INTERRUPT: order at which the process receives SIGINT (Ctrl-C)
 - BATCHGEN_FAKE_INTERRUPT_PARENT: order at which the parent (the xdist controller)
@@ -95,6 +97,10 @@ class ScriptedAuthor(OutlineAuthor):
                                  AuthorMetrics(cost_usd=0.05, tokens=1234))
         if order in _orders("BATCHGEN_FAKE_CRASH"):
             raise RuntimeError(f"scripted crash for order {order}")
+        if order in _orders("BATCHGEN_FAKE_SYSTEM_EXIT"):
+            raise SystemExit(f"scripted exit for order {order}")
+        if order in _orders("BATCHGEN_FAKE_CANCELLED"):
+            raise asyncio.CancelledError
         authored = await super().author(request)
         metrics = AuthorMetrics(cost_usd=0.1 * order, tokens=1000 * order, turns=3,
                                 model="scripted-model")

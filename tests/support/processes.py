@@ -14,6 +14,8 @@ class Process:
     parent: int
     cwd: str
     cmdline: str
+    #: The stat line's state letter: Z for a process that has ended but not been reaped.
+    state: str = ""
 
 
 def processes() -> Iterator[Process]:
@@ -22,7 +24,7 @@ def processes() -> Iterator[Process]:
         try:
             # The command name in the stat line may hold spaces and ")"; fields follow the last.
             fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-            yield Process(pid=int(proc.name), parent=int(fields[1]),
+            yield Process(pid=int(proc.name), parent=int(fields[1]), state=fields[0],
                           cwd=str((proc / "cwd").readlink()),
                           cmdline=(proc / "cmdline").read_bytes().replace(b"\0", b" ").decode())
         except (OSError, IndexError, ValueError):
@@ -39,3 +41,10 @@ def processes_in(directory: Path) -> list[int]:
 def cli_children(parent: int) -> list[str]:
     """Command lines of `parent`'s children that are the Claude CLI."""
     return [p.cmdline for p in processes() if p.parent == parent and "claude" in p.cmdline]
+
+
+def running(pids: list[int]) -> list[int]:
+    """Those of `pids` still running: an orphan that has ended may stay a zombie for a
+    while, until whatever adopted it reaps it."""
+    wanted = set(pids)
+    return [p.pid for p in processes() if p.pid in wanted and p.state != "Z"]
