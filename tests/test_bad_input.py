@@ -267,6 +267,28 @@ def test_unicode_digits_in_the_store_are_text_not_numbers(project: BatchProject)
     assert [r["status"] for r in audit.summary()["results"]][:1] == ["skipped"]
 
 
+@pytest.mark.parametrize("force", [False, True], ids=["replace", "force"])
+def test_an_order_stored_as_text_is_one_lesson_for_planning_writing_and_audit(
+    project: BatchProject, force: bool
+) -> None:
+    # An older tool wrote lesson 4's order as text: every reader takes it as lesson 4.
+    project.load("sow_current.json")
+    [row_id] = project.add_lessons(COURSE, [4], model_version="legacy_generator")
+    with sqlite3.connect(project.store_path) as db:
+        db.execute('UPDATE lesson_templates SET sow_order = ? WHERE "$id" = ?', ("4", row_id))
+    audit = project.run(f"--batch-course={COURSE}", "--batch-audit", "-k", "lesson_004",
+                        author=None)
+    [audited] = audit.summary()["results"]
+    assert audited["status"] == "failed" and audited["violations"][0] == (
+        "sow_order: must be a whole number from 1 to 1000, got text")
+    run = project.run(f"--batch-course={COURSE}", "-k", "lesson_004",
+                      *(["--batch-force", "--batch-yes"] if force else []))
+    run.result.assert_outcomes(passed=1)
+    [written] = [row for row in project.rows() if row["$id"] == row_id]
+    assert written["sow_order"] == 4  # the row was updated, and its order with it
+    assert len(project.rows()) == 1  # no second row beside it
+
+
 DEEP_JSON = "[" * 100_000 + "]" * 100_000
 
 

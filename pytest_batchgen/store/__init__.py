@@ -204,19 +204,25 @@ class AppwriteOptions:
     mcp_config: Path = Path(".mcp.json")
 
 
+def stored_order(value: Any) -> int | None:
+    """A row's sow_order as planning, writing and the audit all read it: a whole
+    number, or text of ASCII digits an older tool wrote ('4' is lesson 4); None for
+    anything else (NULL, '²'), which belongs to no SOW entry."""
+    if isinstance(value, str):
+        return whole_number(value.strip())
+    return None if isinstance(value, bool) or not isinstance(value, int) else value
+
+
 def existing_lessons(rows: Iterable[dict[str, Any]]) -> list[ExistingLesson]:
     """Stored rows as planning sees them (both stores' columns have these names).
 
-    A row whose sow_order is no whole number (NULL, or text an older tool
-    wrote) belongs to no SOW entry: like a row for an order the SOW lacks, it
-    is passed over, never a traceback. Text that is a number counts as one.
+    A row whose sow_order is no order (see `stored_order`) belongs to no SOW entry:
+    like a row for an order the SOW lacks, it is passed over, never a traceback.
     """
     lessons = []
     for row in rows:
-        order = row.get("sow_order")
-        if isinstance(order, str):
-            order = whole_number(order.strip())
-        if isinstance(order, bool) or not isinstance(order, int):
+        order = stored_order(row.get("sow_order"))
+        if order is None:
             continue
         lessons.append(ExistingLesson(
             doc_id=str(row["$id"]),

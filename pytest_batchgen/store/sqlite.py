@@ -28,6 +28,7 @@ from pytest_batchgen.store import (
     WriteResult,
     decide_write,
     existing_lessons,
+    stored_order,
 )
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,14 @@ def path_from_url(url: str) -> Path:
     if not url.startswith(prefix) or len(url) == len(prefix):
         raise StoreError(f"not a SQLite store URL: {url!r} (expected sqlite:///PATH)")
     return Path(url[len(prefix) :])
+
+
+def _of_order(rows: list[dict[str, Any]], sow_order: int) -> list[dict[str, Any]]:
+    """A lesson's rows among its course's, read as planning reads them: a row an older
+    tool wrote with its order as text ('4') is lesson 4's here too, so a write updates
+    it rather than creating a second row beside it, and the audit finds it. (SQLite
+    keeps a value's type; Appwrite's integer column holds no text.)"""
+    return [row for row in rows if stored_order(row.get("sow_order")) == sow_order]
 
 
 class _RollBack(Exception):
@@ -218,10 +227,10 @@ class SqliteStore:
         return existing_lessons(rows)
 
     def lesson_rows(self, course_id: str, sow_order: int) -> list[dict[str, Any]]:
-        return self._query(
+        rows = self._query(
             f'SELECT "$id", {", ".join(LESSON_COLUMNS)} FROM lesson_templates'
-            ' WHERE courseId = ? AND sow_order = ? ORDER BY "$createdAt", "$id"',
-            course_id, sow_order)
+            ' WHERE courseId = ? ORDER BY "$createdAt", "$id"', course_id)
+        return _of_order(rows, sow_order)
 
     def list_diagrams(self, lesson_row_ids: Collection[str]) -> list[LessonDiagram]:
         ids = sorted(set(lesson_row_ids))
@@ -259,9 +268,9 @@ class SqliteStore:
         # BEGIN IMMEDIATE: the decision and the write are one step for every
         # process sharing the file.
         with self._transaction() as db:
-            found = existing_lessons(dict(r) for r in db.execute(
-                f"SELECT {LESSON_SUMMARY} FROM lesson_templates"
-                " WHERE courseId = ? AND sow_order = ?", (row.courseId, row.sow_order)))
+            found = existing_lessons(_of_order([dict(r) for r in db.execute(
+                f"SELECT {LESSON_SUMMARY} FROM lesson_templates WHERE courseId = ?",
+                (row.courseId,))], row.sow_order))
             decision = decide_write(found, planned, model_version=row.model_version,
                                     drafting=drafting)
             if (skipped := decision.skip_result()) is not None:
