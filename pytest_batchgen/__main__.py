@@ -28,10 +28,11 @@ from typing import Any
 import pytest
 
 from pytest_batchgen.controller.merge import MergeError, merge
+from pytest_batchgen.controller.summary import SummaryUnreadable, read_summary
 from pytest_batchgen.layout import CATALOGUE_FILE, BatchLayout
 from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION, LESSON_COLUMNS, row_as_stored
 from pytest_batchgen.nodeids import is_course_id
-from pytest_batchgen.settings import DEFAULT_LOG_DIR, DEFAULT_STORE, from_dir, project_directory
+from pytest_batchgen.settings import DEFAULT_LOG_DIR, DEFAULT_STORE, from_dir, project_setup
 from pytest_batchgen.sow import (
     MAX_ORDER,
     SOW_STATUSES,
@@ -41,14 +42,17 @@ from pytest_batchgen.sow import (
     parse_metadata,
 )
 from pytest_batchgen.store import (
+    DEFAULT_DATABASE,
+    DEFAULT_MCP_CONFIG,
     AppwriteOptions,
     StoreError,
+    WriteResult,
     choose_row_to_update,
     lesson_row_id,
 )
 from pytest_batchgen.store.default import open_default_store
 from pytest_batchgen.store.sqlite import SqliteStore
-from pytest_batchgen.worker.pending import pending_lessons, write_pending
+from pytest_batchgen.worker.pending import pending_lessons, refusal, write_pending
 
 DEMO_COURSE = "course_demo1"
 # Appwrite's custom row ids. \Z, not `$` (which matches before a final newline): a
@@ -99,13 +103,17 @@ def sow_row_from_document(
     }
 
 
-def as_pytest_default(default: str) -> str:
-    """A default path where pytest run from here takes it (the ini file's directory,
-    else the rootdir), so `load-sow` in a subdirectory fills the store pytest reads."""
+def pytest_setting(name: str, default: str, *, path: bool = True) -> str:
+    """An option's value as pytest run from here takes it when its command line gives
+    none: the ini key, else the default; a path from the ini file's directory (else
+    the rootdir). So `load-sow` in a subdirectory fills the store pytest reads, and
+    write-pending writes to the store the batches use."""
     try:
-        return from_dir(default, project_directory(Path.cwd()))
+        directory, ini = project_setup(Path.cwd())
     except pytest.UsageError as exc:  # an ini file pytest itself could not read
         raise CommandError(str(exc)) from None
+    value = ini.get(name, default)
+    return from_dir(value, directory) if path else value
 
 
 def check_course_id(course_id: Any) -> str:
@@ -261,8 +269,28 @@ def command_show_lesson(args: argparse.Namespace, store: SqliteStore) -> str:
                            f" ({exc}); --batch-audit lists what else it breaks") from None
 
 
+def batch_of(directory: Path) -> tuple[str, str]:
+    """The course and SOW status a batch directory's summary names."""
+    layout = BatchLayout(directory)
+    try:
+        summary = read_summary(layout.summary)
+    except SummaryUnreadable as exc:
+        raise CommandError(f"{directory} is not a batch directory: {layout.summary} {exc}"
+                           ) from None
+    course_id, sow = summary.get("courseId"), summary.get("sow")
+    status = sow.get("status") if isinstance(sow, dict) else None
+    if not is_course_id(course_id) or status not in SOW_STATUSES:
+        raise CommandError(f"{layout.summary} names no course and SOW")
+    return str(course_id), str(status)
+
+
 def command_write_pending(args: argparse.Namespace) -> tuple[str, int]:
-    """Write what a batch authored but could not write; (report, exit code)."""
+    """Write what a batch authored but could not write; (report, exit code).
+
+    Each row passes the gate every lesson passes before a write (the contract, the
+    course's outcomes, what its entry asks, read from the store now), as its batch's
+    course and lesson only; then the write-time decision. The store is the one the
+    command line or the ini names, as for the batch: never the one the file names."""
     directory = Path(args.batch_dir)
     if not directory.is_dir():
         raise CommandError(f"{directory} is not a batch directory")
@@ -272,13 +300,28 @@ def command_write_pending(args: argparse.Namespace) -> tuple[str, int]:
         raise CommandError(str(exc)) from None
     if not found:
         return f"no pending lessons in {directory}", 0
-    url = args.store or found[0][1].store
-    store = open_default_store(url, AppwriteOptions(database=args.appwrite_database,
-                                                    mcp_config=Path(args.mcp_config)))
+    course_id, status = batch_of(directory)
+    store = open_default_store(
+        args.store or pytest_setting("batch_store", DEFAULT_STORE),
+        AppwriteOptions(database=args.appwrite_database or pytest_setting(
+                            "batch_appwrite_database", DEFAULT_DATABASE, path=False),
+                        mcp_config=Path(args.mcp_config or pytest_setting(
+                            "batch_mcp_config", DEFAULT_MCP_CONFIG))))
     lines, kept = [], 0
     try:
+        drafts = [path.name for path, lesson in found if lesson.drafting]
+        if drafts and store.shared and not args.allow_drafts:
+            raise CommandError(
+                f"{', '.join(drafts)} {'hold' if len(drafts) > 1 else 'holds'} outline"
+                " drafts, and the platform reads"
+                f" {store.description} as finished lessons; pass --allow-drafts to write"
+                " drafts there, as --batch-allow-drafts lets a batch")
+        sow = store.fetch_sow(course_id, status=status)
+        outcomes = store.fetch_outcomes(course_id)
         for path, lesson in found:
-            written = write_pending(store, path, lesson)
+            refused = refusal(path, lesson, course_id, sow, outcomes)
+            written = (write_pending(store, path, lesson) if not refused
+                       else WriteResult(doc_id="", created=False, skipped=f"refused: {refused}"))
             kept += bool(written.skipped)
             lines.append(f"{path.name}: " + (f"kept: {written.skipped}" if written.skipped else
                                              ("created" if written.created else "updated")
@@ -291,7 +334,7 @@ def command_write_pending(args: argparse.Namespace) -> tuple[str, int]:
 
 def command_merge(args: argparse.Namespace) -> str:
     out = Path(args.out) if args.out else (
-        Path(as_pytest_default(DEFAULT_LOG_DIR))
+        Path(pytest_setting("batch_log_dir", DEFAULT_LOG_DIR))
         / f"merged_{datetime.now().strftime('%Y%m%d_%H%M%S')}")
     try:
         document = merge([Path(path) for path in args.paths], out)
@@ -350,10 +393,15 @@ def parser() -> argparse.ArgumentParser:
     pending = commands.add_parser(
         "write-pending", help="write the lessons a batch authored but could not write")
     pending.add_argument("batch_dir")
-    pending.add_argument("--mcp-config", default=".mcp.json",
-                         help="Appwrite settings, as --batch-mcp-config (default .mcp.json)")
-    pending.add_argument("--appwrite-database", default="default",
-                         help="Appwrite database id (default 'default')")
+    pending.add_argument("--mcp-config",
+                         help="Appwrite settings, as --batch-mcp-config (default: the ini's"
+                         f" batch_mcp_config, else {DEFAULT_MCP_CONFIG})")
+    pending.add_argument("--allow-drafts", action="store_true",
+                         help="write outline drafts to a store the platform reads (Appwrite),"
+                         " as --batch-allow-drafts")
+    pending.add_argument("--appwrite-database",
+                         help="Appwrite database id (default: the ini's"
+                         f" batch_appwrite_database, else {DEFAULT_DATABASE!r})")
     pending.set_defaults(run=command_write_pending)
     merged = commands.add_parser(
         "merge", help="merge the batches of several jobs into one record per course")
@@ -375,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.run is command_merge:
             print(command_merge(args))
             return 0
-        store = SqliteStore.from_url(args.store or as_pytest_default(DEFAULT_STORE),
+        store = SqliteStore.from_url(args.store or pytest_setting("batch_store", DEFAULT_STORE),
                                      create=args.run is not command_show_lesson)
         try:
             print(args.run(args, store))

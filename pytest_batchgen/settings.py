@@ -20,6 +20,7 @@ import pytest
 
 from pytest_batchgen.digits import whole_number
 from pytest_batchgen.nodeids import is_course_id, lesson_node_name, parse_node_id
+from pytest_batchgen.store import DEFAULT_DATABASE, DEFAULT_MCP_CONFIG
 
 SQLITE_PREFIX = "sqlite:///"
 DEFAULT_STORE = f"{SQLITE_PREFIX}logs/batchgen.sqlite3"
@@ -70,8 +71,8 @@ OPTIONS = (
            kind="path", default=DEFAULT_LOG_DIR, metavar="DIR"),
     Option("--batch-max-retries", "Maximum critic/validation rounds per lesson (default 10)",
            kind="int", default=10, metavar="N", minimum=1),
-    Option("--batch-mcp-config", "MCP config holding the Appwrite settings (default .mcp.json)",
-           kind="path", default=".mcp.json", metavar="PATH"),
+    Option("--batch-mcp-config", "MCP config holding the Appwrite settings (default"
+           f" {DEFAULT_MCP_CONFIG})", kind="path", default=DEFAULT_MCP_CONFIG, metavar="PATH"),
     Option("--batch-no-persist-workspace", "Delete each lesson's workspace when it finishes",
            kind="bool", default=False),
     Option("--batch-sow-status", "Which SOW to use: published (default) or draft",
@@ -96,8 +97,8 @@ OPTIONS = (
            metavar="SECONDS", minimum=0),
     Option("--batch-shard", "Run only shard K of N of each course (K from 1; for a CI matrix)",
            metavar="K/N", ini=False),
-    Option("--batch-appwrite-database", "Appwrite database id (default 'default')",
-           default="default", metavar="ID"),
+    Option("--batch-appwrite-database", f"Appwrite database id (default {DEFAULT_DATABASE!r})",
+           default=DEFAULT_DATABASE, metavar="ID"),
 )
 
 
@@ -224,19 +225,26 @@ def paths_directory(inipath: Path | None, rootpath: Path) -> Path:
     return inipath.parent if inipath else rootpath
 
 
-def project_directory(invocation_dir: Path) -> Path:
+def project_setup(invocation_dir: Path) -> tuple[Path, dict[str, str]]:
     """paths_directory of a pytest run started in `invocation_dir`, found by pytest's
     own rules (the first pytest.ini, pyproject.toml, tox.ini or setup.cfg upwards that
-    configures pytest, ...). For `python -m pytest_batchgen`, whose default store must
-    be the one pytest run from the same directory reads."""
+    configures pytest, ...), and that ini file's values. For `python -m
+    pytest_batchgen`, which must read and write where pytest run from the same
+    directory would."""
     from _pytest.config.findpaths import determine_setup
 
     arguments: dict[str, Any] = {"inifile": None, "args": [], "rootdir_cmd_arg": None,
                                  "invocation_dir": invocation_dir}
     if "override_ini" in inspect.signature(determine_setup).parameters:
         arguments["override_ini"] = None  # newer pytest reads -o before it looks
-    rootdir, inipath, *_ = determine_setup(**arguments)
-    return paths_directory(inipath, rootdir)
+    rootdir, inipath, inicfg, *_ = determine_setup(**arguments)
+    # pytest 9 wraps each value in a ConfigValue; older ones hold the text itself.
+    values = {str(key): str(getattr(value, "value", value)) for key, value in inicfg.items()}
+    return paths_directory(inipath, rootdir), values
+
+
+def project_directory(invocation_dir: Path) -> Path:
+    return project_setup(invocation_dir)[0]
 
 
 def from_dir(text: str, directory: Path) -> str:

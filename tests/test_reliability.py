@@ -6,15 +6,19 @@ import json
 import signal
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree
 
 import pytest
 
 from pytest_batchgen.__main__ import main
 from pytest_batchgen.layout import BatchLayout, batch_directories
-from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION
-from tests.conftest import COURSE, BatchProject, legacy_sow, wait_for
+from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION, encode_cards
+from tests.conftest import COURSE, FIXTURES, BatchProject, BatchRun, legacy_sow, wait_for
+from tests.support.appwrite_server import AppwriteTestServer
+from tests.support.lessons import OUTCOMES
 from tests.support.processes import processes, running
 
 pytestmark = pytest.mark.usefixtures("project")
@@ -84,12 +88,13 @@ def test_a_lesson_the_store_refuses_is_kept_and_written_later(
     assert [r["sow_order"] for r in project.rows()] == [1, 4]
     capsys.readouterr()
     # Later, with the store back: written without authoring again, and the file goes.
-    assert main(["write-pending", str(run.batch_dir)]) == 0
+    store = ["--store", f"sqlite:///{project.store_path}"]
+    assert main([*store, "write-pending", str(run.batch_dir)]) == 0
     out = capsys.readouterr().out
     assert "lesson_002.json: created row" in out and "1 written, 0 kept" in out
     assert [r["sow_order"] for r in project.rows()] == [1, 2, 4]
     assert not run.layout.pending(2).exists()
-    assert main(["write-pending", str(run.batch_dir)]) == 0  # nothing left: fine
+    assert main([*store, "write-pending", str(run.batch_dir)]) == 0  # nothing left: fine
     assert "no pending lessons" in capsys.readouterr().out
 
 
@@ -163,6 +168,100 @@ def test_rows_with_no_usable_order_are_passed_over(project: BatchProject) -> Non
     plan = run.plan()
     assert [p["order"] for p in plan["plan"]["skip"]] == [2]  # text "2" counts as 2
     assert [p["order"] for p in plan["plan"]["generate"]] == [1, 4]
+
+
+def pending_batch(project: BatchProject, monkeypatch: pytest.MonkeyPatch,
+                  *orders: int) -> BatchRun:
+    """A batch whose store refused the lessons of `orders`: they are pending files."""
+    project.load("sow_current.json")
+    monkeypatch.setenv("BATCHGEN_FAKE_WRITE_FAIL", ",".join(map(str, orders)))
+    run = project.run(f"--batch-course={COURSE}")
+    monkeypatch.delenv("BATCHGEN_FAKE_WRITE_FAIL")
+    return run
+
+
+def edit_pending(run: BatchRun, order: int, change: Callable[[dict[str, Any]], None]) -> None:
+    path = run.layout.pending(order)
+    document = json.loads(path.read_text())
+    change(document)
+    path.write_text(json.dumps(document))
+
+
+def test_write_pending_holds_every_row_to_the_gate_a_batch_holds_it_to(
+    project: BatchProject, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    run = pending_batch(project, monkeypatch, 1, 2, 4)
+    broken = json.dumps([{"id": "card_001"}])  # a card that breaks the contract
+
+    def broken_cards(document: dict[str, Any]) -> None:
+        document["row"]["cards"] = encode_cards(json.loads(broken))
+
+    def other_course(document: dict[str, Any]) -> None:
+        document["row"]["courseId"] = "course_other1"
+
+    def other_order(document: dict[str, Any]) -> None:
+        document["row"]["sow_order"] = 999
+
+    elsewhere = tmp_path / "elsewhere.sqlite3"
+
+    def other_store(document: dict[str, Any]) -> None:
+        document["store"] = f"sqlite:///{elsewhere}"  # never trusted
+
+    edit_pending(run, 1, broken_cards)
+    edit_pending(run, 2, other_course)
+    edit_pending(run, 4, lambda document: (other_order(document), other_store(document)))
+    capsys.readouterr()
+    store = ["--store", f"sqlite:///{project.store_path}"]
+    assert main([*store, "write-pending", str(run.batch_dir)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("lesson_001.json: kept: refused: lesson contract:"
+                               " cards[0] (card_001).title: missing (required)")
+    assert lines[1] == ("lesson_002.json: kept: refused: its row is for course_other1, not"
+                        f" for the batch's course {COURSE}")
+    assert lines[2] == ("lesson_004.json: kept: refused: its row is for lesson 999, not for"
+                        " the lesson its file names")
+    assert lines[3].startswith("0 written, 3 kept")
+    assert project.rows() == [] and not elsewhere.exists()
+    assert all(run.layout.pending(order).is_file() for order in (1, 2, 4))
+
+
+def test_write_pending_takes_the_store_as_the_batch_does(
+    project: BatchProject, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    run = pending_batch(project, monkeypatch, 2)
+    # No --store: the ini's batch_store, from the ini file's directory, as pytest reads it.
+    project.pytester.makeini(f"[pytest]\nbatch_store = sqlite:///{project.store_path.name}\n")
+    capsys.readouterr()
+    assert main(["write-pending", str(run.batch_dir)]) == 0
+    assert "1 written, 0 kept" in capsys.readouterr().out
+    assert [r["sow_order"] for r in project.rows()] == [1, 2, 4]
+
+
+def test_write_pending_writes_no_draft_where_the_batch_would_not(
+    project: BatchProject, monkeypatch: pytest.MonkeyPatch,
+    appwrite_server: AppwriteTestServer, appwrite_env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("BATCHGEN_FAKE_DRAFTING", "1")  # an outline draft's marker and rules
+    run = pending_batch(project, monkeypatch, 2)
+    appwrite_server.add_sow(COURSE, json.loads((FIXTURES / "sow_current.json").read_text())
+                            ["entries"])
+    appwrite_server.add_outcomes(COURSE, OUTCOMES)
+    capsys.readouterr()
+    appwrite = ["--store", "appwrite", "write-pending", str(run.batch_dir),
+                "--mcp-config", str(project.pytester.path / "none.json")]
+    assert main(appwrite) == 2
+    assert capsys.readouterr().err == (
+        "error: lesson_002.json holds outline drafts, and the platform reads"
+        f" appwrite {appwrite_env['APPWRITE_ENDPOINT']} project"
+        f" {appwrite_env['APPWRITE_PROJECT_ID']} database default as finished lessons;"
+        " pass --allow-drafts to write drafts there, as --batch-allow-drafts lets a"
+        " batch\n")
+    assert appwrite_server.rows("lesson_templates") == []
+    assert main([*appwrite, "--allow-drafts"]) == 0
+    assert len(appwrite_server.rows("lesson_templates")) == 1
 
 
 def test_write_pending_refuses_what_is_not_a_batch(tmp_path: Path,

@@ -195,13 +195,18 @@ def choose_row_to_update(rows: list[ExistingLesson], model_version: str) -> Exis
     return min(pool, key=lambda row: (row.created_at, row.doc_id))
 
 
+# The platform's Appwrite database, and where it keeps its Appwrite settings.
+DEFAULT_DATABASE = "default"
+DEFAULT_MCP_CONFIG = ".mcp.json"
+
+
 @dataclass(frozen=True)
 class AppwriteOptions:
     """What the Appwrite store takes from a run's options."""
 
-    database: str = "default"
+    database: str = DEFAULT_DATABASE
     #: Where the credentials are read from when the environment lacks them.
-    mcp_config: Path = Path(".mcp.json")
+    mcp_config: Path = Path(DEFAULT_MCP_CONFIG)
 
 
 def stored_order(value: Any) -> int | None:

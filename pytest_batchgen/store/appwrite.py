@@ -43,6 +43,7 @@ from pydantic import ValidationError
 from pytest_batchgen.lesson import LESSON_COLUMNS, LessonRow
 from pytest_batchgen.sow import STORAGE_BUCKET, SowError, SowRecord, record_from_row, select_sow
 from pytest_batchgen.store import (
+    DEFAULT_DATABASE,
     AppwriteOptions,
     CourseNotFound,
     ExistingLesson,
@@ -253,7 +254,7 @@ class AppwriteStore:
         project_id: str,
         api_key: str,
         *,
-        database: str = "default",
+        database: str = DEFAULT_DATABASE,
         timeout: float = 30.0,
         max_attempts: int = 5,
         backoff_base: float = 0.5,

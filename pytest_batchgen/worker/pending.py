@@ -18,6 +18,8 @@ from typing import Any
 
 from pytest_batchgen.layout import BatchLayout, write_json_atomic
 from pytest_batchgen.lesson import LessonRow
+from pytest_batchgen.requirements import requirements_for
+from pytest_batchgen.sow import SowRecord
 from pytest_batchgen.store import ExistingLesson, LessonStore, WriteResult
 
 
@@ -27,7 +29,8 @@ class PendingLesson:
     #: The row the plan meant to replace (None: the plan found none).
     planned: ExistingLesson | None
     drafting: bool
-    #: The store the batch wrote to (a URL or `appwrite`; never a secret).
+    #: The store the batch wrote to (a URL or `appwrite`; never a secret), for the
+    #: reader: write-pending takes its store as the batch does, never from the file.
     store: str
     reason: str
 
@@ -62,6 +65,27 @@ def pending_lessons(layout: BatchLayout) -> list[tuple[Path, PendingLesson]]:
         except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
             raise ValueError(f"{path} is not a pending lesson ({type(exc).__name__})") from None
     return found
+
+
+def refusal(path: Path, lesson: PendingLesson, course_id: str, sow: SowRecord,
+            outcomes: list[dict[str, Any]]) -> str:
+    """Why a pending row may not be written ("" when it may). A pending file is a file
+    anyone could have edited since the batch: it passes the same gate as any lesson
+    (the contract, the course's outcomes, what its entry asks), and only as the lesson
+    of the batch's course that its file is named for."""
+    row = lesson.row
+    if row.courseId != course_id:
+        return f"its row is for {row.courseId}, not for the batch's course {course_id}"
+    if path.name != BatchLayout(path.parent.parent).pending(row.sow_order).name:
+        return f"its row is for lesson {row.sow_order}, not for the lesson its file names"
+    entry = next((e for e in sow.entries if e.order == row.sow_order), None)
+    if entry is None:
+        return f"{course_id} has no lesson {row.sow_order} in its SOW {sow.doc_id}"
+    violations = requirements_for(entry.view, outcomes).check_row(row.columns())
+    if violations:
+        more = f" (+{len(violations) - 1} more)" if len(violations) > 1 else ""
+        return f"lesson contract: {violations[0]}{more}"
+    return ""
 
 
 def write_pending(store: LessonStore, path: Path, lesson: PendingLesson) -> WriteResult:
