@@ -75,6 +75,22 @@ def test_a_lost_create_answer_is_recognised_as_our_own_row(
     assert appwrite_server.count("update_row") == 0
 
 
+def test_a_create_whose_every_answer_is_lost_is_written_not_pending(
+    appwrite_server: AppwriteTestServer, make_appwrite_store: Callable[..., AppwriteStore]
+) -> None:
+    # The first create lands, then its answer and every retry's answer are lost: the
+    # retries end in a network failure, never in the 409 that would tell us.
+    store = make_appwrite_store(max_attempts=3)
+    appwrite_server.inject(LESSONS, "drop_after", method="POST")
+    appwrite_server.inject(LESSONS, "drop", times=2, method="POST")
+
+    result = store.write_lesson(lesson_row(2))
+
+    assert (result.doc_id, result.created, result.skipped) == (
+        lesson_row_id(COURSE, 2), True, "")
+    assert len(appwrite_server.rows("lesson_templates", courseId=COURSE, sow_order=2)) == 1
+
+
 @pytest.mark.parametrize(("theirs", "outcome"), [
     (CLAUDE_MODEL_VERSION, "skipped"),  # another run's finished lesson: kept
     ("batchgen_outline", "updated"),  # a draft: the real lesson replaces it

@@ -528,6 +528,10 @@ class AppwriteStore:
                 return WriteResult(doc_id=row_id, created=True)
             except AppwriteRequestError as exc:
                 if exc.code != 409:
+                    if _is_transient(exc.code) and self._landed(row_id, columns):
+                        # Every answer was lost, yet the first create landed: the
+                        # lesson is written, not pending beside its own row.
+                        return WriteResult(doc_id=row_id, created=True)
                     raise
             if self._holds(row_id, columns):
                 # Our own create landed, its answer was lost and the retry collided.
@@ -535,6 +539,14 @@ class AppwriteStore:
             log.info("%s: row %s appeared meanwhile; deciding again", what, row_id)
         raise StoreError(f"Appwrite {what}: row id {row_id} is taken by a row that is not"
                          " this lesson")
+
+    def _landed(self, row_id: str, columns: dict[str, Any]) -> bool:
+        """Whether a create that got no answer holds all the same (False when even the
+        look cannot be had: the write is then reported failed, and kept)."""
+        try:
+            return self._holds(row_id, columns)
+        except StoreError:
+            return False
 
     def _holds(self, row_id: str, columns: dict[str, Any]) -> bool:
         """Whether the stored row `row_id` holds exactly these columns."""
