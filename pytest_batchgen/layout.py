@@ -23,6 +23,8 @@ REPORT_FILE = "batch_report.html"
 SPEND_FILE = "batch_spend.json"
 DIFF_DIR = "diffs"
 PENDING_DIR = "pending"
+# What a lesson interrupted while authoring had spent (one file per lesson).
+INTERRUPTED_DIR = "interrupted"
 WORKSPACE_DIR = "workspaces"
 # A merge's record across courses (python -m pytest_batchgen merge).
 CATALOGUE_FILE = "catalogue_summary.json"
@@ -67,6 +69,12 @@ class BatchLayout:
 
     def pending_files(self) -> list[Path]:
         return sorted(self.pending_dir.glob("lesson_*.json"))
+
+    def interrupted(self, order: int) -> Path:
+        return self.directory / INTERRUPTED_DIR / f"lesson_{order:03d}.json"
+
+    def interrupted_files(self) -> list[Path]:
+        return sorted((self.directory / INTERRUPTED_DIR).glob("lesson_*.json"))
 
     @property
     def workspaces(self) -> Path:

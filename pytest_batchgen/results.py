@@ -38,6 +38,8 @@ class Why(StrEnum):
     SERVICE_ERROR = "service_error"
     #: The model service failed lessons in a row: no further lesson was started.
     SERVICE_UNAVAILABLE = "service_unavailable"
+    #: Ctrl-C or SIGTERM stopped the lesson while it was being authored.
+    INTERRUPTED = "interrupted"
     LOG_UNWRITABLE = "log_unwritable"
 
 

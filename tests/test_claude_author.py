@@ -35,6 +35,7 @@ from tests.support.model_server import (
     Reply,
     Text,
     ToolCalls,
+    lesson_for,
     scripted,
 )
 from tests.support.processes import cli_children
@@ -124,6 +125,29 @@ async def test_a_submission_breaking_frontend_rules_gets_every_violation_at_once
     # The second submission was accepted, reviewed and returned: it passes the contract.
     assert requirements_for(sow().entries[0].view, OUTCOMES).check(authored.lesson) == []
     assert authored.review == {"sow_fidelity": 0.95, "basic_quality": 0.9, "overall": 0.9375}
+
+
+@asyncio_test
+async def test_an_answer_past_a_megabyte_is_read_refused_and_paid_for(
+    model_server: ModelServer, tmp_path: Path
+) -> None:
+    happy = scripted()
+
+    def oversized(request: ModelRequest) -> Reply:
+        # The first submission is 1.5 MB: the SDK's default reader limit is 1 MB.
+        if request.role == "author" and not request.tool_uses():
+            lesson = lesson_for(request)
+            lesson["cards"][0]["explainer"] = "x" * 1_500_000
+            return ToolCalls([(SUBMIT_LESSON, {"lesson": lesson})])
+        return happy(request)
+
+    model_server.script = oversized
+    authored = await AUTHOR.author(request(tmp_path))
+    [refused] = [result for req in model_server.model_requests("author")
+                 for result in req.tool_results()][:1]
+    assert refused.get("is_error") and "explainer: must be 100-2000 characters" in json.dumps(
+        refused)
+    assert authored.metrics.cost_usd > 0 and authored.lesson["cards"][0]["explainer"] != "x"
 
 
 @asyncio_test

@@ -263,6 +263,28 @@ def test_a_timed_out_lesson_reports_what_the_model_was_paid(
     assert result["duration_seconds"] < 4 + 30  # stopped by itself, not by the backstop
 
 
+def test_sigterm_mid_lesson_records_what_the_lesson_had_spent(
+    claude: BatchProject, model_server: ModelServer
+) -> None:
+    happy = scripted()
+    # The author's session is answered and paid for; the critic's never answers.
+    model_server.script = lambda request: Hang(120) if request.role == "critic" \
+        else happy(request)
+    batch = claude.start(f"--batch-course={COURSE}", "-k", "lesson_001", author="claude")
+    wait_for(lambda: len(model_server.model_requests("critic")) == 1, "the critic's request")
+    batch.send_signal(signal.SIGTERM)
+    output = batch.communicate(timeout=60)[0].decode()
+    assert batch.returncode == 2, output
+    [directory] = claude.log_dir.glob("batch_*")
+    summary = json.loads(BatchLayout(directory).summary.read_text())
+    [result] = summary["results"]
+    assert (result["status"], result["reason"]) == ("failed", "interrupted")
+    assert result["cost_usd"] > 0 and result["tokens"] > 0
+    assert summary["total_cost_usd"] == pytest.approx(result["cost_usd"], abs=1e-4)
+    assert summary["interrupted"] is True and summary["not_run"] == []
+    assert f"${result['cost_usd']:.4f}" in BatchLayout(directory).batch_log.read_text()
+
+
 @pytest.mark.parametrize(("how", "workers"), [
     (signal.SIGKILL, 1),  # the xdist controller killed: its worker's CLI was orphaned
     (signal.SIGTERM, 0),

@@ -8,6 +8,7 @@ whatever the author), so a failed authoring can never overwrite a good row.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -44,6 +45,9 @@ class AuthorRequest:
     #: --batch-timeout. An author with `stops_at_timeout = True` stops itself then
     #: (reporting its spend); any other is cancelled by the runner.
     timeout: float | None = None
+    #: An author that spends calls this with its running total as it grows, so a
+    #: lesson stopped midway (Ctrl-C, SIGTERM) still records what it had paid.
+    report_spend: Callable[[AuthorMetrics], None] | None = None
 
     def neighbours(self) -> tuple[SowEntry | None, SowEntry | None]:
         """The entries just before and after this one, by order."""

@@ -60,6 +60,10 @@ WORKSPACE_FILES = ("sow_entry_input.json", "lesson_requirements.json", "sow_cont
                    "course_outcomes.json")
 # Seconds a timed-out session gets to report its spend once interrupted.
 STOP_GRACE = 10.0
+# The largest message of the CLI's the SDK reads (its default is 1 MB). A model's
+# answer past it killed the SDK's reader, and the paid request was never recorded;
+# an oversized lesson is the contract's to refuse, with its cost counted.
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 
 def prompt(name: str) -> str:
@@ -221,6 +225,7 @@ class LessonRun:
                 async with asyncio.timeout_at(self.deadline):
                     async for received in client.receive_response():
                         self.trace.record(received)
+                        self._report_spend()
             except TimeoutError:
                 log.warning("Timed out: the %s session is stopped", label)
                 await self._stop(client)
@@ -228,6 +233,12 @@ class LessonRun:
         except ClaudeSDKError as exc:  # the CLI or its connection to the service
             raise AuthoringError(f"Claude agent failed: {one_line(exc)}",
                                  self.trace.metrics(self.options.model), service=True) from exc
+        except (RecursionError, ValueError) as exc:
+            # The service answered, but the SDK could not read the answer (a JSON
+            # nested past its parser): the lesson fails with what it spent so far.
+            raise AuthoringError(f"Claude agent failed: its answer could not be read"
+                                 f" ({type(exc).__name__})",
+                                 self.trace.metrics(self.options.model)) from exc
         finally:  # one process per session, ended with it
             await client.disconnect()
         if self.trace.error:
@@ -235,6 +246,10 @@ class LessonRun:
                                  self.trace.metrics(self.options.model),
                                  service=self.trace.service_failed)
         return self._progress(role) > self._starts[role]
+
+    def _report_spend(self) -> None:
+        if self.request.report_spend is not None:
+            self.request.report_spend(self.trace.metrics(self.options.model))
 
     async def _stop(self, client: Any) -> None:
         """Interrupt the session and read on to its result (what it spent), for at most
@@ -278,6 +293,7 @@ class LessonRun:
             model=(options.reviewing_model if role == "critic" else options.model) or None,
             # --batch-max-cost-per-lesson spans the lesson's sessions: each gets what is left.
             max_budget_usd=left,
+            max_buffer_size=MAX_MESSAGE_BYTES,
             env={
                 # MCP tools must be offered directly, not deferred behind a search tool.
                 "ENABLE_TOOL_SEARCH": "false",

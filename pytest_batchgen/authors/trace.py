@@ -110,9 +110,8 @@ class Trace:
         return sum(float(r.total_cost_usd or 0.0) for r in self.results)
 
     def metrics(self, model: str) -> AuthorMetrics:
-        """The lesson's spend over every session so far."""
-        self._end_session()
-        tokens = self._tokens_unaccounted
+        """The lesson's spend over every session so far (the running session's too)."""
+        tokens = self._tokens_unaccounted + (self._tokens_seen if self._result is None else 0)
         for result in self.results:
             counted = sum(int(usage.get(key, 0) or 0) for usage in
                           (result.model_usage or {}).values() for key in MODEL_USAGE_KEYS)

@@ -142,6 +142,7 @@ class BatchReporter:
             session.exitstatus = pytest.ExitCode.OK
         finished: list[tuple[dict[str, Any], Path]] = []
         for course_id, summary in self.summaries.items():
+            self._interrupted_spend(summary)
             if interrupted:
                 self._reconcile(summary)
             try:
@@ -166,6 +167,19 @@ class BatchReporter:
         """Release the batch logs (a run that ends before its session starts)."""
         for batch_log in self.batch_logs.values():
             batch_log.close()
+
+    @staticmethod
+    def _interrupted_spend(summary: BatchSummary) -> None:
+        """Lessons a Ctrl-C or SIGTERM stopped while they were being authored: their
+        reports never came, but their processes kept what they had spent."""
+        for path in summary.batch.layout.interrupted_files():
+            try:
+                result = LessonResult.model_validate_json(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue  # cut short by the same interrupt: nothing to count
+            if result.order not in summary.results and any(
+                    lesson.order == result.order for lesson in summary.not_run()):
+                summary.record(result)
 
     def _reconcile(self, summary: BatchSummary) -> None:
         """After Ctrl-C, ask the store which unreported lessons were written anyway.

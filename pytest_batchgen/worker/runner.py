@@ -7,6 +7,7 @@ and event loop); nothing here writes batch-level files.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 import time
@@ -25,6 +26,7 @@ from pytest_batchgen.authors import (
 )
 from pytest_batchgen.backends import Backends
 from pytest_batchgen.batch import CourseBatch
+from pytest_batchgen.layout import write_json_atomic
 from pytest_batchgen.lesson import LessonRow
 from pytest_batchgen.logfiles import BANNER, lesson_log_error
 from pytest_batchgen.planning import Action, PlannedLesson
@@ -76,6 +78,8 @@ class LessonRunner:
         self.backends = backends
         self.settings = settings
         self.store_streak = FailureStreak("the store")
+        # What the running lesson's author has spent so far (see AuthorRequest).
+        self._spent = AuthorMetrics()
         self.service_streak = FailureStreak("the model service")
         # One loop per process, reused across lessons: clients that outlive a
         # lesson (and the SDK's subprocess transport) need a stable loop.
@@ -125,7 +129,11 @@ class LessonRunner:
         try:
             requirements = self._requirements(batch, lesson)
             with self._workspace(batch, lesson) as workspace:
-                authored = self._author_lesson(batch, lesson, workspace, requirements)
+                try:
+                    authored = self._author_lesson(batch, lesson, workspace, requirements)
+                except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the run ends here
+                    self._keep_interrupted(batch, result, started)
+                    raise
             metrics = authored.metrics
             row = self._build_row(batch, lesson, authored, requirements)
             if lesson.existing is not None:
@@ -228,7 +236,9 @@ class LessonRunner:
         self, batch: CourseBatch, lesson: PlannedLesson, workspace: Path | None,
         requirements: EntryRequirements,
     ) -> AuthoredLesson:
+        self._spent = AuthorMetrics()
         request = AuthorRequest(
+            report_spend=self._note_spend,
             course_id=batch.course_id,
             entry=batch.entry(lesson.order),
             sow=batch.sow,
@@ -361,6 +371,27 @@ class LessonRunner:
             log.info("Removed diagram %s of %s (image %s)", diagram.doc_id, diagram.card_id,
                      diagram.image_file_id or "none")
         result.removed_diagrams = [diagram.doc_id for diagram in diagrams]
+
+    def _keep_interrupted(self, batch: CourseBatch, result: LessonResult,
+                          started: float) -> None:
+        """What a lesson stopped while it was being authored had spent: its test report
+        never comes, so the controller reads this file into the summary (see the
+        reporter), and the spend is counted though nothing was written. A lesson that
+        had spent nothing stays what any unfinished lesson is: not run."""
+        if not (self._spent.cost_usd or self._spent.tokens):
+            return
+        result.status, result.reason = Status.FAILED, Why.INTERRUPTED
+        result.error = "interrupted (Ctrl-C or SIGTERM) while it was being authored; nothing"\
+                       " was written"
+        self._fill_metrics(result, self._spent, started)
+        log.error("Lesson interrupted: %s", result.error)
+        with contextlib.suppress(OSError):  # a full disk must not hide the interrupt
+            path = batch.layout.interrupted(result.order)
+            path.parent.mkdir(exist_ok=True)
+            write_json_atomic(path, result.to_json())
+
+    def _note_spend(self, metrics: AuthorMetrics) -> None:
+        self._spent = metrics
 
     @staticmethod
     def _fill_metrics(result: LessonResult, metrics: AuthorMetrics, started: float) -> None:
