@@ -29,6 +29,7 @@ import pytest
 
 from pytest_batchgen.controller.merge import MergeError, merge
 from pytest_batchgen.controller.summary import SummaryUnreadable, read_summary
+from pytest_batchgen.defaults import DEFAULT_DATABASE, DEFAULT_MCP_CONFIG
 from pytest_batchgen.layout import CATALOGUE_FILE, BatchLayout
 from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION, LESSON_COLUMNS, row_as_stored
 from pytest_batchgen.nodeids import is_course_id
@@ -42,8 +43,6 @@ from pytest_batchgen.sow import (
     parse_metadata,
 )
 from pytest_batchgen.store import (
-    DEFAULT_DATABASE,
-    DEFAULT_MCP_CONFIG,
     AppwriteOptions,
     StoreError,
     WriteResult,

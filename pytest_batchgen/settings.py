@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
+from pytest_batchgen.defaults import DEFAULT_DATABASE, DEFAULT_MCP_CONFIG
 from pytest_batchgen.digits import whole_number
 from pytest_batchgen.nodeids import is_course_id, lesson_node_name, parse_node_id
-from pytest_batchgen.store import DEFAULT_DATABASE, DEFAULT_MCP_CONFIG
 
 SQLITE_PREFIX = "sqlite:///"
 DEFAULT_STORE = f"{SQLITE_PREFIX}logs/batchgen.sqlite3"

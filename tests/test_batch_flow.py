@@ -19,9 +19,9 @@ def test_plugin_is_inert_without_batch_course(project: BatchProject) -> None:
 
         def test_ok():
             loaded = [m for m in sys.modules if m.startswith("pytest_batchgen.")]
-            assert sorted(loaded) == ["pytest_batchgen.digits", "pytest_batchgen.hooks",
-                                      "pytest_batchgen.nodeids", "pytest_batchgen.plugin",
-                                      "pytest_batchgen.settings"]
+            assert sorted(loaded) == ["pytest_batchgen.defaults", "pytest_batchgen.digits",
+                                      "pytest_batchgen.hooks", "pytest_batchgen.nodeids",
+                                      "pytest_batchgen.plugin", "pytest_batchgen.settings"]
     """)
     result = project.pytester.runpytest_subprocess()
     result.assert_outcomes(passed=1)

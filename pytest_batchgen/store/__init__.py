@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from pytest_batchgen.defaults import DEFAULT_DATABASE, DEFAULT_MCP_CONFIG
 from pytest_batchgen.digits import whole_number
 from pytest_batchgen.lesson import LessonRow
 from pytest_batchgen.sow import SowRecord
@@ -193,11 +194,6 @@ def choose_row_to_update(rows: list[ExistingLesson], model_version: str) -> Exis
     ours = [row for row in rows if row.model_version == model_version]
     pool = ours or rows
     return min(pool, key=lambda row: (row.created_at, row.doc_id))
-
-
-# The platform's Appwrite database, and where it keeps its Appwrite settings.
-DEFAULT_DATABASE = "default"
-DEFAULT_MCP_CONFIG = ".mcp.json"
 
 
 @dataclass(frozen=True)

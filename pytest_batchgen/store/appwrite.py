@@ -40,10 +40,10 @@ from appwrite.services.storage import Storage
 from appwrite.services.tables_db import TablesDB
 from pydantic import ValidationError
 
+from pytest_batchgen.defaults import DEFAULT_DATABASE
 from pytest_batchgen.lesson import LESSON_COLUMNS, LessonRow
 from pytest_batchgen.sow import STORAGE_BUCKET, SowError, SowRecord, record_from_row, select_sow
 from pytest_batchgen.store import (
-    DEFAULT_DATABASE,
     AppwriteOptions,
     CourseNotFound,
     ExistingLesson,

@@ -1,0 +1,8 @@
+"""Defaults the option table and the stores share, each defined once.
+
+Imported by settings.py, so by the plugin in every pytest run: it imports nothing.
+"""
+
+# The platform's Appwrite database, and where the platform keeps its Appwrite settings.
+DEFAULT_DATABASE = "default"
+DEFAULT_MCP_CONFIG = ".mcp.json"
