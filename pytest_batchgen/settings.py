@@ -261,7 +261,8 @@ CLAUDE_ONLY = ("batch_model", "batch_critic_model", "batch_max_cost_per_lesson",
 # What only a run that writes lessons uses: an audit reads, and runs no author.
 WRITING_ONLY = ("batch_force", "batch_yes", "batch_author", "batch_allow_drafts",
                 "batch_keep_diagrams", "batch_max_cost", "batch_timeout", "batch_max_retries",
-                "batch_no_persist_workspace", *CLAUDE_ONLY)
+                "batch_no_persist_workspace", "batch_retry_errors", "batch_retry_pause",
+                *CLAUDE_ONLY)
 
 
 def check_combinations(
