@@ -6,10 +6,13 @@ The real claude author (SDK + bundled CLI) against a scripted model that is down
 from __future__ import annotations
 
 import itertools
+import json
+import signal
 
 import pytest
 
-from tests.conftest import COURSE_LEGACY, BatchProject, legacy_sow
+from pytest_batchgen.layout import BatchLayout
+from tests.conftest import COURSE_LEGACY, BatchProject, legacy_sow, wait_for
 from tests.support.model_server import HttpError, ModelRequest, ModelServer, Reply, scripted
 from tests.test_claude_author import OUTCOMES
 
@@ -101,3 +104,19 @@ def test_reruns_stop_after_the_rounds_given(
     batch.result.assert_outcomes(failed=1)
     assert len(model_server.model_requests()) == 2  # the run and one rerun
     assert batch.summary()["service_errors"] == [1]
+
+
+def test_sigterm_during_the_pause_ends_the_run_with_the_held_lessons_not_run(
+    course: BatchProject, model_server: ModelServer
+) -> None:
+    model_server.script = down_for(10_000)
+    batch = course.start(f"--batch-course={COURSE_LEGACY}", "--batch-retry-errors=1",
+                         "--batch-retry-pause=600", author="claude")
+    wait_for(lambda: len(model_server.model_requests()) == 3, "three lessons to fail")
+    batch.send_signal(signal.SIGTERM)
+    output = batch.communicate(timeout=60)[0].decode()
+    assert batch.returncode == 2, output
+    [directory] = course.log_dir.glob("batch_*")
+    summary = json.loads(BatchLayout(directory).summary.read_text())
+    assert summary["interrupted"] is True and summary["results"] == []
+    assert summary["not_run"] == [1, 2, 3, 4, 5, 6]

@@ -83,8 +83,12 @@ class ServiceReruns:
             held, self.held = self.held, []
             wait = self.pause * 2 ** self.round
             self.round += 1
-            log.warning("The model service failed %d lesson(s); running them again in"
-                        " %gs (round %d of %d)", len(held), wait, self.round, self.rounds)
+            said = (f"batchgen: the model service failed {len(held)} lesson(s); running them"
+                    f" again in {wait:g}s (round {self.round} of {self.rounds})")
+            log.warning(said)
+            terminal = session.config.pluginmanager.get_plugin("terminalreporter")
+            if terminal is not None and not hasattr(session.config, "workerinput"):
+                terminal.write_line(said, yellow=True)
             time.sleep(wait)
             self.reset_service()
             for index, (item, _) in enumerate(held):
