@@ -22,6 +22,7 @@ from tests.support.model_server import (
     ModelServer,
     OfflineEnv,
     Reply,
+    Script,
     ToolCalls,
     scripted,
 )
@@ -244,13 +245,17 @@ def test_timeout_stops_the_agent_process_and_leaves_nothing(
     assert claude.rows() == []
 
 
+def critic_hangs(seconds: float) -> Script:
+    """The standard play, but no critic's request is ever answered in time."""
+    happy = scripted()
+    return lambda request: Hang(seconds) if request.role == "critic" else happy(request)
+
+
 def test_a_timed_out_lesson_reports_what_the_model_was_paid(
     claude: BatchProject, model_server: ModelServer
 ) -> None:
-    happy = scripted()
     # The author's session answers; the critic's never does in time.
-    model_server.script = lambda request: Hang(60) if request.role == "critic" \
-        else happy(request)
+    model_server.script = critic_hangs(60)
     batch = run(claude, "--batch-timeout=4", "-k", "lesson_001", "--batch-max-cost=0.0001")
     assert batch.ret == 1
     summary = batch.summary()
@@ -266,10 +271,8 @@ def test_a_timed_out_lesson_reports_what_the_model_was_paid(
 def test_sigterm_mid_lesson_records_what_the_lesson_had_spent(
     claude: BatchProject, model_server: ModelServer
 ) -> None:
-    happy = scripted()
     # The author's session is answered and paid for; the critic's never answers.
-    model_server.script = lambda request: Hang(120) if request.role == "critic" \
-        else happy(request)
+    model_server.script = critic_hangs(120)
     batch = claude.start(f"--batch-course={COURSE}", "-k", "lesson_001", author="claude")
     wait_for(lambda: len(model_server.model_requests("critic")) == 1, "the critic's request")
     batch.send_signal(signal.SIGTERM)
