@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 
+from pytest_batchgen.contract import SOW_ORDER
 from pytest_batchgen.controller.merge import MergeError, merge
 from pytest_batchgen.controller.summary import SummaryUnreadable, read_summary
 from pytest_batchgen.defaults import DEFAULT_DATABASE, DEFAULT_MCP_CONFIG
@@ -35,7 +36,6 @@ from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION, LESSON_COLUMNS, row_as_
 from pytest_batchgen.nodeids import is_course_id
 from pytest_batchgen.settings import DEFAULT_LOG_DIR, DEFAULT_STORE, from_dir, project_setup
 from pytest_batchgen.sow import (
-    MAX_ORDER,
     SOW_STATUSES,
     SowError,
     decode_entries_field,
@@ -213,8 +213,10 @@ def lesson_rows_of(document: Any, course: str | None,
             raise CommandError(f"{exc}; pass --course ID to load it under another course"
                                ) from None
         order = row.get("sow_order")
-        if isinstance(order, bool) or not isinstance(order, int) or not 1 <= order <= MAX_ORDER:
-            raise CommandError(f"{at}: sow_order must be a whole number from 1 to {MAX_ORDER},"
+        if isinstance(order, bool) or not isinstance(order, int) or not (
+                SOW_ORDER.low <= order <= SOW_ORDER.high):
+            raise CommandError(f"{at}: sow_order must be a whole number from {SOW_ORDER.low} to"
+                               f" {SOW_ORDER.high},"
                                f" got {order!r}")
         row_id = row.get("$id") or lesson_row_id(course_id, order)
         if not isinstance(row_id, str) or not ROW_ID.fullmatch(row_id):

@@ -24,15 +24,66 @@ import re
 import zlib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 # A lesson as authors produce it and the row's JSON columns hold it.
 Lesson = dict[str, Any]
 
+
+class Span(NamedTuple):
+    """An inclusive range: a text's length, a count of items, a whole number."""
+
+    low: int
+    high: int
+
+
+# Every bound of the contract, named once: the checks below, the requirements and the
+# prompts the authors are given (authors/prompting.py) all read them from here.
+TITLE = Span(30, 80)
+MINUTES = Span(5, 120)
+LONG_MINUTES = Span(5, 180)  # mock exams: full papers
+REF_TEXT = Span(1, 100)  # one outcome ref or engagement tag
+POLICY_NOTES = Span(0, 500)
+CARDS = Span(1, 20)
+CARD_TITLE = Span(10, 100)
+EXPLAINER = Span(100, 2000)
+EXPLAINER_PLAIN = Span(60, 1600)
+CONTEXT_HOOK = Span(10, 100)
+MISCONCEPTIONS = Span(1, 3)
+MISCONCEPTION_TEXT = Span(10, 200)
+CLARIFICATION = Span(20, 300)
+STEM = Span(10, 500)
+STRUCTURED_STEM = Span(10, 800)
+TOTAL_POINTS = Span(1, 20)
+CRITERIA = Span(1, 5)
+CRITERION_TEXT = Span(10, 200)
+CRITERION_POINTS = Span(1, 10)
+OPTIONS = Span(3, 5)
+OPTION_TEXT = Span(1, 200)
+HINTS = Span(3, 5)
+HINT_TEXT = Span(10, 200)
+TOLERANCE = Span(0, 1)
+SOW_ORDER = Span(1, 1000)  # the frontend's bound on a row's sow_order
+MISCONCEPTION_ID_EXAMPLE = "MISC_MATH_PERCENT_001"
+
+
+def card_id(number: int) -> str:
+    """The id of the lesson's `number`th card (from 1): card_001, card_002, …"""
+    return f"card_{number:03d}"
+
+
+def cfu_id(number: int) -> str:
+    """The id of the question on the `number`th card: q001, q002, …"""
+    return f"q{number:03d}"
+
+
+# The row's text columns the frontend bounds, and their longest.
+COLUMN_LENGTHS = {"model_version": 50, "authored_sow_id": 50, "authored_sow_version": 20}
+
 PLATFORM_LESSON_TYPES = (
     "teach", "independent_practice", "formative_assessment", "revision", "mock_exam",
 )
-LONG_LESSON_TYPES = ("mock_exam",)  # up to 180 minutes: full exam papers
+LONG_LESSON_TYPES = ("mock_exam",)  # up to LONG_MINUTES: full exam papers
 LESSON_STATUSES = ("draft", "review", "published")
 CFU_TYPES = ("mcq", "numeric", "structured_response", "short_text")
 
@@ -122,7 +173,8 @@ class _Checker:
                          f"key not allowed by the contract (allowed: {', '.join(allowed)})")
         return True
 
-    def text(self, where: str, value: Any, low: int, high: int) -> bool:
+    def text(self, where: str, value: Any, span: Span) -> bool:
+        low, high = span
         if not isinstance(value, str):
             self.add(where, f"must be text of {low}-{high} characters, got {_kind(value)}")
             return False
@@ -140,7 +192,8 @@ class _Checker:
             return False
         return True
 
-    def whole(self, where: str, value: Any, low: int, high: int) -> bool:
+    def whole(self, where: str, value: Any, span: Span) -> bool:
+        low, high = span
         if isinstance(value, bool) or not isinstance(value, int):
             self.add(where, f"must be a whole number from {low} to {high}, got {_kind(value)}")
             return False
@@ -161,18 +214,15 @@ class _Checker:
             return False
         return True
 
-    def texts(self, where: str, value: Any, items: tuple[int, int | None],
-              low: int, high: int) -> list[str]:
-        """A list of texts; returns the good ones."""
+    def texts(self, where: str, value: Any, items: Span | None, text: Span) -> list[str]:
+        """A list of texts (`items` of them; any number when None); returns the good ones."""
         if not isinstance(value, list):
             self.add(where, f"must be a list of texts, got {_kind(value)}")
             return []
-        least, most = items
-        if len(value) < least or (most is not None and len(value) > most):
-            count = f"{least}-{most}" if most is not None else f"at least {least}"
-            self.add(where, f"must hold {count} items, has {len(value)}")
+        if items is not None and not items.low <= len(value) <= items.high:
+            self.add(where, f"must hold {items.low}-{items.high} items, has {len(value)}")
         return [item for index, item in enumerate(value)
-                if self.text(f"{where}[{index}]", item, low, high)]
+                if self.text(f"{where}[{index}]", item, text)]
 
 
 # --- the lesson ------------------------------------------------------------------
@@ -184,18 +234,18 @@ def check_lesson(lesson: Any) -> list[Violation]:
     if not check.keys("", lesson, LESSON_KEYS):
         return check.found
     if "title" in lesson:
-        check.text("title", lesson["title"], 30, 80)
+        check.text("title", lesson["title"], TITLE)
     lesson_type = lesson.get("lesson_type")
     if "lesson_type" in lesson and lesson_type not in PLATFORM_LESSON_TYPES:
         check.add("lesson_type", f"must be one of {', '.join(PLATFORM_LESSON_TYPES)}"
                                  f" (the frontend rejects {lesson_type!r})")
     if "estMinutes" in lesson:
-        check.whole("estMinutes", lesson["estMinutes"], 5,
-                    180 if lesson_type in LONG_LESSON_TYPES else 120)
+        check.whole("estMinutes", lesson["estMinutes"],
+                    LONG_MINUTES if lesson_type in LONG_LESSON_TYPES else MINUTES)
     if "outcomeRefs" in lesson:
-        check.texts("outcomeRefs", lesson["outcomeRefs"], (0, None), 1, 100)
+        check.texts("outcomeRefs", lesson["outcomeRefs"], None, REF_TEXT)
     if "engagement_tags" in lesson:
-        check.texts("engagement_tags", lesson["engagement_tags"], (0, None), 1, 100)
+        check.texts("engagement_tags", lesson["engagement_tags"], None, REF_TEXT)
     if "policy" in lesson:
         _check_policy(check, lesson["policy"])
     if "cards" in lesson:
@@ -210,15 +260,15 @@ def _check_policy(check: _Checker, policy: Any) -> None:
         check.add("policy.calculator_allowed",
                   f"must be true or false, got {_kind(policy['calculator_allowed'])}")
     if "assessment_notes" in policy:
-        check.text("policy.assessment_notes", policy["assessment_notes"], 0, 500)
+        check.text("policy.assessment_notes", policy["assessment_notes"], POLICY_NOTES)
 
 
 def _check_cards(check: _Checker, cards: Any) -> None:
     if not isinstance(cards, list):
         check.add("cards", f"must be a list of cards, got {_kind(cards)}")
         return
-    if not 1 <= len(cards) <= 20:
-        check.add("cards", f"must hold 1-20 cards, has {len(cards)}")
+    if not CARDS.low <= len(cards) <= CARDS.high:
+        check.add("cards", f"must hold {CARDS.low}-{CARDS.high} cards, has {len(cards)}")
     for index, card in enumerate(cards):
         _check_card(check, index, card)
 
@@ -234,16 +284,16 @@ def _check_card(check: _Checker, index: int, card: Any) -> None:
     where = card_label(index, card)
     if not check.keys(where, card, CARD_KEYS, CARD_OPTIONAL):
         return
-    wanted = f"card_{index + 1:03d}"
+    wanted = card_id(index + 1)
     if "id" in card and card["id"] != wanted:
         check.add(f"{where}.id", f"must be {wanted!r}: card ids run card_001, card_002, … in"
                                  f" order (got {card['id']!r})")
     if "title" in card:
-        check.text(f"{where}.title", card["title"], 10, 100)
+        check.text(f"{where}.title", card["title"], CARD_TITLE)
     if "explainer" in card:
-        check.text(f"{where}.explainer", card["explainer"], 100, 2000)
+        check.text(f"{where}.explainer", card["explainer"], EXPLAINER)
     plain = card.get("explainer_plain")
-    if ("explainer_plain" in card and check.text(f"{where}.explainer_plain", plain, 60, 1600)
+    if ("explainer_plain" in card and check.text(f"{where}.explainer_plain", plain, EXPLAINER_PLAIN)
             and (latex := LATEX.search(plain))):
         check.add(f"{where}.explainer_plain",
                       f"must be plain language without LaTeX (found {latex.group()!r});"
@@ -251,7 +301,7 @@ def _check_card(check: _Checker, index: int, card: Any) -> None:
     if "misconceptions" in card:
         _check_misconceptions(check, f"{where}.misconceptions", card["misconceptions"])
     if "context_hooks" in card:
-        check.texts(f"{where}.context_hooks", card["context_hooks"], (0, None), 10, 100)
+        check.texts(f"{where}.context_hooks", card["context_hooks"], None, CONTEXT_HOOK)
     if "cfu" in card:
         check_cfu(check, f"{where}.cfu", card["cfu"])
 
@@ -260,20 +310,21 @@ def _check_misconceptions(check: _Checker, where: str, items: Any) -> None:
     if not isinstance(items, list):
         check.add(where, f"must be a list of 1-3 misconceptions, got {_kind(items)}")
         return
-    if not 1 <= len(items) <= 3:
-        check.add(where, f"must hold 1-3 misconceptions, has {len(items)}")
+    if not MISCONCEPTIONS.low <= len(items) <= MISCONCEPTIONS.high:
+        check.add(where, f"must hold {MISCONCEPTIONS.low}-{MISCONCEPTIONS.high} misconceptions,"
+                         f" has {len(items)}")
     for index, item in enumerate(items):
         at = f"{where}[{index}]"
         if not check.keys(at, item, MISCONCEPTION_KEYS):
             continue
         if "id" in item and not (isinstance(item["id"], str)
                                  and MISCONCEPTION_ID.match(item["id"])):
-            check.add(f"{at}.id", "must look like MISC_MATH_PERCENT_001 (MISC_, two"
+            check.add(f"{at}.id", f"must look like {MISCONCEPTION_ID_EXAMPLE} (MISC_, two"
                                   f" letter-only words, three digits), got {item['id']!r}")
         if "misconception" in item:
-            check.text(f"{at}.misconception", item["misconception"], 10, 200)
+            check.text(f"{at}.misconception", item["misconception"], MISCONCEPTION_TEXT)
         if "clarification" in item:
-            check.text(f"{at}.clarification", item["clarification"], 20, 300)
+            check.text(f"{at}.clarification", item["clarification"], CLARIFICATION)
 
 
 def check_cfu(check: _Checker, where: str, cfu: Any) -> None:
@@ -288,9 +339,11 @@ def check_cfu(check: _Checker, where: str, cfu: Any) -> None:
     required, optional = CFU_TYPE_KEYS[kind]
     check.keys(where, cfu, (*CFU_KEYS, *required), optional)
     if "id" in cfu and not (isinstance(cfu["id"], str) and CFU_ID.match(cfu["id"])):
-        check.add(f"{where}.id", f"must look like q001 (q and three digits), got {cfu['id']!r}")
+        check.add(f"{where}.id",
+                  f"must look like {cfu_id(1)} (q and three digits), got {cfu['id']!r}")
     if "stem" in cfu:
-        check.text(f"{where}.stem", cfu["stem"], 10, 800 if kind == "structured_response" else 500)
+        check.text(f"{where}.stem", cfu["stem"],
+                   STRUCTURED_STEM if kind == "structured_response" else STEM)
     if "rubric" in cfu:
         _check_rubric(check, f"{where}.rubric", cfu["rubric"])
     if kind == "mcq":
@@ -310,23 +363,26 @@ def _check_rubric(check: _Checker, where: str, rubric: Any) -> None:
     if not check.keys(where, rubric, RUBRIC_KEYS):
         return
     total = rubric.get("total_points")
-    total_ok = "total_points" in rubric and check.whole(f"{where}.total_points", total, 1, 20)
+    total_ok = "total_points" in rubric and check.whole(f"{where}.total_points", total,
+                                                        TOTAL_POINTS)
     criteria = rubric.get("criteria")
     if "criteria" not in rubric:
         return
     if not isinstance(criteria, list):
         check.add(f"{where}.criteria", f"must be a list of 1-5 criteria, got {_kind(criteria)}")
         return
-    if not 1 <= len(criteria) <= 5:
-        check.add(f"{where}.criteria", f"must hold 1-5 criteria, has {len(criteria)}")
+    if not CRITERIA.low <= len(criteria) <= CRITERIA.high:
+        check.add(f"{where}.criteria", f"must hold {CRITERIA.low}-{CRITERIA.high} criteria,"
+                                       f" has {len(criteria)}")
     points: list[int] = []
     for index, criterion in enumerate(criteria):
         at = f"{where}.criteria[{index}]"
         if not check.keys(at, criterion, CRITERION_KEYS):
             continue
         if "description" in criterion:
-            check.text(f"{at}.description", criterion["description"], 10, 200)
-        if "points" in criterion and check.whole(f"{at}.points", criterion["points"], 1, 10):
+            check.text(f"{at}.description", criterion["description"], CRITERION_TEXT)
+        if "points" in criterion and check.whole(f"{at}.points", criterion["points"],
+                                                 CRITERION_POINTS):
             points.append(criterion["points"])
     if total_ok and criteria and len(points) == len(criteria) and sum(points) != total:
         check.add(f"{where}.total_points",
@@ -335,10 +391,10 @@ def _check_rubric(check: _Checker, where: str, rubric: Any) -> None:
 
 def _check_mcq(check: _Checker, where: str, cfu: dict[str, Any]) -> None:
     if "options" in cfu:
-        check.texts(f"{where}.options", cfu["options"], (3, 5), 1, 200)
+        check.texts(f"{where}.options", cfu["options"], OPTIONS, OPTION_TEXT)
     options = cfu.get("options")
     # Indices are checked against the options there are (the frontend's cap is 4).
-    last = len(options) - 1 if isinstance(options, list) and options else 4
+    last = len(options) - 1 if isinstance(options, list) and options else OPTIONS.high - 1
     multi = cfu.get("multiSelect", False)
     if not isinstance(multi, bool):
         check.add(f"{where}.multiSelect", f"must be true or false, got {_kind(multi)}")
@@ -353,7 +409,7 @@ def _check_mcq(check: _Checker, where: str, cfu: dict[str, Any]) -> None:
                                                 " correct options' indices")
             return
         for index, value in enumerate(indices):
-            check.whole(f"{where}.answerIndices[{index}]", value, 0, last)
+            check.whole(f"{where}.answerIndices[{index}]", value, Span(0, last))
         if len(set(map(repr, indices))) != len(indices):
             check.add(f"{where}.answerIndices", f"must not repeat an index (got {indices})")
         return
@@ -363,7 +419,7 @@ def _check_mcq(check: _Checker, where: str, cfu: dict[str, Any]) -> None:
     if "answerIndex" not in cfu:
         check.add(f"{where}.answerIndex", "missing: the index of the correct option")
     else:
-        check.whole(f"{where}.answerIndex", cfu["answerIndex"], 0, last)
+        check.whole(f"{where}.answerIndex", cfu["answerIndex"], Span(0, last))
 
 
 def _check_numeric(check: _Checker, where: str, cfu: dict[str, Any]) -> None:
@@ -372,11 +428,11 @@ def _check_numeric(check: _Checker, where: str, cfu: dict[str, Any]) -> None:
                      why=" (the admin editor cannot save a numeric answer given as text)"
                      if isinstance(cfu["expected"], str) else "")
     if "tolerance" in cfu:
-        check.number(f"{where}.tolerance", cfu["tolerance"], 0, 1)
+        check.number(f"{where}.tolerance", cfu["tolerance"], *TOLERANCE)
     if "money2dp" in cfu and not isinstance(cfu["money2dp"], bool):
         check.add(f"{where}.money2dp", f"must be true or false, got {_kind(cfu['money2dp'])}")
     if "hints" in cfu:
-        check.texts(f"{where}.hints", cfu["hints"], (3, 5), 10, 200)
+        check.texts(f"{where}.hints", cfu["hints"], HINTS, HINT_TEXT)
 
 
 # --- outcome refs: what session start needs -----------------------------------------
@@ -465,14 +521,13 @@ def row_lesson(row: Mapping[str, Any]) -> tuple[Lesson, list[Violation], set[str
     the lesson fields that did not decode (named there once, not again as missing)."""
     check = _Checker()
     if "sow_order" in row:
-        check.whole("sow_order", row["sow_order"], 1, 1000)
+        check.whole("sow_order", row["sow_order"], SOW_ORDER)
     if row.get("status") not in LESSON_STATUSES:
         check.add("status", f"must be one of {', '.join(LESSON_STATUSES)},"
                             f" got {row.get('status')!r}")
-    for name, most in (("model_version", 50), ("authored_sow_id", 50),
-                       ("authored_sow_version", 20)):
+    for name, most in COLUMN_LENGTHS.items():
         if row.get(name) is not None:
-            check.text(name, row[name], 0, most)
+            check.text(name, row[name], Span(0, most))
     lesson: Lesson = {key: row.get(key) for key in ("title", "lesson_type", "estMinutes")}
     undecoded = set()
     for name in JSON_COLUMNS:

@@ -14,7 +14,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pytest_batchgen.contract import JSON_COLUMNS, Lesson, decode_cards
+from pytest_batchgen.contract import (
+    COLUMN_LENGTHS,
+    JSON_COLUMNS,
+    SOW_ORDER,
+    Lesson,
+    decode_cards,
+)
 
 # The skip marker the platform uses for agent-authored lessons (spelling is real).
 CLAUDE_MODEL_VERSION = "claud_Agent_sdk"
@@ -36,20 +42,20 @@ class LessonRow(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     courseId: str = Field(pattern=r"^course_[a-zA-Z0-9]+$")
-    sow_order: int = Field(ge=1, le=1000)  # the frontend's bound
+    sow_order: int = Field(ge=SOW_ORDER.low, le=SOW_ORDER.high)
     title: str
     createdBy: str = CREATED_BY
     version: int = 1
     status: Literal["draft", "review", "published"] = "draft"
-    model_version: str = Field(max_length=50)
+    model_version: str = Field(max_length=COLUMN_LENGTHS["model_version"])
     lesson_type: str
     estMinutes: int
     outcomeRefs: str
     engagement_tags: str  # JSON string of a list
     policy: str  # JSON string of an object
     cards: str  # base64(gzip(JSON list))
-    authored_sow_id: str = Field(max_length=50)
-    authored_sow_version: str = Field(max_length=20)
+    authored_sow_id: str = Field(max_length=COLUMN_LENGTHS["authored_sow_id"])
+    authored_sow_version: str = Field(max_length=COLUMN_LENGTHS["authored_sow_version"])
 
     @classmethod
     def build(

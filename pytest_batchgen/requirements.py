@@ -25,8 +25,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_batchgen.contract import (
+    CARDS,
     LONG_LESSON_TYPES,
+    LONG_MINUTES,
+    MINUTES,
     PLATFORM_LESSON_TYPES,
+    POLICY_NOTES,
+    REF_TEXT,
     Lesson,
     Violation,
     check_lesson,
@@ -42,9 +47,6 @@ LESSON_TYPE_SUBSTITUTES = {
     "mock_assessment": "mock_exam",
     "summative_assessment": "mock_exam",
 }
-MAX_CARDS = 20
-MAX_POLICY_NOTES = 500  # the contract's bound on policy.assessment_notes
-MAX_TAG = 100  # the contract's bound on one engagement tag
 # How many of the course's names an unresolvable name is shown beside.
 NEAREST = 3
 # The row's values code takes from the entry, whatever the author wrote.
@@ -251,7 +253,7 @@ class EntryRequirements:
 
     @property
     def max_minutes(self) -> int:
-        return 180 if self.lesson_type in LONG_LESSON_TYPES else 120
+        return (LONG_MINUTES if self.lesson_type in LONG_LESSON_TYPES else MINUTES).high
 
     @property
     def policy(self) -> dict[str, Any]:
@@ -347,7 +349,7 @@ class EntryRequirements:
 
 
 def _policy_notes(view: EntryView) -> str:
-    return view.assessment_notes if len(view.assessment_notes) <= MAX_POLICY_NOTES else ""
+    return view.assessment_notes if len(view.assessment_notes) <= POLICY_NOTES.high else ""
 
 
 def requirements_for(view: EntryView, outcomes: list[dict[str, Any]]) -> EntryRequirements:
@@ -358,9 +360,9 @@ def requirements_for(view: EntryView, outcomes: list[dict[str, Any]]) -> EntryRe
         lesson_type=lesson_type if lesson_type in PLATFORM_LESSON_TYPES else None,
         # The platform's author: calculator_allowed = (calculator_section == "calc").
         calculator_allowed=view.calculator_section == "calc",
-        planned_cards=min(len(view.cards), MAX_CARDS) if view.cards else None,
+        planned_cards=min(len(view.cards), CARDS.high) if view.cards else None,
         assessment_notes=_policy_notes(view),
         engagement_tags=tuple(dict.fromkeys(
-            tag for tag in view.engagement_tags if len(tag) <= MAX_TAG)),
+            tag for tag in view.engagement_tags if len(tag) <= REF_TEXT.high)),
         plain_language_level=view.plain_language_level,
     )

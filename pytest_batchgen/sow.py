@@ -21,11 +21,11 @@ from pydantic import (
     field_validator,
 )
 
+from pytest_batchgen.contract import SOW_ORDER
 from pytest_batchgen.digits import whole_number
 from pytest_batchgen.entries import EntryView, read_entry
 
 STORAGE_BUCKET = "authored_sow_entries"
-MAX_ORDER = 1000  # the frontend's bound on a lesson row's sow_order
 SOW_STATUSES = ("published", "draft", "archived")
 
 
@@ -43,7 +43,7 @@ class SowEntry(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     # Strict: `true` is not lesson 1; the platform's rows hold orders 1 to 1000.
-    order: StrictInt = Field(ge=1, le=MAX_ORDER)
+    order: StrictInt = Field(ge=SOW_ORDER.low, le=SOW_ORDER.high)
     label: StrictStr
     lesson_type: StrictStr = "teach"
 

@@ -18,9 +18,9 @@ import re
 from typing import Any
 
 from pytest_batchgen.authors import AuthoredLesson, AuthorMetrics, AuthorRequest
-from pytest_batchgen.contract import Lesson, check_rubric
+from pytest_batchgen.contract import CARDS, MINUTES, Lesson, card_id, cfu_id, check_rubric
 from pytest_batchgen.entries import CardPlan, EntryView, PlannedMisconception, StandardRef
-from pytest_batchgen.requirements import MAX_CARDS, EntryRequirements
+from pytest_batchgen.requirements import EntryRequirements
 
 OUTLINE_MODEL_VERSION = "batchgen_outline"
 ASSESSMENT_TYPES = ("formative_assessment", "mock_exam")
@@ -109,7 +109,7 @@ def _assessment_plans(view: EntryView) -> list[CardPlan]:
                                     " solve it. Show every step of your working and give the"
                                     " answer with its units.",),
                  standards=view.standards[number - 1: number])
-        for number, text in enumerate(standards[: MAX_CARDS - 1], start=1)
+        for number, text in enumerate(standards[: CARDS.high - 1], start=1)
     ]
     return [CardPlan(number=1, card_type=RULES), *questions]
 
@@ -123,15 +123,15 @@ def _block_plans(view: EntryView) -> list[CardPlan]:
                  purpose=view.instruction or f"Work on {label}.",
                  pedagogical_approach=view.assessment_notes, standards=view.standards)
         for number, block in enumerate(
-            (view.pedagogical_blocks or DEFAULT_BLOCKS)[:MAX_CARDS], start=1)
+            (view.pedagogical_blocks or DEFAULT_BLOCKS)[:CARDS.high], start=1)
     ]
 
 
 def card_plans(view: EntryView, lesson_type: str) -> list[CardPlan]:
     if view.cards:
         log.info("Drafting %d cards from lesson_plan.card_structure",
-                 min(len(view.cards), MAX_CARDS))
-        return list(view.cards[:MAX_CARDS])
+                 min(len(view.cards), CARDS.high))
+        return list(view.cards[:CARDS.high])
     plans = (_assessment_plans(view) if lesson_type in ASSESSMENT_TYPES
              else _block_plans(view))
     log.info("Drafting %d cards from label, notes and standards (no card plan)", len(plans))
@@ -177,7 +177,7 @@ class _Drafter:
         plain = _fit(60, 1600, _plain(f"In this part: {purpose}"), _plain(plan.worked_example),
                      "Read each step slowly. Then try the question and show your working.")
         return {
-            "id": f"card_{number:03d}",
+            "id": card_id(number),
             "title": _fit(10, 100, title, "(outline)"),
             "explainer": explainer,
             "explainer_plain": plain,
@@ -199,11 +199,11 @@ class _Drafter:
         options = ["Yes, for every question", "No, not for any question",
                    "Only where a question says you may"]
         return {
-            "id": f"card_{number:03d}",
+            "id": card_id(number),
             "title": _fit(10, 100, f"Rules for this {what}: {self.label}"),
             "explainer": _fit(100, 2000, rules, _sentence(self.view.assessment_notes)),
             "explainer_plain": _fit(60, 1600, _plain(rules)),
-            "cfu": {"type": "mcq", "id": f"q{number:03d}",
+            "cfu": {"type": "mcq", "id": cfu_id(number),
                     "stem": f"Can you use a calculator in this {what}?",
                     "options": options, "answerIndex": answer,
                     "rubric": _rubric(("Chooses the calculator rule stated for this"
@@ -220,7 +220,7 @@ class _Drafter:
             else f"Explain in your own words, with an example: {purpose}")
         return {
             "type": "structured_response",
-            "id": f"q{number:03d}",
+            "id": cfu_id(number),
             "stem": _fit(10, 800, stem, "Show your working."),
             "rubric": self._marks(plan),
         }
@@ -272,7 +272,7 @@ def _rubric(*criteria: tuple[str, int]) -> dict[str, Any]:
 def estimated_minutes(view: EntryView, requirements: EntryRequirements) -> int:
     """The entry's estMinutes, held within the platform's range for the lesson type."""
     minutes = view.est_minutes if view.est_minutes is not None else DEFAULT_MINUTES
-    fitted = min(max(minutes, 5), requirements.max_minutes)
+    fitted = min(max(minutes, MINUTES.low), requirements.max_minutes)
     if fitted != view.est_minutes:
         log.warning("estMinutes %r is outside 5-%d for this lesson type; writing %d",
                     view.est_minutes, requirements.max_minutes, fitted)
