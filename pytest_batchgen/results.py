@@ -8,11 +8,12 @@ summary counts it. Nothing here knows which process it is in.
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pytest_batchgen.planning import Action
 
@@ -91,6 +92,8 @@ class LessonResult(BaseModel):
     critic_fidelity: Figure | None = None
     critic_quality: Figure | None = None
     critic_overall: Figure | None = None
+    # ... and the sub-scores they add up from (card_structure, content, …).
+    critic_scores: dict[str, Figure] | None = None
     # Diagram rows of the overwritten lesson removed after the write.
     removed_diagrams: list[str] = []
     # An authored lesson the store did not take, kept for write-pending.
@@ -100,11 +103,26 @@ class LessonResult(BaseModel):
     # The stored lesson was written from an older version of the course's SOW.
     stale: bool | None = None
 
+    @field_validator("duplicate_doc_ids", "removed_diagrams", "violations", "critic_scores",
+                     mode="before")
+    @classmethod
+    def _from_property(cls, value: Any) -> Any:
+        """A list or mapping as a JUnit property holds it: JSON text (see to_properties)."""
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError:
+                return value  # left for the field's own check to name
+        return value
+
     def set_review(self, review: dict[str, float] | None) -> None:
         if review:
             self.critic_fidelity = review["sow_fidelity"]
             self.critic_quality = review["basic_quality"]
             self.critic_overall = review["overall"]
+            parts = {k: v for k, v in review.items()
+                     if k not in ("sow_fidelity", "basic_quality", "overall")}
+            self.critic_scores = parts or None
 
     @property
     def authored(self) -> bool:
@@ -130,9 +148,13 @@ class LessonResult(BaseModel):
         that made it a skip; a lesson with no log file has no `log_file`."""
         data = self.to_json()
         row_id = data.pop("doc_id", None) or data.get("existing_doc_id")
+        # Lists and mappings as JSON text: JUnit writes a property's str(), and a
+        # dashboard must read ["a", "b"], not a Python repr.
         return [("course", course_id), ("batch_dir", str(batch_dir)),
                 *(("row_id", row_id),) * bool(row_id),
-                *((name, value) for name, value in data.items() if value is not None)]
+                *((name, json.dumps(value, ensure_ascii=False)
+                   if isinstance(value, list | dict) else value)
+                  for name, value in data.items() if value is not None)]
 
     @classmethod
     def from_properties(cls, properties: list[tuple[str, object]]) -> LessonResult | None:

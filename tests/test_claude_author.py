@@ -20,7 +20,13 @@ from pytest_batchgen.authors.claude import (
     has_login,
 )
 from pytest_batchgen.authors.outline import draft_lesson
-from pytest_batchgen.authors.review import SUBMISSION_FILE, Submissions, judge_verdict
+from pytest_batchgen.authors.review import (
+    FIDELITY_PARTS,
+    QUALITY_PARTS,
+    SUBMISSION_FILE,
+    Submissions,
+    judge_verdict,
+)
 from pytest_batchgen.requirements import requirements_for
 from pytest_batchgen.sow import SowRecord, record_from_row
 from tests.conftest import FIXTURES
@@ -37,6 +43,7 @@ from tests.support.model_server import (
     ToolCalls,
     lesson_for,
     scripted,
+    verdict_for,
 )
 from tests.support.processes import cli_children
 
@@ -124,7 +131,7 @@ async def test_a_submission_breaking_frontend_rules_gets_every_violation_at_once
     assert "(round 1 of 2)" in text
     # The second submission was accepted, reviewed and returned: it passes the contract.
     assert requirements_for(sow().entries[0].view, OUTCOMES).check(authored.lesson) == []
-    assert authored.review == {"sow_fidelity": 0.95, "basic_quality": 0.9, "overall": 0.9375}
+    assert authored.review == REVIEWED
 
 
 @asyncio_test
@@ -261,8 +268,10 @@ def submissions(workspace: Path | None = None, max_rounds: int = 5) -> Submissio
                        requirements=requirements_for(sow().entries[0].view, OUTCOMES))
 
 
-PASS = {"pass": True, "feedback": "good", "scores": {"sow_fidelity": 0.95, "basic_quality": 0.9}}
-FAIL = {"pass": False, "feedback": "no", "scores": {"sow_fidelity": 0.7, "basic_quality": 0.9}}
+PASS = verdict_for(True)
+FAIL = verdict_for(False)
+REVIEWED = {**dict.fromkeys(FIDELITY_PARTS, 0.95), **dict.fromkeys(QUALITY_PARTS, 0.9),
+            "sow_fidelity": 0.95, "basic_quality": 0.9, "overall": 0.9375}
 
 
 def test_an_accepted_lesson_that_cannot_be_saved_costs_no_round(tmp_path: Path) -> None:
@@ -288,7 +297,7 @@ def test_result_is_the_latest_accepted_lesson_whose_latest_review_passed() -> No
     assert state.result is None  # not reviewed yet
     assert state.submit_review(PASS)[0]
     assert state.result is not None and state.result["title"] == first["title"]
-    assert state.latest_review == {"sow_fidelity": 0.95, "basic_quality": 0.9, "overall": 0.9375}
+    assert state.latest_review == REVIEWED
     second = {**first, "title": "A second, revised version of the same lesson"}
     assert state.submit_lesson({"lesson": second})[0]
     assert state.result is None  # the new lesson's review is still to come
@@ -310,36 +319,75 @@ def test_the_latest_accepted_lesson_is_kept_in_the_workspace(tmp_path: Path) -> 
     assert json.loads(saved.read_text())["title"] == lesson["title"]  # rejected: unchanged
 
 
+def scored(passes: bool = True, **changes: Any) -> dict[str, Any]:
+    """A consistent verdict with some scores (or gates, errors) changed."""
+    verdict = verdict_for(passes)
+    gates = changes.pop("gates", verdict["gates"])
+    errors = changes.pop("factual_errors", verdict["factual_errors"])
+    return {**verdict, "gates": gates, "factual_errors": errors,
+            "scores": {**verdict["scores"], **changes}}
+
+
+ALL_ONE = {name: 1 for name in (*FIDELITY_PARTS, *QUALITY_PARTS, "sow_fidelity",
+                                "basic_quality", "overall")}
+
+
 @pytest.mark.parametrize(
     ("verdict", "refusal"),
     [
-        ({"pass": True, "scores": {"sow_fidelity": 0.95, "basic_quality": 0.9}}, None),
-        ({"pass": False, "scores": {"sow_fidelity": 0.89, "basic_quality": 1}}, None),
-        ({"pass": False, "scores": {"sow_fidelity": 1, "basic_quality": 1},
-          "factual_errors": ["card_002: 25% of £16 is £4, not £5"]}, None),
-        ({"pass": True, "scores": {"sow_fidelity": 0.89, "basic_quality": 1}}, "a pass needs"),
-        ({"pass": True, "scores": {"sow_fidelity": 0.9, "basic_quality": 0.7}}, "a pass needs"),
-        ({"pass": True, "scores": {"sow_fidelity": 1, "basic_quality": 1},
-          "factual_errors": ["card_001: wrong answer index"]}, "1 factual error"),
-        ({"pass": False, "scores": {"sow_fidelity": 1, "basic_quality": 0.9}},
-         "these scores pass every threshold"),
-        ({"pass": True, "scores": {"sow_fidelity": 9, "basic_quality": 1}}, "from 0 to 1"),
-        ({"pass": True, "scores": {"pedagogy": 4}}, "from 0 to 1"),
-        ({"pass": "yes", "scores": {}}, "Expected"),
-        ({"pass": True}, "Expected"),
+        (scored(True), None),
+        (scored(False), None),
+        # Sums within the tolerance of the tool's own are the critic's rounding.
+        (scored(True, overall=0.945), None),
+        (scored(True, overall=0.95), "overall is 0.9375, not 0.95"),
+        (scored(True, content=0.5), "sow_fidelity is 0.7925, not 0.95"),
+        (scored(True, coherence=0.5, basic_quality=0.78), "overall is 0.9075, not 0.9375"),
+        (scored(False, **ALL_ONE, factual_errors=["card_002: 25% of £16 is £4, not £5"],
+                gates={"schema": True, "factual": False}), None),
+        (scored(True, **ALL_ONE, factual_errors=["card_001: wrong answer index"],
+                gates={"schema": True, "factual": False}), "1 factual error"),
+        (scored(True, **ALL_ONE, factual_errors=["card_001: wrong answer index"]),
+         "the factual gate passes exactly when no factual error is listed"),
+        (scored(True, **ALL_ONE, gates={"schema": False, "factual": True}), "both gates"),
+        (scored(True, content=0.8, sow_fidelity=0.8975, overall=0.8981), "a pass needs"),
+        (scored(False, **ALL_ONE), "these scores pass both gates and every threshold"),
+        (scored(True, content=9), "from 0 to 1 (not: content)"),
+        ({**scored(True), "scores": {"pedagogy": 4}}, "from 0 to 1 (not: card_structure,"),
+        ({"pass": "yes", "gates": {"schema": True, "factual": True}, "scores": {}}, "Expected"),
+        ({"pass": True, "scores": {}}, "Expected"),  # no gates
     ],
 )
 def test_a_verdict_must_agree_with_its_scores(verdict: dict[str, Any], refusal: str | None
                                               ) -> None:
-    _, refused = judge_verdict({"feedback": "", **verdict})
+    _, refused = judge_verdict(verdict)
     assert (refused is None) if refusal is None else (refused is not None and refusal in refused)
+
+
+def test_the_tool_computes_every_dimension_from_its_parts() -> None:
+    scores, refused = judge_verdict(scored(False, content=0.5, sow_fidelity=0.7925,
+                                           overall=0.7444))
+    assert refused is None
+    assert (scores["sow_fidelity"], scores["basic_quality"], scores["overall"]) == (
+        0.7925, 0.6, 0.7444)
+    assert scores["content"] == 0.5
+
+
+def test_the_author_gets_the_feedback_of_every_dimension_and_the_factual_errors() -> None:
+    state = submissions()
+    assert state.submit_lesson({"lesson": valid_lesson()})[0]
+    verdict = scored(False, factual_errors=["card_002: £4, not £5"],
+                     gates={"schema": True, "factual": False})
+    assert state.submit_review(verdict)[0]
+    assert state.feedback.splitlines() == [
+        "sow_fidelity: follows the card plan.", "basic_quality: cards lack Scottish context.",
+        "revision: the lesson: name a real Scottish place in each card.",
+        "factual error: card_002: £4, not £5"]
 
 
 def test_a_refused_verdict_costs_a_round_and_leaves_the_lesson_unreviewed() -> None:
     state = submissions(max_rounds=3)
     assert state.submit_lesson({"lesson": valid_lesson()})[0]
-    ok, text = state.submit_review({**PASS, "scores": {"sow_fidelity": 0.5,
-                                                       "basic_quality": 0.5}})
+    ok, text = state.submit_review(scored(True, content=0.5))
     assert not ok and "Verdict refused" in text and "(round 1 of 3)" in text
     assert state.result is None and state.reviews == []
 
@@ -351,7 +399,7 @@ def test_rounds_count_rejections_and_failed_reviews() -> None:
     assert state.submit_lesson({"lesson": valid_lesson()})[0]
     ok, text = state.submit_review(FAIL)
     assert ok and "(round 2 of 2)" in text and not state.exhausted
-    ok, text = state.submit_review({**FAIL, "feedback": "still no"})
+    ok, text = state.submit_review({**FAIL, "feedback": {"revision": "still no"}})
     assert state.exhausted and "retry budget of 2 rounds is exhausted" in text
     assert state.submit_lesson({"lessons": []})[0] is False
 
@@ -436,9 +484,8 @@ async def test_no_session_can_use_the_other_sessions_tool(
             return happy(model_request)
         if model_request.tool_uses():
             return Text("Done.")
-        arguments = ({"pass": True, "feedback": "perfect",
-                      "scores": {"sow_fidelity": 1, "basic_quality": 1}}
-                     if other_tool.endswith("review") else {"lesson": {"title": "x"}})
+        arguments = (verdict_for(True) if other_tool.endswith("review")
+                     else {"lesson": {"title": "x"}})
         return ToolCalls([(other_tool, arguments)])
 
     model_server.script = script

@@ -105,7 +105,7 @@ def test_lesson_log_holds_the_full_agent_trace(claude: BatchProject) -> None:
     # The critic read the accepted lesson from the workspace; it is the one written.
     title = claude.rows()[0]["title"]
     assert json.loads((workspace / "lesson_submission.json").read_text())["title"] == title
-    assert f"feedback: '{title}'" in log
+    assert f"revision: '{title}'" in log
 
 
 def test_the_api_key_appears_in_nothing_the_run_leaves(claude: BatchProject) -> None:

@@ -29,44 +29,97 @@ SUBMIT_REVIEW = f"mcp__{SERVER_KEY}__submit_review"
 SUBMISSION_FILE = "lesson_submission.json"
 
 # The platform critic's pass rule: two hard gates (the contract, which the tool
-# enforces, and factual correctness), then weighted scores over thresholds.
+# enforces, and factual correctness), then weighted scores over thresholds. Each
+# dimension is itself the weighted sum of its sub-scores; the tool does the sums and
+# refuses a verdict whose stated scores or pass disagree with them.
 FIDELITY_WEIGHT, QUALITY_WEIGHT = 0.75, 0.25
 FIDELITY_MIN, QUALITY_MIN, OVERALL_MIN = 0.90, 0.80, 0.85
-SCORE_NAMES = ("sow_fidelity", "basic_quality")
+# How far a critic's own sums may be from the tool's.
+ARITHMETIC_TOLERANCE = 0.01
+FIDELITY_PARTS = {"card_structure": 0.25, "content": 0.35, "standards": 0.20,
+                  "scottish_context": 0.10, "cfu_strategy": 0.10}
+QUALITY_PARTS = {"accessibility": 0.40, "scottish_authenticity": 0.30, "coherence": 0.30}
+DIMENSIONS = ("sow_fidelity", "basic_quality", "overall")
+GATES = ("schema", "factual")
+USAGE = ('Expected {"pass": true|false, "gates": {"schema": true|false, "factual":'
+         ' true|false}, "factual_errors": ["..."], "scores": {' + ", ".join(
+             f'"{name}": 0-1' for name in (*FIDELITY_PARTS, *QUALITY_PARTS, *DIMENSIONS))
+         + '}, "feedback": {"sow_fidelity": "...", "basic_quality": "...", "revision":'
+           ' "..."}}.')
+
+
+def _score(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1
+
+
+def _weighted(scores: dict[str, Any], parts: dict[str, float]) -> float:
+    return round(sum(weight * float(scores[name]) for name, weight in parts.items()), 4)
 
 
 def judge_verdict(arguments: dict[str, Any]) -> tuple[dict[str, float], str | None]:
-    """The verdict's scores (with `overall`), and why it is refused, if it is.
+    """The verdict's scores as the tool computes them, and why it is refused, if it is.
 
-    A verdict whose `pass` contradicts its own scores and factual errors is
-    refused: the pass rule is the platform critic's, not the model's mood.
+    The sums are the tool's: a verdict whose stated sow_fidelity, basic_quality or
+    overall differ from them by more than ARITHMETIC_TOLERANCE is refused, as is one
+    whose `pass` or gates contradict its scores and factual errors. The pass rule is
+    the platform critic's, not the model's mood.
     """
-    verdict, scores, errors = (arguments.get("pass"), arguments.get("scores"),
-                               arguments.get("factual_errors", []))
-    usage = ('Expected {"pass": true|false, "feedback": "...", "scores": {"sow_fidelity": 0-1,'
-             ' "basic_quality": 0-1}, "factual_errors": ["..."]}.')
+    verdict, scores, gates = (arguments.get("pass"), arguments.get("scores"),
+                              arguments.get("gates"))
+    errors = arguments.get("factual_errors", [])
     if not isinstance(verdict, bool) or not isinstance(scores, dict) or not (
-            isinstance(errors, list) and all(isinstance(e, str) for e in errors)):
-        return {}, usage
-    values = {name: scores.get(name) for name in SCORE_NAMES}
-    if not all(isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1
-               for v in values.values()):
-        return {}, f"Both scores must be numbers from 0 to 1. {usage}"
-    fidelity, quality = float(values["sow_fidelity"] or 0), float(values["basic_quality"] or 0)
+            isinstance(gates, dict) and all(isinstance(gates.get(g), bool) for g in GATES)
+            and isinstance(errors, list) and all(isinstance(e, str) for e in errors)):
+        return {}, USAGE
+    wanted = (*FIDELITY_PARTS, *QUALITY_PARTS, *DIMENSIONS)
+    if not all(_score(scores.get(name)) for name in wanted):
+        missing = [name for name in wanted if not _score(scores.get(name))]
+        return {}, f"Every score must be a number from 0 to 1 (not: {', '.join(missing)}). {USAGE}"
+    fidelity = _weighted(scores, FIDELITY_PARTS)
+    quality = _weighted(scores, QUALITY_PARTS)
     overall = round(FIDELITY_WEIGHT * fidelity + QUALITY_WEIGHT * quality, 4)
-    judged = {"sow_fidelity": fidelity, "basic_quality": quality, "overall": overall}
-    passes = (not errors and fidelity >= FIDELITY_MIN and quality >= QUALITY_MIN
-              and overall >= OVERALL_MIN)
+    judged = {**{name: float(scores[name]) for name in (*FIDELITY_PARTS, *QUALITY_PARTS)},
+              "sow_fidelity": fidelity, "basic_quality": quality, "overall": overall}
+    sums = [f"{name} is {judged[name]:.4f}, not {float(scores[name]):g}"
+            for name in DIMENSIONS if abs(float(scores[name]) - judged[name])
+            > ARITHMETIC_TOLERANCE]
+    if sums:
+        return judged, (
+            f"Verdict refused: the scores do not add up: {'; '.join(sums)}."
+            f" sow_fidelity = {_formula(FIDELITY_PARTS)}; basic_quality ="
+            f" {_formula(QUALITY_PARTS)}; overall = {FIDELITY_WEIGHT:g}*sow_fidelity +"
+            f" {QUALITY_WEIGHT:g}*basic_quality. Record the verdict again.")
+    if gates["factual"] == bool(errors):
+        return judged, ("Verdict refused: the factual gate passes exactly when no factual"
+                        f" error is listed (gate {gates['factual']}, {len(errors)} listed).")
+    passes = (gates["schema"] and gates["factual"] and fidelity >= FIDELITY_MIN
+              and quality >= QUALITY_MIN and overall >= OVERALL_MIN)
     if verdict and not passes:
         return judged, (
-            "Verdict refused: a pass needs no factual error, sow_fidelity >= 0.90,"
-            f" basic_quality >= 0.80 and overall (0.75*fidelity + 0.25*quality) >= 0.85; these"
-            f" scores give overall {overall:.3f} with {len(errors)} factual error(s).")
+            f"Verdict refused: a pass needs both gates, no factual error, sow_fidelity >="
+            f" {FIDELITY_MIN:.2f}, basic_quality >= {QUALITY_MIN:.2f} and overall >="
+            f" {OVERALL_MIN:.2f}; these scores give sow_fidelity {fidelity:.3f},"
+            f" basic_quality {quality:.3f}, overall {overall:.3f} with {len(errors)}"
+            " factual error(s).")
     if not verdict and passes:
         return judged, (
-            "Verdict refused: these scores pass every threshold and no factual error is"
-            " listed; to fail the lesson, list the factual errors or score what falls short.")
+            "Verdict refused: these scores pass both gates and every threshold; to fail the"
+            " lesson, list its factual errors or score what falls short.")
     return judged, None
+
+
+def _formula(parts: dict[str, float]) -> str:
+    return " + ".join(f"{weight:g}*{name}" for name, weight in parts.items())
+
+
+def feedback_text(arguments: dict[str, Any]) -> str:
+    """A verdict's feedback as the author gets it, word for word, with its factual
+    errors: every dimension's note, then the revision card by card."""
+    feedback = arguments.get("feedback")
+    lines = ([f"{name}: {text}" for name, text in feedback.items() if isinstance(text, str)]
+             if isinstance(feedback, dict) else [str(feedback or "")])
+    errors = arguments.get("factual_errors") or []
+    return "\n".join([*lines, *(f"factual error: {error}" for error in errors)])
 
 
 @dataclass
@@ -101,7 +154,7 @@ class Submissions:
     @property
     def feedback(self) -> str:
         """The latest review's feedback, for the author's revision (verbatim)."""
-        return str(self.reviews[-1].get("feedback") or "") if self.reviews else ""
+        return feedback_text(self.reviews[-1]) if self.reviews else ""
 
     def spend_round(self, reason: str) -> str:
         self.rounds += 1
@@ -157,7 +210,8 @@ class Submissions:
         self.latest_passed, self.latest_review = verdict, scores
         log.info("submit_review: %s; scores %s; factual errors %s; feedback: %s",
                  "PASS" if verdict else "FAIL", json.dumps(scores),
-                 json.dumps(arguments.get("factual_errors", [])), arguments.get("feedback", ""))
+                 json.dumps(arguments.get("factual_errors", [])),
+                 feedback_text(arguments))
         if verdict:
             return True, "review recorded: the lesson passed and will be written."
         return True, self.spend_round("review recorded: the lesson failed; the author must"
@@ -181,15 +235,17 @@ def tool_server(submissions: Submissions, role: str) -> Any:
     async def submit_lesson(arguments: dict[str, Any]) -> dict[str, Any]:
         return answer(*submissions.submit_lesson(arguments))
 
-    @tool("submit_review", "Record your verdict on the lesson: pass, feedback, scores"
-          " {sow_fidelity, basic_quality} from 0 to 1, and the factual errors found (none:"
-          " an empty list).",
+    @tool("submit_review", "Record your verdict on the lesson: pass, the two gates, the"
+          " factual errors found (none: an empty list), every sub-score and the three"
+          " dimension scores from 0 to 1 (the tool checks your sums), and feedback per"
+          " dimension with the revision card by card.",
           {"type": "object", "properties": {"pass": {"type": "boolean"},
-                                            "feedback": {"type": "string"},
-                                            "scores": {"type": "object"},
+                                            "gates": {"type": "object"},
                                             "factual_errors": {"type": "array",
-                                                               "items": {"type": "string"}}},
-           "required": ["pass", "feedback", "scores"]})
+                                                               "items": {"type": "string"}},
+                                            "scores": {"type": "object"},
+                                            "feedback": {"type": "object"}},
+           "required": ["pass", "gates", "scores", "feedback"]})
     async def submit_review(arguments: dict[str, Any]) -> dict[str, Any]:
         return answer(*submissions.submit_review(arguments))
 

@@ -62,6 +62,11 @@ def _cells(result: dict[str, Any]) -> str:
     cost = f"${result['cost_usd']:.4f}" if "cost_usd" in result else ""
     critic = (f"{result['critic_overall']:.3f} (fidelity {result['critic_fidelity']:.2f},"
               f" quality {result['critic_quality']:.2f})" if "critic_overall" in result else "")
+    parts = result.get("critic_scores") or {}
+    if parts:  # the sub-scores the dimensions add up from
+        critic += "<br><small>" + " · ".join(
+            f"{escape(name.replace('_', ' '))} {float(score):.2f}"
+            for name, score in parts.items()) + "</small>"
     return (
         f'<td class="num">{duration}</td><td class="num">{cost}</td>'
         f'<td class="num">{result.get("tokens", "")}</td><td class="num">{critic}</td>'

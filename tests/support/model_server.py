@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from pytest_batchgen.authors.outline import draft_lesson
+from pytest_batchgen.authors.review import FIDELITY_PARTS, QUALITY_PARTS
 from pytest_batchgen.entries import read_entry
 from pytest_batchgen.requirements import requirements_for
 
@@ -359,21 +360,32 @@ def author(request: ModelRequest, *, first_broken: bool = False, slips: bool = F
     return ToolCalls([(SUBMIT_LESSON, {"lesson": lesson})], text="Submitting the lesson.")
 
 
+def verdict_for(passes: bool, title: str = "the lesson") -> dict[str, Any]:
+    """A well-formed verdict whose sums add up: every fidelity sub-score 0.95 and every
+    quality sub-score 0.9 (a pass, overall 0.9375) or 0.6 (a fail, quality too low)."""
+    quality = 0.9 if passes else 0.6
+    return {
+        "pass": passes,
+        "gates": {"schema": True, "factual": True},
+        "factual_errors": [],
+        "scores": {**dict.fromkeys(FIDELITY_PARTS, 0.95), **dict.fromkeys(QUALITY_PARTS, quality),
+                   "sow_fidelity": 0.95, "basic_quality": quality,
+                   "overall": round(0.75 * 0.95 + 0.25 * quality, 4)},
+        "feedback": {"sow_fidelity": "follows the card plan.",
+                     "basic_quality": "clear." if passes else "cards lack Scottish context.",
+                     "revision": f"{title}: " + ("no change needed." if passes
+                                                 else "name a real Scottish place in each card.")},
+    }
+
+
 def critic(request: ModelRequest, *, verdict: bool = True) -> Reply:
     """Judges the lesson it was given, and names it in its verdict."""
     if request.calls_of(SUBMIT_REVIEW):
         return Text("review passed" if verdict else "review failed: needs work")
     lesson = inline(request, "lesson")
     assert lesson is not None, "the critic's lesson must be inline"
-    return ToolCalls([(SUBMIT_REVIEW, {
-        "pass": verdict,
-        "feedback": (f"'{lesson['title']}' ({len(lesson['cards'])} cards): "
-                     + ("clear, follows the card plan." if verdict
-                        else "cards lack Scottish context.")),
-        "scores": ({"sow_fidelity": 0.95, "basic_quality": 0.9} if verdict
-                   else {"sow_fidelity": 0.95, "basic_quality": 0.6}),
-        "factual_errors": [],
-    })])
+    return ToolCalls([(SUBMIT_REVIEW, verdict_for(
+        verdict, f"'{lesson['title']}' ({len(lesson['cards'])} cards)"))])
 
 
 def researcher(request: ModelRequest) -> Reply:
