@@ -27,7 +27,6 @@ import shutil
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any, cast
 
@@ -37,6 +36,7 @@ from pytest_batchgen.authors import (
     AuthorRequest,
     AuthorUnavailable,
 )
+from pytest_batchgen.authors.prompting import RESEARCH_BRIEF_MAX, render
 from pytest_batchgen.authors.review import (
     SERVER_KEY,
     SUBMIT_LESSON,
@@ -64,11 +64,6 @@ STOP_GRACE = 10.0
 # answer past it killed the SDK's reader, and the paid request was never recorded;
 # an oversized lesson is the contract's to refuse, with its cost counted.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-
-
-def prompt(name: str) -> str:
-    return resources.files("pytest_batchgen.authors.prompts").joinpath(f"{name}.md").read_text(
-        encoding="utf-8")
 
 
 @dataclass(frozen=True)
@@ -194,7 +189,11 @@ class LessonRun:
 
     async def _research(self) -> str:
         await self._session("researcher", research_message(self.request))
-        return self.trace.last_text
+        brief = self.trace.last_text
+        if len(brief) > RESEARCH_BRIEF_MAX:  # its prompt asks for less; hold it to that
+            log.warning("Research brief of %d characters cut to %d", len(brief),
+                        RESEARCH_BRIEF_MAX)
+        return brief[:RESEARCH_BRIEF_MAX]
 
     def _progress(self, role: str) -> int:
         """What grows when a session of `role` has done its job."""
@@ -281,7 +280,7 @@ class LessonRun:
         left = (None if options.max_cost_per_lesson is None
                 else max(options.max_cost_per_lesson - self.trace.cost_usd, 0.0))
         return ClaudeAgentOptions(
-            system_prompt=prompt({"author": "lesson_author", "critic": "lesson_critic",
+            system_prompt=render({"author": "lesson_author", "critic": "lesson_critic",
                                   "researcher": "lesson_researcher"}[role]),
             # Only its own tool: an author cannot review, a critic cannot submit.
             mcp_servers={SERVER_KEY: tool_server(self.submissions, role)} if tool else {},
