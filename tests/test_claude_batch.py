@@ -61,6 +61,10 @@ def test_happy_path_writes_every_column_and_reports_cost(
     props = {p.get("name"): p.get("value") for p in next(cases).iter("property")}
     assert float(props["cost_usd"]) == first["cost_usd"] and int(props["tokens"]) > 0
     assert props["row_id"] == rows[0]["$id"]
+    # The critic's sub-scores beside its three: in the summary, JUnit (JSON) and report.
+    assert first["critic_scores"]["card_structure"] == 0.95
+    assert json.loads(props["critic_scores"])["coherence"] == 0.9
+    assert "card structure 0.95" in batch.layout.report.read_text()
     # The model saw each lesson's entry and the course outcomes, inline.
     tasks = [r.text() for r in model_server.model_requests("author") if not r.tool_uses()]
     assert len(tasks) == 3
