@@ -24,6 +24,9 @@ SPEND_FILE = "batch_spend.json"
 DIFF_DIR = "diffs"
 PENDING_DIR = "pending"
 WORKSPACE_DIR = "workspaces"
+# The run's limit on model sessions at once (authors/sessions.py); in the run's first
+# batch directory only.
+SESSIONS_DIR = "sessions"
 # A merge's record across courses (python -m pytest_batchgen merge).
 CATALOGUE_FILE = "catalogue_summary.json"
 
@@ -71,6 +74,10 @@ class BatchLayout:
     @property
     def workspaces(self) -> Path:
         return self.directory / WORKSPACE_DIR
+
+    @property
+    def sessions(self) -> Path:
+        return self.directory / SESSIONS_DIR
 
     def workspace(self, order: int) -> Path:
         """A lesson's kept workspace (the default: kept for debugging)."""

@@ -44,6 +44,12 @@ class AuthorRequest:
     #: --batch-timeout. An author with `stops_at_timeout = True` stops itself then
     #: (reporting its spend); any other is cancelled by the runner.
     timeout: float | None = None
+    #: A directory every process of the run shares (its first batch directory's
+    #: sessions/), for what authors must agree on across xdist workers: the Claude
+    #: author's limit on model sessions at once. It comes with each request because an
+    #: author is made before the run's batch directories exist (the controller plans
+    #: with it first). None outside a run: nothing is shared.
+    sessions_dir: Path | None = None
 
     def neighbours(self) -> tuple[SowEntry | None, SowEntry | None]:
         """The entries just before and after this one, by order."""

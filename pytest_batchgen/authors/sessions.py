@@ -50,8 +50,12 @@ class Change:
     ceiling: int
     why: str
 
+    @property
+    def lowered(self) -> bool:
+        return self.new < self.old
+
     def __str__(self) -> str:
-        verb = "lowered" if self.new < self.old else "raised"
+        verb = "lowered" if self.lowered else "raised"
         return (f"model session limit {verb} from {self.old} to {self.new} (at most"
                 f" {self.ceiling}) after {self.why}")
 
@@ -201,9 +205,11 @@ class SessionLimiter:
     async def acquire(self) -> Slot:
         """A slot, waiting for one as long as it takes: cancel the task (a timeout) to
         stop waiting."""
+        slot = self.try_acquire()
+        if slot is not None:
+            return slot
         loop = asyncio.get_running_loop()
         started = loop.time()
-        slot = self.try_acquire()
         while slot is None:
             await asyncio.sleep(self.poll)
             slot = self.try_acquire()
