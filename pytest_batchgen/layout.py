@@ -26,6 +26,9 @@ PENDING_DIR = "pending"
 # What a lesson interrupted while authoring had spent (one file per lesson).
 INTERRUPTED_DIR = "interrupted"
 WORKSPACE_DIR = "workspaces"
+# The run's limit on model sessions at once (authors/sessions.py); in the run's first
+# batch directory only.
+SESSIONS_DIR = "sessions"
 # A merge's record across courses (python -m pytest_batchgen merge).
 CATALOGUE_FILE = "catalogue_summary.json"
 
@@ -79,6 +82,10 @@ class BatchLayout:
     @property
     def workspaces(self) -> Path:
         return self.directory / WORKSPACE_DIR
+
+    @property
+    def sessions(self) -> Path:
+        return self.directory / SESSIONS_DIR
 
     def workspace(self, order: int) -> Path:
         """A lesson's kept workspace (the default: kept for debugging)."""

@@ -175,10 +175,13 @@ def pytest_batchgen_make_author(config: pytest.Config, settings: Settings) -> Le
     from pytest_batchgen.authors.claude import CLI_VARIABLE, ClaudeOptions
     from pytest_batchgen.authors.default import open_default_author
 
+    # The processes that run lessons: xdist's workers, or this one process.
+    processes = int(getattr(config, "workerinput", {}).get("workercount", 1))
     return open_default_author(settings.author, ClaudeOptions(
         model=settings.model, critic_model=settings.critic_model,
         max_retries=settings.max_retries, max_cost_per_lesson=settings.max_cost_per_lesson,
-        research=settings.research, cli_path=os.environ.get(CLI_VARIABLE) or None))
+        research=settings.research, cli_path=os.environ.get(CLI_VARIABLE) or None,
+        max_sessions=settings.max_sessions, processes=processes))
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

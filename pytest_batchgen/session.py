@@ -134,9 +134,11 @@ class BatchSession:
         if is_xdist_worker(self.config):
             wire = self.config.workerinput[WORKERINPUT_KEY]  # type: ignore[attr-defined]
             self.batches = [CourseBatch.from_wire(data) for data in wire]
-            return
-        if self.reporter is not None:
+        elif self.reporter is not None:
             self.config.pluginmanager.register(self.reporter, "batchgen-reporter")
+        if self.batches:
+            # The one directory every process of the run knows alike: the first batch's.
+            self.runner.sessions_dir = self.batches[0].layout.sessions
 
     # --- collection: the plan becomes items ---------------------------------------
 

@@ -85,6 +85,9 @@ OPTIONS = (
            kind="float", metavar="USD", minimum=0),
     Option("--batch-research", "Let the Claude author research with WebSearch/WebFetch",
            kind="bool", default=False),
+    Option("--batch-max-sessions", "Most Claude sessions talking to the model at once over"
+           " the whole run, all workers together (default: no limit; either way lowered"
+           " while the service answers 429)", kind="int", metavar="N", minimum=1),
     Option("--batch-max-cost", "Start no further lesson once the batch has spent this much",
            kind="float", metavar="USD", minimum=0),
     Option("--batch-timeout", "Stop and fail a lesson that runs longer than this",
@@ -144,6 +147,8 @@ class Settings:
     critic_model: str
     max_cost_per_lesson: float | None
     research: bool
+    #: --batch-max-sessions: Claude sessions at once over the run; None: as many as run.
+    max_sessions: int | None
     max_cost: float | None
     timeout: float | None
     appwrite_database: str
@@ -257,7 +262,7 @@ def from_dir(text: str, directory: Path) -> str:
 
 
 CLAUDE_ONLY = ("batch_model", "batch_critic_model", "batch_max_cost_per_lesson",
-               "batch_research")
+               "batch_research", "batch_max_sessions")
 # What only a run that writes lessons uses: an audit reads, and runs no author.
 WRITING_ONLY = ("batch_force", "batch_yes", "batch_author", "batch_allow_drafts",
                 "batch_keep_diagrams", "batch_max_cost", "batch_timeout", "batch_max_retries",
@@ -377,6 +382,7 @@ def resolve(config: pytest.Config) -> Settings:
         critic_model=values["batch_critic_model"],
         max_cost_per_lesson=values["batch_max_cost_per_lesson"],
         research=bool(values["batch_research"]),
+        max_sessions=values["batch_max_sessions"],
         max_cost=values["batch_max_cost"],
         timeout=values["batch_timeout"],
         appwrite_database=values["batch_appwrite_database"],

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from pytest_batchgen.authors.review import (
     Submissions,
     judge_verdict,
 )
+from pytest_batchgen.authors.sessions import SessionLimiter
 from pytest_batchgen.requirements import requirements_for
 from pytest_batchgen.sow import SowRecord, record_from_row
 from tests.conftest import FIXTURES
@@ -505,3 +507,49 @@ async def test_the_critic_can_review_with_another_model(
     assert [(r.role, r.body["model"]) for r in model_server.model_requests()] == [
         ("author", "claude-sonnet-4-5"), ("critic", "claude-haiku-4-5")]
     assert authored.metrics.model == "claude-sonnet-4-5, claude-haiku-4-5"
+
+
+# --- the run's limit on sessions at once ----------------------------------------------------
+
+
+@asyncio_test
+async def test_a_429_the_cli_retries_halves_the_runs_session_limit(
+    model_server: ModelServer, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLAUDE_CODE_MAX_RETRIES", "2")  # the CLI's retries, as in a real run
+    happy, refused = scripted(), []
+
+    def script(model_request: ModelRequest) -> Reply:
+        if not refused:
+            refused.append(model_request)
+            return HttpError(429, "rate_limit_error", "Too many requests", retry_after=0.1)
+        return happy(model_request)
+
+    model_server.script = script
+    caplog.set_level(logging.INFO)
+    sessions = tmp_path / "sessions"
+    four_workers = ClaudeAuthor(ClaudeOptions(model="claude-sonnet-4-5", processes=4))
+    authored = await four_workers.author(replace(request(tmp_path), sessions_dir=sessions))
+    assert authored.lesson["cards"]
+    lines = [r.getMessage() for r in caplog.records]
+    # What the bundled CLI says when it retries a 429: the trace reads it from here.
+    assert any("[author #1] SystemMessage api_retry:" in line and '"error_status": 429' in line
+               for line in lines)
+    assert "[author #1] model session limit lowered from 4 to 2 (at most 4) after a 429" \
+           " from the model service" in lines
+    assert SessionLimiter(sessions, 4).limit == 2  # for every process of the run
+
+
+@asyncio_test
+async def test_a_lesson_waits_for_a_session_no_longer_than_its_timeout(
+    model_server: ModelServer, tmp_path: Path
+) -> None:
+    sessions = tmp_path / "sessions"
+    held = SessionLimiter(sessions, 1).try_acquire()  # another worker's session, meanwhile
+    assert held is not None
+    timed = replace(request(tmp_path), sessions_dir=sessions, timeout=0.5)
+    with pytest.raises(AuthoringError, match=r"timed out after 0\.5s"):
+        await AUTHOR.author(timed)
+    assert model_server.model_requests() == [] and cli_children(os.getpid()) == []
+    held.release(clean=True)

@@ -48,6 +48,12 @@ class AuthorRequest:
     #: An author that spends calls this with its running total as it grows, so a
     #: lesson stopped midway (Ctrl-C, SIGTERM) still records what it had paid.
     report_spend: Callable[[AuthorMetrics], None] | None = None
+    #: A directory every process of the run shares (its first batch directory's
+    #: sessions/), for what authors must agree on across xdist workers: the Claude
+    #: author's limit on model sessions at once. It comes with each request because an
+    #: author is made before the run's batch directories exist (the controller plans
+    #: with it first). None outside a run: nothing is shared.
+    sessions_dir: Path | None = None
 
     def neighbours(self) -> tuple[SowEntry | None, SowEntry | None]:
         """The entries just before and after this one, by order."""

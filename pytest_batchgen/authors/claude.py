@@ -44,6 +44,7 @@ from pytest_batchgen.authors.review import (
     Submissions,
     tool_server,
 )
+from pytest_batchgen.authors.sessions import Change, SessionLimiter, Slot
 from pytest_batchgen.authors.trace import Trace, one_line
 from pytest_batchgen.contract import Lesson, outcome_ids_of
 from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION
@@ -80,6 +81,16 @@ class ClaudeOptions:
     research: bool = False
     #: None runs the SDK's bundled CLI (else `claude` on PATH).
     cli_path: str | None = None
+    #: --batch-max-sessions: sessions talking to the model at once over the whole run.
+    max_sessions: int | None = None
+    #: The run's processes that author lessons (xdist workers): as many sessions as can
+    #: ever run at once, where the limit starts without --batch-max-sessions.
+    processes: int = 1
+
+    @property
+    def session_ceiling(self) -> int:
+        """The most sessions at once the run's limit ever allows."""
+        return min(self.max_sessions or self.processes, self.processes)
 
     @property
     def reviewing_model(self) -> str:
@@ -158,6 +169,9 @@ class LessonRun:
                                        requirements=request.requirements,
                                        workspace=request.workspace)
         self.trace = Trace()
+        #: The run's shared limit on sessions at once; None outside a run.
+        self.limiter = (None if request.sessions_dir is None else
+                        SessionLimiter(request.sessions_dir, options.session_ceiling))
         self.numbers = dict.fromkeys(("author", "critic", "researcher"), 0)
         # Where each role's running session started (see _done).
         self._starts = dict.fromkeys(self.numbers, 0)
@@ -217,18 +231,26 @@ class LessonRun:
         self.trace.begin(label)
         self._starts[role] = self._progress(role)
         client = ClaudeSDKClient(self._options(role, label))
+        slot: Slot | None = None
+        ended = False
         try:
             await client.connect()
+            # The slot is taken once the CLI has started (it asks the model nothing
+            # before its query): the time a slot is held is the time spent with the model.
+            slot = await self._slot(label)
             await client.query(message)
             try:
                 async with asyncio.timeout_at(self.deadline):
                     async for received in client.receive_response():
                         self.trace.record(received)
                         self._report_spend()
+                        if slot is not None and self.trace.rate_limited:
+                            self._limit_changed(label, slot.rate_limited())
             except TimeoutError:
                 log.warning("Timed out: the %s session is stopped", label)
                 await self._stop(client)
                 raise TimedOut from None
+            ended = True
         except ClaudeSDKError as exc:  # the CLI or its connection to the service
             raise AuthoringError(f"Claude agent failed: {one_line(exc)}",
                                  self.trace.metrics(self.options.model), service=True) from exc
@@ -239,6 +261,8 @@ class LessonRun:
                                  f" ({type(exc).__name__})",
                                  self.trace.metrics(self.options.model)) from exc
         finally:  # one process per session, ended with it
+            if slot is not None:
+                self._limit_changed(label, slot.release(clean=ended and not self.trace.error))
             await client.disconnect()
         if self.trace.error:
             raise AuthoringError(f"Claude agent failed: {self.trace.error}",
@@ -249,6 +273,29 @@ class LessonRun:
     def _report_spend(self) -> None:
         if self.request.report_spend is not None:
             self.request.report_spend(self.trace.metrics(self.options.model))
+
+    async def _slot(self, label: str) -> Slot | None:
+        """A place under the run's limit on sessions at once, waited for until the
+        lesson's timeout at most; None when there is no limit (outside a run)."""
+        if self.limiter is None:
+            return None
+        try:
+            async with asyncio.timeout_at(self.deadline):
+                slot = await self.limiter.acquire()
+        except TimeoutError:
+            log.warning("Timed out waiting for a model session (%s): at most %d at once",
+                        label, self.limiter.limit)
+            raise TimedOut from None
+        if slot.waited:
+            log.info("[%s] waited %.1f s for a model session: at most %d at once", label,
+                     slot.waited, slot.admitted_under)
+        return slot
+
+    @staticmethod
+    def _limit_changed(label: str, change: Change | None) -> None:
+        if change is not None:
+            log.log(logging.WARNING if change.lowered else logging.INFO, "[%s] %s", label,
+                    change)
 
     async def _stop(self, client: Any) -> None:
         """Interrupt the session and read on to its result (what it spent), for at most

@@ -16,6 +16,8 @@ from pytest_batchgen.authors import AuthorMetrics
 
 log = logging.getLogger("pytest_batchgen.authors.claude")
 
+#: HTTP status of a request refused for the key's rate limits.
+RATE_LIMITED = 429
 USAGE_KEYS = ("input_tokens", "output_tokens", "cache_read_input_tokens",
               "cache_creation_input_tokens")
 MODEL_USAGE_KEYS = ("inputTokens", "outputTokens", "cacheReadInputTokens",
@@ -41,6 +43,8 @@ class Trace:
         self.service_failed = False
         #: The current session's last text: a researcher's brief.
         self.last_text = ""
+        #: Whether the current session met a 429, retried by the CLI or not.
+        self.rate_limited = False
         # Tokens of answers seen in sessions that ended without a result message.
         self._tokens_unaccounted = 0
         self._tokens_seen = 0
@@ -50,7 +54,7 @@ class Trace:
         """A new session (`author #2`): its messages are tagged with this name."""
         self._end_session()
         self.session, self.error, self.last_text = session, "", ""
-        self.service_failed = False
+        self.service_failed = self.rate_limited = False
         self.sessions += 1
         log.info("--- %s", session)
 
@@ -73,11 +77,16 @@ class Trace:
         if isinstance(message, SystemMessage):
             if message.subtype == "init" and message.data.get("model"):
                 self.models.append(str(message.data["model"]))
+            # The CLI says so each time it retries a request the service refused.
+            if (message.subtype == "api_retry"
+                    and message.data.get("error_status") == RATE_LIMITED):
+                self.rate_limited = True
             log.info("%s %s: %s", head, message.subtype, _json(message.data))
         elif isinstance(message, AssistantMessage):
             self._tokens_seen += sum(int((message.usage or {}).get(k, 0) or 0)
                                      for k in USAGE_KEYS)
             if message.error:
+                self.rate_limited |= message.error == "rate_limit"
                 self.error = f"API error ({message.error})"
                 self.service_failed = True
                 log.error("%s error: %s", head, message.error)
@@ -95,6 +104,7 @@ class Trace:
             self._result = message
             if message.is_error:
                 status = message.api_error_status
+                self.rate_limited |= status == RATE_LIMITED
                 detail = one_line(Exception(message.result or "; ".join(message.errors or [])))
                 self.error = f"HTTP {status}: {detail}" if status else detail
                 # The CLI's own words for a request that got no usable answer.

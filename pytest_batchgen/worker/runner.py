@@ -81,6 +81,9 @@ class LessonRunner:
         # What the running lesson's author has spent so far (see AuthorRequest).
         self._spent = AuthorMetrics()
         self.service_streak = FailureStreak("the model service")
+        #: What every process of the run shares with the others (see
+        #: AuthorRequest.sessions_dir); set by the session once the batches are known.
+        self.sessions_dir: Path | None = None
         # One loop per process, reused across lessons: clients that outlive a
         # lesson (and the SDK's subprocess transport) need a stable loop.
         self._loop: asyncio.Runner | None = None
@@ -246,6 +249,7 @@ class LessonRunner:
             requirements=requirements,
             workspace=workspace,
             timeout=self.settings.timeout,
+            sessions_dir=self.sessions_dir,
         )
         log.info("Author: %s (model_version %s); workspace: %s",
                  self.author.name, self.author.model_version, workspace or "none")

@@ -53,6 +53,8 @@ class HttpError:
     status: int
     kind: str = "api_error"
     message: str = "scripted failure"
+    #: Seconds for a `retry-after` header (a 429's), which the CLI honours when it retries.
+    retry_after: float | None = None
 
 
 @dataclass
@@ -141,9 +143,17 @@ Script = Callable[[ModelRequest], Reply]
 class ModelServer:
     """Serve `POST /v1/messages` from a script on 127.0.0.1; record every request."""
 
-    def __init__(self, script: Script | None = None, *, delay: float = 0.0) -> None:
+    def __init__(self, script: Script | None = None, *, delay: float = 0.0,
+                 capacity: int | None = None, retry_after: float = 1.0) -> None:
         self.script: Script = script or happy_path()
         self.delay = delay
+        #: Model requests answered at once, as a key's rate limit allows: beyond it a
+        #: request is refused with a 429 saying to retry after `retry_after` seconds.
+        self.capacity = capacity
+        self.retry_after = retry_after
+        #: How many requests were refused for the capacity.
+        self.refused = 0
+        self._in_flight = 0
         self.requests: list[ModelRequest] = []
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -169,6 +179,15 @@ class ModelServer:
         """The /v1/messages calls (not token counting), optionally of one role."""
         calls = [r for r in self.requests if r.path.split("?")[0] == "/v1/messages"]
         return [r for r in calls if role is None or r.role == role]
+
+    def _admit(self) -> bool:
+        """Whether a request may be answered now (one more in flight if so)."""
+        with self._lock:
+            if self.capacity is not None and self._in_flight >= self.capacity:
+                self.refused += 1
+                return False
+            self._in_flight += 1
+            return True
 
     def _next_id(self, prefix: str) -> str:
         with self._lock:
@@ -201,6 +220,18 @@ class ModelServer:
                     self._json(404, {"type": "error", "error": {"type": "not_found_error",
                                                                 "message": route}})
                     return
+                if not server._admit():
+                    self._json(429, {"type": "error", "error": {
+                        "type": "rate_limit_error", "message": "Too many requests at once"}},
+                        {"retry-after": f"{server.retry_after:g}"})
+                    return
+                try:
+                    self._serve(request, body)
+                finally:
+                    with server._lock:
+                        server._in_flight -= 1
+
+            def _serve(self, request: ModelRequest, body: dict[str, Any]) -> None:
                 reply = Text("ok") if request.role == "side" else server.script(request)
                 if server.delay:
                     time.sleep(server.delay)
@@ -208,16 +239,21 @@ class ModelServer:
                     time.sleep(reply.seconds)
                     reply = Text("Sorry, that took too long.")
                 if isinstance(reply, HttpError):
+                    headers = ({} if reply.retry_after is None
+                               else {"retry-after": f"{reply.retry_after:g}"})
                     self._json(reply.status, {"type": "error", "error": {
-                        "type": reply.kind, "message": reply.message}})
+                        "type": reply.kind, "message": reply.message}}, headers)
                     return
                 self._answer(body, reply)
 
-            def _json(self, status: int, data: dict[str, Any]) -> None:
+            def _json(self, status: int, data: dict[str, Any],
+                      headers: dict[str, str] | None = None) -> None:
                 raw = json.dumps(data).encode()
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(raw)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(raw)
 
