@@ -31,9 +31,11 @@ from pytest_batchgen.contract import SOW_ORDER
 from pytest_batchgen.controller.merge import MergeError, merge
 from pytest_batchgen.controller.summary import SummaryUnreadable, read_summary
 from pytest_batchgen.defaults import DEFAULT_DATABASE, DEFAULT_MCP_CONFIG
+from pytest_batchgen.digits import whole_number
 from pytest_batchgen.layout import CATALOGUE_FILE, BatchLayout
 from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION, LESSON_COLUMNS, row_as_stored
-from pytest_batchgen.nodeids import is_course_id
+from pytest_batchgen.nodeids import is_course_id, parse_node_id
+from pytest_batchgen.results import plural
 from pytest_batchgen.settings import DEFAULT_LOG_DIR, DEFAULT_STORE, from_dir, project_setup
 from pytest_batchgen.sow import (
     SOW_STATUSES,
@@ -238,7 +240,7 @@ def command_load_lesson(args: argparse.Namespace, store: SqliteStore) -> str:
     store.save_lessons(rows)
     lessons = ", ".join(f"{row['courseId']} order {row['sow_order']} (row {row['$id']})"
                         for row in rows)
-    return (f"Loaded {len(rows)} lesson row{'s' if len(rows) != 1 else ''}: {lessons}"
+    return (f"Loaded {plural(len(rows), 'lesson row')}: {lessons}"
             + (f"; not lesson_templates columns, left out: {', '.join(ignored)}"
                if ignored else "")
             + f" -> {store.description}; audit with pytest --batch-course=ID --batch-audit")
@@ -251,10 +253,26 @@ def command_load_demo(args: argparse.Namespace, store: SqliteStore) -> str:
     return load_document(store, json.loads(text), None, None)
 
 
+def lesson_named(args: argparse.Namespace) -> tuple[str, int]:
+    """The lesson `show-lesson` names: `COURSE ORDER`, or the node id a run prints
+    (`course_x::lesson_006`)."""
+    if args.order is None:
+        parsed = parse_node_id(args.course)
+        if parsed is None:
+            raise CommandError(f"{args.course!r} names no lesson: give COURSE ORDER or a node"
+                               " id such as course_c84874::lesson_006")
+        return check_course_id(parsed[0]), parsed[1]
+    order = whole_number(args.order)
+    if order is None:
+        raise CommandError(f"ORDER must be a whole number, got {args.order!r}")
+    return check_course_id(args.course), order
+
+
 def command_show_lesson(args: argparse.Namespace, store: SqliteStore) -> str:
-    rows = [row for row in store.list_lessons(args.course) if row.sow_order == args.order]
+    course_id, order = lesson_named(args)
+    rows = [row for row in store.list_lessons(course_id) if row.sow_order == order]
     if not rows:
-        raise CommandError(f"no lesson for {args.course} order {args.order} in {store.description}")
+        raise CommandError(f"no lesson for {course_id} order {order} in {store.description}")
     # Of several rows, the one a batch of the Claude author would update.
     chosen = choose_row_to_update(rows, CLAUDE_MODEL_VERSION)
     if len(rows) > 1:
@@ -264,9 +282,11 @@ def command_show_lesson(args: argparse.Namespace, store: SqliteStore) -> str:
     if row is None:
         raise CommandError(f"lesson row {chosen.doc_id} went away while being read")
     try:
-        return json.dumps(row.decoded(), indent=2, ensure_ascii=False)
+        # The row id first: what the platform, the summary and JUnit call the lesson.
+        return json.dumps({"$id": chosen.doc_id, **row.decoded()}, indent=2,
+                          ensure_ascii=False)
     except (ValueError, RecursionError) as exc:
-        raise CommandError(f"the lesson {args.course} order {args.order} cannot be decoded"
+        raise CommandError(f"the lesson {course_id} order {order} cannot be decoded"
                            f" ({exc}); --batch-audit lists what else it breaks") from None
 
 
@@ -354,7 +374,7 @@ def command_merge(args: argparse.Namespace) -> str:
                      f" {course['not_covered']} | cost ${course['total_cost_usd']:.4f},"
                      f" tokens {course['total_tokens']} ({course['batches']} batches)")
     totals = document["totals"]
-    lines += [f"{totals['courses']} courses, {totals['lessons']} lessons:"
+    lines += [f"{plural(totals['courses'], 'course')}, {plural(totals['lessons'], 'lesson')}:"
               f" {'complete' if document['complete'] else 'incomplete'};"
               f" {len(document['failures'])} failed",
               f"catalogue: {out / CATALOGUE_FILE}",
@@ -370,30 +390,32 @@ def parser() -> argparse.ArgumentParser:
                       " the batch used)")
     commands = main.add_subparsers(dest="command", required=True)
     load = commands.add_parser("load-sow", help="load a SOW JSON file into the store")
-    load.add_argument("file")
+    load.add_argument("file", help="an Authored_SOW row export, or {metadata, entries} (JSON)")
     load.add_argument("--course", help="course id, when the file names none")
     load.add_argument("--status", choices=SOW_STATUSES,
                       help="store with this status instead of the file's")
     load.set_defaults(run=command_load_sow)
     outcomes = commands.add_parser(
         "load-outcomes", help="load course_outcomes rows (a JSON list) into the store")
-    outcomes.add_argument("file")
+    outcomes.add_argument("file", help="a JSON list of course_outcomes rows")
     outcomes.add_argument("--course", help="course id for every row (default: each row's)")
     outcomes.set_defaults(run=command_load_outcomes)
     lessons = commands.add_parser(
         "load-lesson", help="import lesson_templates rows (a JSON object or list) to audit")
-    lessons.add_argument("file")
+    lessons.add_argument("file", help="lesson_templates rows: one JSON object or a list")
     lessons.add_argument("--course", help="course id for every row (default: each row's)")
     lessons.set_defaults(run=command_load_lesson)
     demo = commands.add_parser("load-demo", help=f"load the shipped demo course {DEMO_COURSE}")
     demo.set_defaults(run=command_load_demo)
     show = commands.add_parser("show-lesson", help="print a stored lesson with cards decoded")
-    show.add_argument("course")
-    show.add_argument("order", type=int)
+    show.add_argument("course", metavar="COURSE|NODE_ID",
+                      help="a course id (then ORDER), or a lesson's node id as a run prints it"
+                      " (course_c84874::lesson_006)")
+    show.add_argument("order", nargs="?", metavar="ORDER", help="the lesson's order in the SOW")
     show.set_defaults(run=command_show_lesson)
     pending = commands.add_parser(
         "write-pending", help="write the lessons a batch authored but could not write")
-    pending.add_argument("batch_dir")
+    pending.add_argument("batch_dir", help="the batch directory whose pending/ rows to write")
     pending.add_argument("--mcp-config",
                          help="Appwrite settings, as --batch-mcp-config (default: the ini's"
                          f" batch_mcp_config, else {DEFAULT_MCP_CONFIG})")

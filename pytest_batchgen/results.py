@@ -44,6 +44,11 @@ class Why(StrEnum):
     LOG_UNWRITABLE = "log_unwritable"
 
 
+def plural(count: int, noun: str) -> str:
+    """`1 lesson`, `2 lessons`, `0 lessons`: every count the batch prints."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def format_duration(seconds: float) -> str:
     """8066 → '2h 14m 26s', 682 → '11m 22s', 45 → '45s' (spec §5.1)."""
     total = round(seconds)

@@ -10,6 +10,7 @@ it hands each lesson to the worker side's runner, its log going to its file.
 from __future__ import annotations
 
 from collections.abc import Generator
+from typing import cast
 
 import pytest
 
@@ -25,7 +26,7 @@ from pytest_batchgen.controller.prepare import (
     claim_directories,
     release_directories,
 )
-from pytest_batchgen.controller.reporter import BatchReporter
+from pytest_batchgen.controller.reporter import BatchReporter, XdistSkipReasons
 from pytest_batchgen.items import CourseCollector, LessonItem
 from pytest_batchgen.logfiles import capture_lesson_log
 from pytest_batchgen.settings import Settings
@@ -136,6 +137,11 @@ class BatchSession:
             self.batches = [CourseBatch.from_wire(data) for data in wire]
         elif self.reporter is not None:
             self.config.pluginmanager.register(self.reporter, "batchgen-reporter")
+            terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+            if terminal is not None and self.config.getoption("numprocesses", None) \
+                    and self.config.option.verbose > 0:
+                self.config.pluginmanager.register(XdistSkipReasons(terminal),
+                                                   "batchgen-skip-reasons")
         if self.batches:
             # The one directory every process of the run knows alike: the first batch's.
             self.runner.sessions_dir = self.batches[0].layout.sessions
@@ -189,6 +195,13 @@ class BatchSession:
         """A failed lesson's report shows its reason and the end of its log, not the
         agent's whole trace (kilobytes per lesson); the full trace is in its log file."""
         report = yield
+        if isinstance(item, LessonItem) and report.skipped and isinstance(report.longrepr,
+                                                                          tuple):
+            # pytest names where skip() was called (a line of items.py): the lesson's
+            # own node id says which lesson the reason is about.
+            # No line number: pytest's summary then prints "node id: reason".
+            report.longrepr = cast(tuple[str, int, str], (item.nodeid, None,
+                                                          report.longrepr[2]))
         if isinstance(item, LessonItem) and report.failed:
             path = item.batch.layout.lesson_log(item.lesson.order)
             report.sections = [(title, tail(text, path)) if title.startswith("Captured log")

@@ -63,19 +63,19 @@ OPTIONS = (
            " platform reads (Appwrite)", kind="bool", default=False),
     Option("--batch-keep-diagrams", "Keep an overwritten lesson's diagrams (default: remove"
            " them so the platform draws them afresh)", kind="bool", default=False),
-    Option("--batch-store", f"Lesson store: sqlite:///PATH or appwrite (default {DEFAULT_STORE})",
+    Option("--batch-store", "Lesson store: sqlite:///PATH or appwrite",
            kind="store", default=DEFAULT_STORE, metavar="URL"),
     Option("--batch-author", "Lesson author: claude (the agent) or outline (offline drafts)",
            default="claude", metavar="NAME"),
-    Option("--batch-log-dir", f"Directory for batch run logs (default {DEFAULT_LOG_DIR})",
+    Option("--batch-log-dir", "Directory for batch run logs",
            kind="path", default=DEFAULT_LOG_DIR, metavar="DIR"),
-    Option("--batch-max-retries", "Maximum critic/validation rounds per lesson (default 10)",
+    Option("--batch-max-retries", "Maximum critic/validation rounds per lesson",
            kind="int", default=10, metavar="N", minimum=1),
-    Option("--batch-mcp-config", "MCP config holding the Appwrite settings (default"
-           f" {DEFAULT_MCP_CONFIG})", kind="path", default=DEFAULT_MCP_CONFIG, metavar="PATH"),
+    Option("--batch-mcp-config", "MCP config holding the Appwrite settings", kind="path",
+           default=DEFAULT_MCP_CONFIG, metavar="PATH"),
     Option("--batch-no-persist-workspace", "Delete each lesson's workspace when it finishes",
            kind="bool", default=False),
-    Option("--batch-sow-status", "Which SOW to use: published (default) or draft",
+    Option("--batch-sow-status", "Which SOW to use",
            default="published", choices=("published", "draft"), metavar="STATUS"),
     Option("--batch-model", "Model for the Claude author (default: the CLI's default)",
            default="", metavar="MODEL"),
@@ -86,29 +86,47 @@ OPTIONS = (
     Option("--batch-research", "Let the Claude author research with WebSearch/WebFetch",
            kind="bool", default=False),
     Option("--batch-max-sessions", "Most Claude sessions talking to the model at once over"
-           " the whole run, all workers together (default: no limit; either way lowered"
-           " while the service answers 429)", kind="int", metavar="N", minimum=1),
+           " the whole run, all workers together, lowered while the service answers 429;"
+           " no limit by default", kind="int", metavar="N", minimum=1),
     Option("--batch-max-cost", "Start no further lesson once the batch has spent this much",
            kind="float", metavar="USD", minimum=0),
     Option("--batch-timeout", "Stop and fail a lesson that runs longer than this",
            kind="float", metavar="SECONDS", minimum=0),
     Option("--batch-retry-errors", "Run a lesson that failed on the model service (not on"
-           " review) again at the end of the run, up to N times (default 0)",
+           " review) again at the end of the run, up to N times",
            kind="int", default=0, metavar="N", minimum=0),
     Option("--batch-retry-pause", "Seconds to wait before the first such rerun, doubling"
-           " before each next one (default 30)", kind="float", default=30.0,
+           " before each next one", kind="float", default=30.0,
            metavar="SECONDS", minimum=0),
     Option("--batch-shard", "Run only shard K of N of each course (K from 1; for a CI matrix)",
            metavar="K/N", ini=False),
-    Option("--batch-appwrite-database", f"Appwrite database id (default {DEFAULT_DATABASE!r})",
+    Option("--batch-appwrite-database", "Appwrite database id",
            default=DEFAULT_DATABASE, metavar="ID"),
 )
+
+
+# How --help names a value's kind (the ini listing says "string" for them all: values
+# are read as text and converted here, so a bad one is our one line, not a traceback).
+KIND_WORDS = {"int": "a whole number", "float": "a number", "path": "a path",
+              "store": "a store URL", "list": "repeatable"}
+
+
+def help_text(option: Option) -> str:
+    """The option's help with its kind, choices and default, said the same way for all."""
+    notes = [KIND_WORDS[option.kind]] if option.kind in KIND_WORDS else []
+    if option.choices:
+        notes.append("one of " + ", ".join(option.choices))
+    if option.default is not None and option.default is not False and option.default != "":
+        default = option.default
+        notes.append(f"default {default:g}" if isinstance(default, float) else
+                     f"default {default}")
+    return f"{option.help} ({'; '.join(notes)})" if notes else option.help
 
 
 def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("batchgen", "batch lesson generation (pytest-batchgen)")
     for option in OPTIONS:
-        kwargs: dict[str, Any] = {"dest": option.dest, "help": option.help}
+        kwargs: dict[str, Any] = {"dest": option.dest, "help": help_text(option)}
         if option.kind == "bool":
             kwargs["action"] = "store_true"
             kwargs["default"] = None if option.ini else False
@@ -124,7 +142,8 @@ def add_options(parser: pytest.Parser) -> None:
             if option.kind == "bool":
                 parser.addini(option.dest, option.help, type="bool", default=option.default)
             else:
-                parser.addini(option.dest, option.help, type="string", default=option.default)
+                parser.addini(option.dest, help_text(option), type="string",
+                              default=option.default)
 
 
 @dataclass(frozen=True)

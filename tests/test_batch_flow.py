@@ -431,7 +431,7 @@ def test_batch_log_is_readable_progress(project: BatchProject) -> None:
     run = project.run(f"--batch-course={COURSE}")
     log = run.layout.batch_log.read_text(encoding="utf-8")
     for line in ["Batch Lesson Generation Starting", f"Course ID: {COURSE}",
-                 f"Found 3 SOW entries for {COURSE}", "Found 1 existing lessons (orders: 1)",
+                 f"Found 3 SOW entries for {COURSE}", "Found 1 existing lesson (orders: 1)",
                  "Generation Plan: Skip 1, Generate 2, Replace 0, Overwrite 0",
                  "[1/3] Order 1 (Numeracy: Fractions, Decimals, and Percentages): SKIP",
                  "[2/3] Order 2 (Numeracy: Time, Speed, and Distance): GENERATING",

@@ -61,6 +61,11 @@ def test_force_prompt_lists_overwrites_and_proceeds_on_yes(project: BatchProject
     assert "Will overwrite: 3 lessons (including 2 existing)" in output
     assert "Estimated Cost: ~$0.51 USD" in output
     assert code == 0, output
+    # After the answer, the run reports as any run does: its header, and a line a lesson.
+    after = output.split("[y/N]:", 1)[1]
+    assert "test session starts" in after
+    assert f"{COURSE}::lesson_001 OVERWRITTEN" in after
+    assert f"{COURSE}::lesson_004 GENERATED" in after
     rows = project.rows()
     assert [r["$id"] for r in rows[:2]] == ids
     assert {r["authored_sow_id"] for r in rows} == {f"sow_{COURSE}"}
@@ -72,7 +77,7 @@ def test_force_prompt_names_only_the_lessons_selected(project: BatchProject) -> 
     code, output = run_on_terminal(
         project, [f"--batch-course={COURSE}", "--batch-force", f"{COURSE}::lesson_002"], "y")
     assert "Existing lessons found: 1 (orders: 2)" in output
-    assert "Will overwrite: 1 lessons (including 1 existing)" in output
+    assert "Will overwrite: 1 lesson (including 1 existing)" in output
     assert code == 0, output
     assert "1 passed, 2 deselected" in output
 
@@ -84,7 +89,7 @@ def test_force_prompt_counts_only_what_k_selects(project: BatchProject) -> None:
         project, [f"--batch-course={COURSE}", "--batch-force", "-k", "Time"], "n")
     assert code == 0, output
     assert "Existing lessons found: 1 (orders: 2)" in output
-    assert "Will overwrite: 1 lessons (including 1 existing)" in output
+    assert "Will overwrite: 1 lesson (including 1 existing)" in output
 
 
 def test_declined_prompt_cancels_and_writes_nothing(project: BatchProject) -> None:

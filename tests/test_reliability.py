@@ -313,7 +313,7 @@ def test_a_replacement_is_named_as_such(project: BatchProject) -> None:
     run = project.run(f"--batch-course={COURSE}", "--batch-dry-run")
     run.result.stdout.fnmatch_lines([
         "*REPLACE*Replaces * (model_version old_generator)*",
-        "*Will replace (other model): 1 lessons*"])
+        "*Will replace (other model): 1 lesson*"])
     written = project.run(f"--batch-course={COURSE}")
     assert written.summary()["results"][2]["action"] == "replace"
 

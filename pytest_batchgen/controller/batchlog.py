@@ -8,7 +8,7 @@ from typing import Any
 from pytest_batchgen.batch import CourseBatch
 from pytest_batchgen.logfiles import BANNER, LOG_FORMAT, RULE, QuietFileHandler
 from pytest_batchgen.planning import Action, PlannedLesson, count_actions
-from pytest_batchgen.results import LessonResult, Status, format_duration
+from pytest_batchgen.results import LessonResult, Status, format_duration, plural
 
 
 class BatchLog:
@@ -27,7 +27,9 @@ class BatchLog:
         handler.setFormatter(logging.Formatter(LOG_FORMAT.replace(" - %(name)s", "")))
         self.logger.addHandler(handler)
 
-    def started(self, *, force: bool, author: str, mcp_config: str, max_retries: int) -> None:
+    def started(self, *, force: bool, author: str, mcp_config: str | None,
+                max_retries: int) -> None:
+        """The batch's opening block; `mcp_config` only when the run reads it (Appwrite)."""
         batch = self.batch
         counts = count_actions(batch.plan)
         existing = [p.order for p in batch.plan if p.existing]
@@ -39,15 +41,16 @@ class BatchLog:
             "Dry Run: No",
             f"Store: {batch.store_description}",
             f"Author: {author}",
-            f"MCP Config: {mcp_config}",
+            *([f"MCP Config: {mcp_config}"] if mcp_config else []),
             f"Max Retries: {max_retries}",
             f"Log Directory: {batch.directory}/",
             RULE,
             f"Using SOW {batch.sow.describe()}",
             f"Found {batch.total} SOW entries for {batch.course_id}",
-            *([f"Shard {batch.shard[0]} of {batch.shard[1]}: {len(batch.plan)} lessons here,"
+            *([f"Shard {batch.shard[0]} of {batch.shard[1]}: {plural(len(batch.plan), 'lesson')}"
+               " here,"
                f" {len(batch.other_shards)} left to the other shards"] if batch.shard else []),
-            f"Found {len(existing)} existing lessons"
+            f"Found {plural(len(existing), 'existing lesson')}"
             + (f" (orders: {', '.join(map(str, existing))})" if existing else ""),
             f"Audit Plan: Audit {counts[Action.AUDIT]}, Skip {counts[Action.SKIP]} (no lesson)"
             if batch.mode == "audit" else

@@ -16,6 +16,7 @@ from pytest_batchgen.items import LessonItem
 from pytest_batchgen.layout import write_json_atomic
 from pytest_batchgen.planning import Action, Estimate, PlannedLesson, count_actions
 from pytest_batchgen.requirements import requirements_for
+from pytest_batchgen.results import plural
 
 
 def plan_document(batch: CourseBatch, force: bool, estimate: Estimate) -> dict[str, Any]:
@@ -150,7 +151,7 @@ def plan_table(batch: CourseBatch, force: bool, estimate: Estimate,
         f"Course ID: {batch.course_id}",
         f"SOW: {batch.sow.describe()}",
         f"Total SOW Entries: {batch.total}",
-        *([f"Shard: {batch.shard[0]}/{batch.shard[1]} ({len(batch.plan)} lessons here,"
+        *([f"Shard: {batch.shard[0]}/{batch.shard[1]} ({plural(len(batch.plan), 'lesson')} here,"
            f" {len(batch.other_shards)} in other shards)"] if batch.shard else []),
         f"Force Mode: {'Yes' if force else 'No'}",
         "",
@@ -165,20 +166,20 @@ def plan_table(batch: CourseBatch, force: bool, estimate: Estimate,
     stale = stale_orders(batch)
     notes = [
         *([f"  Stale (written from an older SOW version than {batch.sow.version}):"
-           f" {len(stale)} lessons"] if stale else []),
+           f" {plural(len(stale), 'lesson')}"] if stale else []),
         *(f"  ⚠ lesson {order} {'fails' if batch.mode == 'audit' else 'cannot be written'}:"
           f" {problem}" for order, problem in sorted(entry_problems(batch).items())),
     ]
     if batch.mode == "audit":
         return [*lines,
-                f"  Will audit (stored):        {counts[Action.AUDIT]} lessons",
-                f"  Will skip (no lesson):      {counts[Action.SKIP]} lessons", *notes]
+                f"  Will audit (stored):        {plural(counts[Action.AUDIT], 'lesson')}",
+                f"  Will skip (no lesson):      {plural(counts[Action.SKIP], 'lesson')}", *notes]
     return [
         *lines,
-        f"  Will skip (already exist):  {counts[Action.SKIP]} lessons",
-        f"  Will generate (new):        {counts[Action.GENERATE]} lessons",
-        f"  Will replace (other model): {counts[Action.REPLACE]} lessons",
-        f"  Will overwrite (force):     {counts[Action.OVERWRITE]} lessons",
+        f"  Will skip (already exist):  {plural(counts[Action.SKIP], 'lesson')}",
+        f"  Will generate (new):        {plural(counts[Action.GENERATE], 'lesson')}",
+        f"  Will replace (other model): {plural(counts[Action.REPLACE], 'lesson')}",
+        f"  Will overwrite (force):     {plural(counts[Action.OVERWRITE], 'lesson')}",
         *replacing_lines(batch.plan, keep_diagrams),
         *notes,
         "",
@@ -235,10 +236,13 @@ class DryRunReport:
                 "",
                 *plan_table(shown, self.force, self.estimate(shown.to_author),
                             self.keep_diagrams),
-                *([f"Deselected: {batch.total - len(shown.plan)} lessons (node ids, -k, --lf)"]
+                *([f"Deselected: {plural(batch.total - len(shown.plan), 'lesson')} (node ids,"
+                   " -k, --lf)"]
                   if len(shown.plan) < batch.total else []),
                 "",
                 f"✓ Dry-run plan saved to: {batch.layout.plan}",
             ]
-        lines += ["", "No lessons were generated (dry-run mode)."]
+        audit = all(batch.mode == "audit" for batch in self.batches)
+        lines += ["", "Nothing was audited (dry-run mode)." if audit
+                  else "No lessons were generated (dry-run mode)."]
         return lines

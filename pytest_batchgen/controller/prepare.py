@@ -35,6 +35,7 @@ from pytest_batchgen.planning import (
     shard_of,
     split_shard,
 )
+from pytest_batchgen.results import plural
 from pytest_batchgen.settings import Settings
 from pytest_batchgen.store import LessonStore
 
@@ -195,7 +196,8 @@ class BatchPlanner:
                 f"Total SOW entries: {batch.total}",
                 f"Existing lessons found: {len(lessons)}"
                 f" (orders: {', '.join(str(p.order) for p in lessons)})",
-                f"Will overwrite: {to_author} lessons (including {len(lessons)} existing)",
+                f"Will overwrite: {plural(to_author, 'lesson')} (including {len(lessons)}"
+                " existing)",
                 *replacing_lines(plan, settings.keep_diagrams),
                 *estimate_lines(self.estimate(to_author)),
                 "",
@@ -207,7 +209,11 @@ class BatchPlanner:
 def input_from_terminal(config: pytest.Config, text: str) -> str:
     """Print `text` and read the answer to the force prompt, lower-cased."""
     capture = config.pluginmanager.getplugin("capturemanager")
-    # Capture replaces stdin (down to fd 0): look at the real one.
+    # Capture replaces stdin (down to fd 0): look at the real one. The prompt runs from
+    # pytest_cmdline_main, where pytest has already suspended its global capture after
+    # loading the initial conftests, and resumes it itself for each phase: resuming it
+    # here would capture the terminal for the rest of the run (the session header and
+    # every lesson's line were lost after a "y").
     capture.suspend_global_capture(in_=True)
     try:
         if not sys.stdin.isatty() or os.environ.get("CI"):
@@ -222,8 +228,6 @@ def input_from_terminal(config: pytest.Config, text: str) -> str:
     except KeyboardInterrupt:
         print()  # end the prompt's line before the run reports
         raise
-    finally:
-        capture.resume_global_capture()
     return answer.strip().lower()
 
 

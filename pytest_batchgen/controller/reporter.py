@@ -20,8 +20,8 @@ from pytest_batchgen.controller.batchlog import BatchLog
 from pytest_batchgen.controller.htmlreport import write_report
 from pytest_batchgen.controller.summary import BatchSummary, Totals, total
 from pytest_batchgen.nodeids import parse_node_id
-from pytest_batchgen.planning import PlannedLesson
-from pytest_batchgen.results import LessonResult, Status, Why, format_duration
+from pytest_batchgen.planning import Action, PlannedLesson
+from pytest_batchgen.results import LessonResult, Status, Why, format_duration, plural
 from pytest_batchgen.settings import Settings
 from pytest_batchgen.store import LessonStore, StoreError
 
@@ -41,7 +41,8 @@ class BatchReporter:
         for batch in batches:
             self.batch_logs[batch.course_id] = batch_log = BatchLog(batch)
             batch_log.started(force=settings.force, author=author_name,
-                              mcp_config=str(settings.mcp_config),
+                              mcp_config=str(settings.mcp_config)
+                              if settings.store_url == "appwrite" else None,
                               max_retries=settings.max_retries)
             summary = BatchSummary(batch, force=settings.force, author=author_name,
                                    max_cost=settings.max_cost)
@@ -117,7 +118,8 @@ class BatchReporter:
         remaining = sum(s.authoring_left for s in summaries)
         workers = int(getattr(config.option, "numprocesses", 0) or 1)
         # An author without a model (outline) has no spend worth a column of zeros.
-        word = f"GENERATED in {format_duration(result.duration_seconds)}" + (
+        done = WRITTEN_WORDS.get(Action(result.action), "GENERATED")
+        word = f"{done} in {format_duration(result.duration_seconds)}" + (
             f", ${result.cost_usd:.4f} | spent ${totals.cost_usd:.4f}, {totals.tokens} tokens,"
             if totals.cost_usd or totals.tokens else " |"
         ) + (f" {remaining} to go,"
@@ -221,7 +223,8 @@ class BatchReporter:
             terminalreporter.write_line(f"  report:  {summary.batch.layout.report}")
             if summary.not_started():
                 terminalreporter.write_line(
-                    f"  {len(summary.not_started())} lessons not started: {summary.stopped}",
+                    f"  {plural(len(summary.not_started()), 'lesson')} not started:"
+                    f" {summary.stopped}",
                     red=True)
         if len(summaries) > 1:
             # One run's courses share its mode (an audit or not), so their total
@@ -235,9 +238,29 @@ def unsaved_message(summary: BatchSummary, error: OSError) -> str:
     statuses = summary.totals.statuses
     return (f"batchgen: could not write the summary of {summary.batch.course_id} under"
             f" {summary.batch.directory} ({error.strerror or error}):"
-            f" {statuses[Status.SUCCESS]} lessons written,"
+            f" {plural(statuses[Status.SUCCESS], 'lesson')} written,"
             f" {statuses[Status.NOT_STARTED]} not started;"
             " the store has the lessons written")
+
+
+class XdistSkipReasons:
+    """Under xdist pytest's line for a skipped test names no reason (it does without
+    xdist): a skipped lesson's line ends with why, after pytest has written it."""
+
+    def __init__(self, terminal: Any) -> None:
+        self.terminal = terminal
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if (report.skipped and hasattr(report, "node") and parse_node_id(report.nodeid)
+                and isinstance(report.longrepr, tuple)):
+            reason = str(report.longrepr[2]).removeprefix("Skipped: ")
+            self.terminal.write(f"({reason})", yellow=True)  # the line ends in a space
+
+
+# How a written lesson's line reads, by what the plan did to its row.
+WRITTEN_WORDS = {Action.GENERATE: "GENERATED", Action.REPLACE: "REPLACED",
+                 Action.OVERWRITE: "OVERWRITTEN"}
 
 
 def tally(totals: Totals, mode: str) -> str:
