@@ -48,7 +48,7 @@ def test_budget_stops_starting_lessons(project: BatchProject) -> None:
     run = project.run(f"--batch-course={COURSE}", "--batch-max-cost=0.25", "-rs")
     assert run.ret == 1
     run.result.assert_outcomes(passed=2, skipped=1)
-    run.result.stdout.fnmatch_lines(["*1 lessons not started: budget reached: $0.3000 of $0.25*",
+    run.result.stdout.fnmatch_lines(["*1 lesson not started: budget reached: $0.3000 of $0.25*",
                                      "SKIPPED*budget reached: $0.3000 of $0.25 spent"])
     summary = run.summary()
     assert summary["budget"] == {"max_cost_usd": 0.25, "reached": True, "not_started": [4]}
