@@ -120,10 +120,13 @@ def main() -> None:
                        "CLAUDE_CODE_MAX_RETRIES": "10"}
                 elapsed, summary = run(Path(tmp) / f"run{index}", name, args, env)
                 refused = server.refused
+                assert server.first_admitted is not None and server.last_answered is not None
+                phase = server.last_answered - server.first_admitted
             shutil.rmtree(home, ignore_errors=True)
-            print(f"  {name:36} {elapsed:5.1f} s wall, {elapsed / ideal:.2f}x the ideal,"
-                  f" {refused:2d} requests refused, {summary['failed']} lessons failed"
-                  f" ({summary['generated']} written)")
+            print(f"  {name:36} {elapsed:5.1f} s wall, {elapsed / ideal:.2f}x the ideal;"
+                  f" with the model (first request to last answer) {phase:5.1f} s,"
+                  f" {phase / ideal:.2f}x; {refused:2d} requests refused,"
+                  f" {summary['failed']} lessons failed ({summary['generated']} written)")
 
 
 if __name__ == "__main__":

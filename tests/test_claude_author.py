@@ -40,9 +40,11 @@ from tests.support.model_server import (
     HttpError,
     ModelRequest,
     ModelServer,
+    RawInput,
     Reply,
     Text,
     ToolCalls,
+    inline,
     lesson_for,
     scripted,
     verdict_for,
@@ -157,6 +159,30 @@ async def test_an_answer_past_a_megabyte_is_read_refused_and_paid_for(
     assert refused.get("is_error") and "explainer: must be 100-2000 characters" in json.dumps(
         refused)
     assert authored.metrics.cost_usd > 0 and authored.lesson["cards"][0]["explainer"] != "x"
+
+
+@asyncio_test
+async def test_an_answer_nested_past_the_parser_fails_with_what_was_spent(
+    model_server: ModelServer, tmp_path: Path
+) -> None:
+    revise = scripted(verdicts=(False, True))
+
+    def nested(request: ModelRequest) -> Reply:
+        # The revision's answer is nested past what Python's JSON reader takes.
+        if request.role == "author" and inline(request, "previous_lesson") is not None \
+                and not request.tool_uses():
+            return ToolCalls([(SUBMIT_LESSON, RawInput(
+                '{"lesson": ' + "[" * 5000 + "]" * 5000 + "}"))])
+        return revise(request)
+
+    model_server.script = nested
+    with pytest.raises(AuthoringError) as failure:
+        await AUTHOR.author(request(tmp_path))
+    assert str(failure.value) == "Claude agent failed: its answer could not be read" \
+                                 " (RecursionError)"
+    # The first round's sessions were answered and paid for: they are counted.
+    assert failure.value.metrics.cost_usd > 0 and failure.value.metrics.tokens > 0
+    assert cli_children(os.getpid()) == []
 
 
 @asyncio_test

@@ -43,8 +43,16 @@ class Text:
 
 
 @dataclass
+class RawInput:
+    """A tool call's input as JSON text the server sends as it is: for inputs Python's
+    own JSON could not build (nested past its recursion limit)."""
+
+    text: str
+
+
+@dataclass
 class ToolCalls:
-    calls: list[tuple[str, dict[str, Any]]]
+    calls: list[tuple[str, dict[str, Any] | RawInput]]
     text: str = ""
 
 
@@ -153,6 +161,10 @@ class ModelServer:
         self.retry_after = retry_after
         #: How many requests were refused for the capacity.
         self.refused = 0
+        #: When the first model request was admitted and the last one answered
+        #: (time.monotonic): the run's time with the model, start-up left out.
+        self.first_admitted: float | None = None
+        self.last_answered: float | None = None
         self._in_flight = 0
         self.requests: list[ModelRequest] = []
         self._ids = itertools.count(1)
@@ -187,6 +199,8 @@ class ModelServer:
                 self.refused += 1
                 return False
             self._in_flight += 1
+            if self.first_admitted is None:
+                self.first_admitted = time.monotonic()
             return True
 
     def _next_id(self, prefix: str) -> str:
@@ -208,7 +222,12 @@ class ModelServer:
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
+                try:
+                    body = json.loads(self.rfile.read(length) or b"{}")
+                except RecursionError:  # a conversation holding a RawInput: nothing to script
+                    self._json(400, {"type": "error", "error": {
+                        "type": "invalid_request_error", "message": "nested too deeply"}})
+                    return
                 request = ModelRequest(body, self.path, dict(self.headers))
                 with server._lock:
                     server.requests.append(request)
@@ -230,6 +249,7 @@ class ModelServer:
                 finally:
                     with server._lock:
                         server._in_flight -= 1
+                        server.last_answered = time.monotonic()
 
             def _serve(self, request: ModelRequest, body: dict[str, Any]) -> None:
                 reply = Text("ok") if request.role == "side" else server.script(request)
@@ -260,7 +280,8 @@ class ModelServer:
             def _answer(self, body: dict[str, Any], reply: Reply) -> None:
                 blocks = _blocks(reply, server._next_id)
                 usage = {"input_tokens": len(json.dumps(body)) // 4,
-                         "output_tokens": max(1, len(json.dumps(blocks)) // 4)}
+                         "output_tokens": max(1, len(json.dumps(
+                             blocks, default=lambda raw: raw.text)) // 4)}
                 stop = "tool_use" if any(b["type"] == "tool_use" for b in blocks) else "end_turn"
                 message = {"id": server._next_id("msg"), "type": "message", "role": "assistant",
                            "model": body.get("model", MODEL), "content": blocks,
@@ -314,7 +335,9 @@ def _events(message: dict[str, Any]) -> list[bytes]:
             delta = {"type": "text_delta", "text": block["text"]}
         else:
             start = {**block, "input": {}}
-            delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
+            given = block["input"]
+            delta = {"type": "input_json_delta", "partial_json": given.text
+                     if isinstance(given, RawInput) else json.dumps(given)}
         events += [
             _sse("content_block_start", {"type": "content_block_start", "index": index,
                                          "content_block": start}),
