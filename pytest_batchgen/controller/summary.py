@@ -76,6 +76,10 @@ class Totals:
             self.tokens += sign * result.tokens
             self.authored_seconds += sign * result.duration_seconds
 
+    def copy(self) -> Totals:
+        return Totals(Counter(self.statuses), self.authored, self.cost_usd, self.tokens,
+                      self.authored_seconds, self.stale)
+
     def __add__(self, other: Totals) -> Totals:
         return Totals(self.statuses + other.statuses, self.authored + other.authored,
                       self.cost_usd + other.cost_usd, self.tokens + other.tokens,
@@ -118,6 +122,16 @@ def total(summaries: list[BatchSummary]) -> Totals:
     return sum((s.totals for s in summaries), Totals())
 
 
+@dataclass(frozen=True)
+class _Record:
+    """A summary's results, their JSON, their totals and how many were authored."""
+
+    results: dict[int, LessonResult]
+    documents: dict[int, dict[str, Any]]
+    totals: Totals
+    authoring_done: int
+
+
 class BatchSummary:
     """`batch_summary.json` for one course.
 
@@ -136,34 +150,46 @@ class BatchSummary:
         self.force = force
         self.author = author
         self.max_cost = max_cost
-        self.results: dict[int, LessonResult] = {}
-        # Each result's JSON, made once.
-        self._documents: dict[int, dict[str, Any]] = {}
+        # What the results add up to, replaced whole by each record (see record()).
+        self._record = _Record({}, {}, Totals(), 0)
         # Left out of this run on purpose (-k, --lf): neither done nor missing.
         self.deselected: set[int] = set()
         self.path = batch.layout.summary
-        self.totals = Totals()
         self._written_at = 0.0
         #: Why the file could not be written last time (a full disk), else None.
         self.write_error: OSError | None = None
         self._to_author = batch.to_author
-        self._authoring_done = 0
         self._authoring_deselected = 0
         # The timer's thread reads what the run's thread records: one at a time.
         self._lock = threading.RLock()
         self._late_write: threading.Timer | None = None
         self._finished = False
 
+    @property
+    def results(self) -> dict[int, LessonResult]:
+        return self._record.results
+
+    @property
+    def totals(self) -> Totals:
+        return self._record.totals
+
     def record(self, result: LessonResult) -> None:
+        """Add a result. The new record is built whole, then put in place in one
+        assignment: a Ctrl-C (an exception in this thread) lands before or after it,
+        never between a result and its totals, so no lesson is lost from both the
+        results and the lessons not run."""
+        document = result.to_json()  # made once: every write of the file uses it
         with self._lock:
-            old = self.results.get(result.order)
+            now = self._record
+            old = now.results.get(result.order)
+            totals = now.totals.copy()
             if old is not None:  # a report seen twice (xdist after Ctrl-C): count it once
-                self.totals.count(old, -1)
-            elif self.batch.lesson(result.order).runs_author:
-                self._authoring_done += 1
-            self.results[result.order] = result
-            self._documents[result.order] = result.to_json()
-            self.totals.count(result)
+                totals.count(old, -1)
+            totals.count(result)
+            self._record = _Record(
+                {**now.results, result.order: result},
+                {**now.documents, result.order: document}, totals,
+                now.authoring_done + (old is None and self.batch.lesson(result.order).runs_author))
 
     def deselect(self, orders: set[int]) -> None:
         with self._lock:
@@ -174,7 +200,7 @@ class BatchSummary:
     @property
     def authoring_left(self) -> int:
         """Lessons still to author in this run (for the ETA)."""
-        return self._to_author - self._authoring_done - self._authoring_deselected
+        return self._to_author - self._record.authoring_done - self._authoring_deselected
 
     def not_run(self) -> list[PlannedLesson]:
         """Planned lessons with no result that were not deselected (-k, --lf)."""
@@ -235,7 +261,7 @@ class BatchSummary:
             # Failed by the model service (an outage, an API error), not by review.
             "service_errors": sorted(r.order for r in self.results.values()
                                      if r.reason == Why.SERVICE_ERROR),
-            "results": [self._documents[order] for order in sorted(self._documents)],
+            "results": [self._record.documents[order] for order in sorted(self.results)],
             **spend_document(self.totals),
             "log_directory": str(self.batch.directory),
         }
