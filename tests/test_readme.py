@@ -14,7 +14,7 @@ def test_readme_opens_with_the_demo_and_test_commands() -> None:
     demo, tests = blocks
     assert "pip install ." in demo and "load-demo" in demo
     assert "pytest --batch-course=course_demo1 --batch-author=outline" in demo
-    assert tests.endswith("&& pytest")
+    assert "&& pytest" in tests and tests.endswith("--durations=20")
 
 
 def test_ci_runs_the_readme_blocks() -> None:
