@@ -22,6 +22,8 @@ REPORT_FILE = "batch_report.html"
 # The running spend, for workers deciding whether to start a lesson (internal).
 SPEND_FILE = "batch_spend.json"
 DIFF_DIR = "diffs"
+# A page per lesson written, overwritten or audited: the lesson as the learner meets it.
+LESSON_PAGE_DIR = "lessons"
 PENDING_DIR = "pending"
 # What a lesson interrupted while authoring had spent (one file per lesson).
 INTERRUPTED_DIR = "interrupted"
@@ -62,6 +64,9 @@ class BatchLayout:
 
     def diff(self, order: int) -> Path:
         return self.directory / DIFF_DIR / f"lesson_{order:03d}.diff"
+
+    def lesson_page(self, order: int) -> Path:
+        return self.directory / LESSON_PAGE_DIR / f"lesson_{order:03d}.html"
 
     @property
     def pending_dir(self) -> Path:

@@ -101,6 +101,8 @@ class LessonResult(BaseModel):
     critic_scores: dict[str, Figure] | None = None
     # Diagram rows of the overwritten lesson removed after the write.
     removed_diagrams: list[str] = []
+    # The lesson's page (lessons/lesson_NNN.html): written, overwritten or audited.
+    lesson_page: str | None = None
     # An authored lesson the store did not take, kept for write-pending.
     pending_file: str | None = None
     # --batch-audit: every rule the stored lesson breaks.

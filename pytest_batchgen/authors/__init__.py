@@ -70,6 +70,8 @@ class AuthoredLesson:
     metrics: AuthorMetrics
     #: The critic's scores of this lesson, for authors that review (0-1 each).
     review: dict[str, float] | None = None
+    #: The critic's last feedback on it, as the author was given it (None: no critic).
+    feedback: str | None = None
 
 
 class AuthoringError(Exception):

@@ -150,7 +150,8 @@ class ClaudeAuthor:
         log.info("Lesson accepted and reviewed after %d submissions, %d reviews, %d sessions",
                  run.submissions.accepted, len(run.submissions.reviews), run.trace.sessions)
         return AuthoredLesson(lesson=lesson, metrics=metrics,
-                              review=run.submissions.latest_review)
+                              review=run.submissions.latest_review,
+                              feedback=run.submissions.feedback or None)
 
 
 class TimedOut(Exception):

@@ -26,6 +26,7 @@ from pytest_batchgen.authors import (
 )
 from pytest_batchgen.backends import Backends
 from pytest_batchgen.batch import CourseBatch
+from pytest_batchgen.contract import row_lesson
 from pytest_batchgen.layout import write_json_atomic
 from pytest_batchgen.lesson import LessonRow
 from pytest_batchgen.logfiles import BANNER, lesson_log_error
@@ -36,6 +37,7 @@ from pytest_batchgen.settings import Settings
 from pytest_batchgen.store import LessonStore, StoreError, WriteResult
 from pytest_batchgen.worker.audit import audit_lesson
 from pytest_batchgen.worker.diff import lesson_diff
+from pytest_batchgen.worker.lessonpage import Version, write_lesson_page
 from pytest_batchgen.worker.pending import PendingLesson, keep_pending
 
 log = logging.getLogger(__name__)
@@ -139,8 +141,8 @@ class LessonRunner:
                     raise
             metrics = authored.metrics
             row = self._build_row(batch, lesson, authored, requirements)
-            if lesson.existing is not None:
-                self._write_diff(batch, lesson.existing.doc_id, row, result)
+            replaced = (self._write_diff(batch, lesson.existing.doc_id, row, result)
+                        if lesson.existing is not None else None)
             written = self._write(batch, lesson, row, result)
             if not written.created and not written.skipped:
                 self._remove_diagrams(written.doc_id, result)
@@ -173,6 +175,12 @@ class LessonRunner:
             result.status = Status.SUCCESS
             result.doc_id = written.doc_id
             result.duplicate_doc_ids = list(written.duplicates)
+            # The reviewer's page: the lesson written, beside the one it replaced.
+            versions = [Version("Written by this run", row.decoded())]
+            if replaced is not None:
+                versions.insert(0, Version("Before: the stored lesson it replaced",
+                                           row_lesson(replaced.columns())[0]))
+            write_lesson_page(batch, result, versions, authored.feedback)
         self._fill_metrics(result, metrics, started)
         self._log_end(result)
         return result
@@ -296,16 +304,16 @@ class LessonRunner:
         )
 
     def _write_diff(self, batch: CourseBatch, doc_id: str, row: LessonRow,
-                    result: LessonResult) -> None:
+                    result: LessonResult) -> LessonRow | None:
         """What the write will change in the row the plan chose, kept beside the logs
-        before anything is replaced."""
+        before anything is replaced; the row as it was (None when unreadable)."""
         try:
             old = self.store.read_lesson(doc_id)
         except (ValueError, StoreError) as exc:
             # A row an older generator left incomplete cannot be read back; that
             # must not cost the lesson, only its diff.
             log.warning("No diff: the stored lesson could not be read (%s)", exc)
-            return
+            return None
         text = lesson_diff(old, row, f"lesson_{row.sow_order:03d}")
         path = batch.layout.diff(row.sow_order)
         path.parent.mkdir(exist_ok=True)
@@ -314,6 +322,7 @@ class LessonRunner:
         result.changed = bool(text)
         log.info("Diff against the stored lesson: %s (%s)", result.diff_file,
                  "changed" if text else "no change")
+        return old
 
     def _write(self, batch: CourseBatch, lesson: PlannedLesson, row: LessonRow,
                result: LessonResult) -> WriteResult:
