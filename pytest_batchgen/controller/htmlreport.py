@@ -1,8 +1,13 @@
-"""`batch_report.html`: the batch summary as one self-contained page.
+"""`batch_report.html`: the batch summary as one self-contained page, and the catalogue's.
 
-Built from the summary document alone (no store, no network to view it):
-a table of lessons linking to their logs and diffs, and a bar chart of cost
-and duration per generated lesson drawn as inline SVG.
+Built from the summary document alone (no store, no network to view it), to
+answer "can I publish?" at a glance: the counts as big numbers under a banner
+that says what failed or is missing (never "complete" above a failure), then
+every lesson of the course as a row, failures first, each linking to its
+lesson page, log and diff. A small inline script lets the reader filter the
+rows by status and sort by any column; without it the page reads the same,
+unfiltered. Charts are drawn (inline SVG) only where they say something: not
+for an audit, not when every value is 0. An audit shows audit columns only.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from pytest_batchgen.htmlpage import link, page, plain
 from pytest_batchgen.layout import (
     BATCH_LOG_FILE,
     CATALOGUE_FILE,
@@ -17,66 +23,229 @@ from pytest_batchgen.layout import (
     BatchLayout,
     write_text_atomic,
 )
+from pytest_batchgen.planning import shard_of
 from pytest_batchgen.results import format_duration
 
 STYLE = """
-body { font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #222; }
-table { border-collapse: collapse; margin: 1em 0; }
-th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; }
-th { background: #f3f3f3; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-.success { color: #17692d; } .failed { color: #a30d0d; } .skipped { color: #666; }
+.tiles { display: flex; flex-wrap: wrap; gap: .6em; margin: .8em 0; }
+.tile { border: 1px solid #d4d4d4; border-radius: 6px; padding: .4em .9em; min-width: 7em; }
+.tile b { display: block; font-size: 1.9em; line-height: 1.1; }
+.tile.bad { border-color: #e39a9a; background: #fdf0f0; color: #8a1010; }
+table.records td.text { overflow-wrap: anywhere; min-width: 12em; }
+table.records td.lesson { min-width: 14em; }
+table.records td.files { white-space: nowrap; }
+table.records td.problem { overflow-wrap: anywhere; max-width: 32em; }
+table.records th { cursor: default; }
+tr[data-status=failed] td:first-child, tr[data-status=not_started] td:first-child {
+  border-left: 4px solid #c62828; }
+details summary { cursor: pointer; }
 .cost { fill: #3a6ea5; } .duration { fill: #d08c2f; }
-svg text { font-size: 10px; fill: #333; }
+svg text { font-size: 11px; fill: #333; }
 """
 
+# Filter and sort, for a reader with hundreds of rows. Rows keep the server's order
+# (failures first) until a heading is clicked; numbers sort as numbers.
+SCRIPT = """
+for (const table of document.querySelectorAll('table.records')) {
+  const body = table.tBodies[0];
+  const filter = table.previousElementSibling;
+  if (filter && filter.classList.contains('filter')) {
+    const select = filter.querySelector('select');
+    filter.hidden = false;
+    select.addEventListener('change', () => {
+      for (const row of body.rows)
+        row.hidden = select.value !== '' && row.dataset.status !== select.value;
+    });
+  }
+  table.querySelectorAll('thead th').forEach((th, column) => {
+    let ascending = true;
+    const key = row => {
+      const cell = row.cells[column];
+      const text = cell ? (cell.dataset.key ?? cell.textContent.trim()) : '';
+      const number = Number(text);
+      return text !== '' && !Number.isNaN(number) ? number : text.toLowerCase();
+    };
+    const sort = () => {
+      const rows = [...body.rows].sort((a, b) => {
+        const x = key(a), y = key(b);
+        const order = typeof x === typeof y ? (x < y ? -1 : x > y ? 1 : 0)
+                                            : (typeof x === 'number' ? -1 : 1);
+        return ascending ? order : -order;
+      });
+      ascending = !ascending;
+      for (const row of rows) body.appendChild(row);
+    };
+    th.tabIndex = 0;
+    th.style.cursor = 'pointer';
+    th.title = 'Sort by ' + th.textContent;
+    th.addEventListener('click', sort);
+    th.addEventListener('keydown', event => { if (event.key === 'Enter') sort(); });
+  });
+}
+"""
 
-def _link(name: str | None) -> str:
-    return f'<a href="{escape(name)}">{escape(name)}</a>' if name else ""
+# Rows needing a reader's eye come first; within a rank, by order.
+RANK = {"failed": 0, "not_started": 1, "not_covered": 2, "not_run": 3}
+# Lessons a summary lists without a result, and what the report calls them.
+UNRESULTED = (("not_covered", "not covered"), ("not_run", "not run"),
+              ("deselected", "deselected"))
+
+
+def _num(value: Any, shown: str | None = None) -> str:
+    return f'<td class="num" data-key="{escape(str(value))}">{shown or plain(value)}</td>'
+
+
+def _money(value: float) -> str:
+    return f"${value:.4f}"
 
 
 def _chart(results: list[dict[str, Any]], key: str, css: str, unit: str) -> str:
-    """One horizontal bar per generated lesson, scaled to the largest value."""
-    rows = [r for r in results if r["status"] in ("success", "failed")]
-    if not rows:
-        return "<p>No lesson was generated.</p>"
-    peak = max(float(r.get(key, 0)) for r in rows) or 1.0
+    """One horizontal bar per authored lesson, scaled to the largest value; nothing
+    when there is nothing to compare (every value 0, or one lesson)."""
+    rows = [r for r in results if key in r]
+    if len(rows) < 2 or not any(float(r[key]) for r in rows):
+        return ""
+    peak = max(float(r[key]) for r in rows)
     height = 18
     bars = []
     for index, result in enumerate(rows):
-        value = float(result.get(key, 0))
+        value = float(result[key])
         width = 300 * value / peak
         y = index * height
-        label = f"${value:.4f}" if unit == "usd" else format_duration(value)
+        label = _money(value) if unit == "usd" else format_duration(value)
         bars.append(
             f'<text x="0" y="{y + 12}">#{result["order"]}</text>'
             f'<rect class="{css}" x="40" y="{y + 3}" width="{width:.1f}" height="12"/>'
             f'<text x="{45 + width:.1f}" y="{y + 12}">{label}</text>'
         )
-    total = len(rows) * height
-    return f'<svg width="460" height="{total}" role="img">{"".join(bars)}</svg>'
+    title = "Cost per lesson" if unit == "usd" else "Duration per lesson"
+    return (f"<h2>{title}</h2><svg width=\"460\" height=\"{len(rows) * height}\" role=\"img\""
+            f' aria-label="{title}">{"".join(bars)}</svg>')
 
 
-def _cells(result: dict[str, Any]) -> str:
-    duration = format_duration(result["duration_seconds"]) if "duration_seconds" in result else ""
-    cost = f"${result['cost_usd']:.4f}" if "cost_usd" in result else ""
-    critic = (f"{result['critic_overall']:.3f} (fidelity {result['critic_fidelity']:.2f},"
-              f" quality {result['critic_quality']:.2f})" if "critic_overall" in result else "")
+def _critic(result: dict[str, Any]) -> str:
+    if "critic_overall" not in result:
+        return '<td class="num" data-key=""></td>'
     parts = result.get("critic_scores") or {}
-    if parts:  # the sub-scores the dimensions add up from
-        critic += "<br><small>" + " · ".join(
-            f"{escape(name.replace('_', ' '))} {float(score):.2f}"
-            for name, score in parts.items()) + "</small>"
-    return (
-        f'<td class="num">{duration}</td><td class="num">{cost}</td>'
-        f'<td class="num">{result.get("tokens", "")}</td><td class="num">{critic}</td>'
-    )
+    detail = "<br>".join(
+        [f"fidelity {result['critic_fidelity']:.2f}, quality {result['critic_quality']:.2f}",
+         *(f"{escape(name.replace('_', ' '))} {float(score):.2f}"
+           for name, score in parts.items())])
+    return (f'<td class="num" data-key="{result["critic_overall"]}"><details>'
+            f"<summary>{result['critic_overall']:.3f}</summary><small>{detail}</small>"
+            "</details></td>")
 
 
-def _problems(result: dict[str, Any]) -> str:
+def _problem(result: dict[str, Any]) -> str:
     """The error, and under an audit every violation the lesson has."""
-    items = "".join(f"<li>{escape(v)}</li>" for v in result.get("violations", []))
-    return escape(result.get("error") or "") + (f"<ul>{items}</ul>" if items else "")
+    violations = result.get("violations", [])
+    items = "".join(f"<li>{plain(v)}</li>" for v in violations)
+    listed = (f"<ul>{items}</ul>" if len(violations) <= 3 else
+              f"<details><summary>{len(violations)} violations</summary><ul>{items}</ul>"
+              "</details>") if items else ""
+    note = f"<br><small>{plain(result['note'])}</small>" if result.get("note") else ""
+    return f'<td class="problem">{plain(result.get("error") or "")}{listed}{note}</td>'
+
+
+class Columns:
+    """Which columns a summary's table has: an audit's, a generation's; a merge's add
+    the shard; spend columns only where some lesson spent."""
+
+    def __init__(self, summary: dict[str, Any]) -> None:
+        results = summary["results"]
+        self.audit = summary.get("mode") == "audit"
+        self.merged = "merged_from" in summary
+        self.spend = not self.audit and any(r.get("cost_usd") or r.get("tokens")
+                                            for r in results)
+        self.time = not self.audit and any(r.get("duration_seconds") for r in results)
+        self.critic = any("critic_overall" in r for r in results)
+        counts = [s["shard"]["count"] for s in summary.get("merged_from", [])
+                  if isinstance(s.get("shard"), dict)]
+        self.shards = max(counts, default=0)
+
+    def head(self) -> str:
+        names = ["Order", "Lesson", "Status", *(["Shard"] * self.merged),
+                 *(["Time"] * self.time), *(["Cost", "Tokens"] * self.spend),
+                 *(["Critic"] * self.critic), "Files",
+                 "Violations" if self.audit else "Problem"]
+        return "<thead><tr>" + "".join(f"<th>{name}</th>" for name in names) + "</tr></thead>"
+
+    def shard(self, result: dict[str, Any]) -> str:
+        if not self.merged:
+            return ""
+        shard = result.get("shard")
+        if isinstance(shard, dict):
+            text = f"{shard.get('index')}/{shard.get('count')}"
+        elif self.shards:  # a lesson no merged batch ran: the shard it belongs to
+            text = f"{shard_of(result['order'], self.shards)}/{self.shards}"
+        else:
+            text = "—"
+        return f"<td>{plain(text)}</td>"
+
+    def row(self, result: dict[str, Any]) -> str:
+        status = result["status"]
+        words = status.replace("_", " ") + (" (stale)" if result.get("stale") else "")
+        reason = result.get("reason")
+        row_id = result.get("doc_id") or result.get("existing_doc_id")
+        files = " · ".join(filter(None, (
+            link(result.get("log_file")), link(result.get("diff_file")),
+            link(result.get("pending_file")))))
+        # The lesson's title leads to its page: what a reviewer opens first.
+        label = (link(result["lesson_page"], result["label"]) if result.get("lesson_page")
+                 else plain(result["label"]))
+        cells = [_num(result["order"]),
+                 f'<td class="lesson">{label}'
+                 + (f"<br><small>row {plain(row_id)}</small>" if row_id else "") + "</td>",
+                 f'<td class="{escape(status)}" data-key="{escape(status)}">{plain(words)}'
+                 + (f"<br><small>{plain(str(reason).replace('_', ' '))}</small>"
+                    if reason else "") + "</td>",
+                 self.shard(result)]
+        if self.time:
+            seconds = result.get("duration_seconds")
+            cells.append(_num("" if seconds is None else seconds,
+                              "" if seconds is None else format_duration(seconds)))
+        if self.spend:
+            cost = result.get("cost_usd")
+            cells += [_num("" if cost is None else cost, "" if cost is None else _money(cost)),
+                      _num(result.get("tokens", ""))]
+        if self.critic:
+            cells.append(_critic(result))
+        cells += [f'<td class="files">{files}</td>', _problem(result)]
+        return f'<tr data-status="{escape(status)}">{"".join(cells)}</tr>'
+
+
+def every_lesson(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """The summary's results and, as rows of their own, the lessons it lists without a
+    result (not covered by any merged batch, not run, deselected): failures first."""
+    labels = summary.get("sow_labels") or {}
+    rows = list(summary["results"])
+    for key, _ in UNRESULTED:
+        rows += [{"order": order, "status": key,
+                  "label": labels.get(str(order), "(its label is in no merged summary)")}
+                 for order in summary.get(key) or []]
+    return sorted(rows, key=lambda r: (RANK.get(r["status"], len(RANK)), r["order"]))
+
+
+def state(summary: dict[str, Any]) -> tuple[str, str]:
+    """(css, sentence): what the batch came to, failures said first. "complete" is said
+    only of a batch where every lesson ran and none failed."""
+    failed = summary["failed"]
+    missing = [f"{len(summary[key])} {words}" for key, words in
+               (("not_started", "not started"), *UNRESULTED[:2]) if summary.get(key)]
+    if summary.get("interrupted"):
+        missing.insert(0, "interrupted")
+    if summary.get("not_started") and summary.get("stopped_early"):
+        missing.append(f"stopped early: {summary['stopped_early']}")
+    incomplete = not summary.get("complete") or bool(missing)
+    if failed:
+        what = "failed the audit" if summary.get("mode") == "audit" else "failed"
+        text = f"{failed} lesson{'s' * (failed != 1)} {what}: not ready to publish"
+        return "bad", text + (f" (and incomplete: {'; '.join(missing)})" if incomplete else "")
+    if incomplete:
+        return "warn", "Incomplete: " + ("; ".join(missing) or "not every lesson has a result")
+    if summary.get("mode") == "audit":
+        return "good", "Complete: every stored lesson passed the audit"
+    return "good", "Complete: every lesson was generated or already exists"
 
 
 def counts(summary: dict[str, Any]) -> str:
@@ -92,87 +261,120 @@ def counts(summary: dict[str, Any]) -> str:
                if summary.get("stale") else ""))
 
 
+def _tiles(pairs: list[tuple[str, Any, bool]]) -> str:
+    return '<div class="tiles">' + "".join(
+        f'<div class="tile{" bad" if bad else ""}"><b>{plain(value)}</b>{plain(name)}</div>'
+        for name, value, bad in pairs) + "</div>"
+
+
+def _filter(statuses: list[str]) -> str:
+    """The status filter, hidden until the script shows it (without the script there
+    is nothing to filter with)."""
+    options = "".join(f'<option value="{escape(s)}">{plain(s.replace("_", " "))}</option>'
+                      for s in dict.fromkeys(statuses))
+    return (f'<p class="filter" hidden><label>Show <select class="status-filter">'
+            f'<option value="">every status</option>{options}</select></label></p>')
+
+
 def render(summary: dict[str, Any]) -> str:
-    results = summary["results"]
-    status = "interrupted" if summary.get("interrupted") else (
-        "complete" if summary.get("complete") else "in progress")
-    rows = "".join(
-        f'<tr class="{escape(r["status"])}"><td class="num">{r["order"]}</td>'
-        f"<td>{escape(r['label'])}</td><td>{escape(r.get('action', ''))}</td>"
-        f'<td class="{escape(r["status"])}">{escape(r["status"])}'
-        f'{" (stale)" if r.get("stale") else ""}</td>'
-        f"{_cells(r)}"
-        f"<td>{escape(r.get('doc_id') or r.get('existing_doc_id') or '')}</td>"
-        f"<td>{_link(r.get('log_file'))} {_link(r.get('diff_file'))}</td>"
-        f"<td>{_problems(r)}</td></tr>"
-        for r in results
-    )
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<title>{escape(summary["batch_id"])}</title><style>{STYLE}</style></head>
-<body>
-<h1>Batch {escape(summary["batch_id"])}</h1>
-<p>Course <b>{escape(summary["courseId"])}</b> · {status} ·
-{counts(summary)},
-not run {len(summary.get("not_run", []))} ·
-{escape(summary["duration_human"])} · ${summary["total_cost_usd"]:.4f} ·
-{summary["total_tokens"]} tokens · author {escape(str(summary.get("author", "")))}</p>
-<table>
-<tr><th>Order</th><th>Lesson</th><th>Action</th><th>Status</th><th>Duration</th>
-<th>Cost</th><th>Tokens</th><th>Critic</th><th>Row</th><th>Logs</th><th>Error</th></tr>
-{rows}
-</table>
-<h2>Cost per lesson</h2>
-{_chart(results, "cost_usd", "cost", "usd")}
-<h2>Duration per lesson</h2>
-{_chart(results, "duration_seconds", "duration", "seconds")}
-<p>{_link(SUMMARY_FILE)}{"" if "merged_from" in summary else " · " + _link(BATCH_LOG_FILE)}</p>
-</body></html>
-"""
+    columns = Columns(summary)
+    audit = columns.audit
+    rows = every_lesson(summary)
+    css, sentence = state(summary)
+    tiles = [("passed" if audit else "generated",
+              summary["passed"] if audit else summary["generated"], False),
+             ("failed", summary["failed"], bool(summary["failed"])),
+             ("skipped", summary["skipped"], False)]
+    for key, words in (("not_started", "not started"), *UNRESULTED):
+        if summary.get(key):
+            tiles.append((words, len(summary[key]), key != "deselected"))
+    if summary.get("stale"):
+        tiles.append(("stale", summary["stale"], False))
+    if columns.spend:
+        tiles += [("cost", _money(summary["total_cost_usd"]), False),
+                  ("tokens", summary["total_tokens"], False)]
+    shard = summary.get("shard")
+    about = (f"Course <b>{plain(summary['courseId'])}</b>"
+             + (f" · shard {shard['index']}/{shard['count']}" if isinstance(shard, dict) else "")
+             + (" · merged from " + ", ".join(plain(s["batch_id"])
+                                            for s in summary["merged_from"])
+                if columns.merged else "")
+             + f" · {'audit' if audit else 'author ' + plain(summary.get('author', ''))}"
+             + f" · {plain(summary['duration_human'])}"
+             + f" · {summary['total_sow_entries']} lessons in the SOW")
+    body = (f"<h1>{'Audit' if audit else 'Batch'} {plain(summary['batch_id'])}</h1>"
+            f"<p>{about}</p>"
+            f'<p class="banner {css}">{plain(sentence)}</p>'
+            f"{_tiles(tiles)}<p class=\"muted\">{counts(summary)}</p>"
+            f"{_filter([r['status'] for r in rows])}"
+            f'<table class="records">{columns.head()}<tbody>'
+            + "".join(columns.row(r) for r in rows) + "</tbody></table>"
+            + ("" if audit else _chart(summary["results"], "cost_usd", "cost", "usd")
+               + _chart(summary["results"], "duration_seconds", "duration", "seconds"))
+            + f"<p>{link(SUMMARY_FILE)}"
+            + ("" if columns.merged else " · " + link(BATCH_LOG_FILE)) + "</p>")
+    return page(f"{summary['batch_id']}: {sentence}", body, style=STYLE, script=SCRIPT)
+
+
+def _course_status(course: dict[str, Any]) -> str:
+    return "failed" if course["failed"] else "complete" if course["complete"] else "incomplete"
 
 
 def render_catalogue(catalogue: dict[str, Any]) -> str:
     """A merge's page: a line per course (linking to its merged report) and the failures."""
     totals = catalogue["totals"]
     courses = "".join(
-        f'<tr><td><a href="{escape(c["summary"].rsplit("/", 1)[0])}/batch_report.html">'
-        f'{escape(c["courseId"])}</a></td><td class="num">{c["batches"]}</td>'
-        f'<td class="num">{c.get("generated", c.get("passed", 0))}</td>'
-        f'<td class="num">{c["skipped"]}</td><td class="num">{c["failed"]}</td>'
-        f'<td class="num">{c["not_started"] + c["not_run"]}</td>'
-        f'<td class="num">{c["not_covered"]}</td>'
-        f'<td class="num">${c["total_cost_usd"]:.4f}</td><td class="num">{c["total_tokens"]}</td>'
-        f'<td class="num">{format_duration(c["lesson_seconds"])}</td>'
-        f'<td class="num">{"" if c["critic_overall_avg"] is None else c["critic_overall_avg"]}'
-        f'</td><td>{"complete" if c["complete"] else "incomplete"}</td></tr>'
+        f'<tr data-status="{_course_status(c)}"><td>'
+        f'{link(c["summary"].rsplit("/", 1)[0] + "/batch_report.html", c["courseId"])}</td>'
+        f"<td>{plain(c.get('mode', 'generate'))}</td>{_num(c['batches'])}"
+        f"{_num(c.get('generated', c.get('passed', 0)))}{_num(c['skipped'])}"
+        f"{_num(c['failed'])}{_num(c['not_started'] + c['not_run'])}{_num(c['not_covered'])}"
+        f"{_num(c['total_cost_usd'], _money(c['total_cost_usd']))}{_num(c['total_tokens'])}"
+        f"{_num(c['lesson_seconds'], format_duration(c['lesson_seconds']))}"
+        f"{_num('' if c['critic_overall_avg'] is None else c['critic_overall_avg'])}"
+        f'<td class="{_course_status(c)}">{_course_status(c)}</td></tr>'
         for c in catalogue["courses"])
     failures = "".join(
-        f'<tr class="failed"><td>{escape(f["courseId"])}</td><td class="num">{f["order"]}</td>'
-        f'<td>{escape(f["label"])}</td><td>{escape(f.get("error") or "")}</td>'
-        f"<td>{_link(f.get('log_file'))}</td></tr>" for f in catalogue["failures"])
-    failure_table = (f"<table><tr><th>Course</th><th>Order</th><th>Lesson</th><th>Error</th>"
-                     f"<th>Log</th></tr>{failures}</table>" if failures else "<p>None.</p>")
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<title>Catalogue: {totals["courses"]} courses</title><style>{STYLE}</style></head>
-<body>
-<h1>Catalogue: {totals["courses"]} courses, {totals["lessons"]} lessons</h1>
-<p>{"complete" if catalogue["complete"] else "incomplete"} ·
-generated {totals["generated"]}, skipped {totals["skipped"]}, failed {totals["failed"]},
-not run {totals["not_started"] + totals["not_run"]}, not covered {totals["not_covered"]} ·
-${totals["total_cost_usd"]:.4f} (all runs ${totals["total_cost_usd_all_runs"]:.4f}) ·
-{totals["total_tokens"]} tokens · {format_duration(totals["lesson_seconds"])} of lessons</p>
-<table>
-<tr><th>Course</th><th>Batches</th><th>Generated</th><th>Skipped</th><th>Failed</th>
-<th>Not run</th><th>Not covered</th><th>Cost</th><th>Tokens</th><th>Lesson time</th>
-<th>Critic</th><th>State</th></tr>
-{courses}
-</table>
-<h2>Failures</h2>
-{failure_table}
-<p>{_link(CATALOGUE_FILE)}</p>
-</body></html>
-"""
+        f'<tr data-status="failed"><td>{plain(f["courseId"])}</td>{_num(f["order"])}'
+        f'<td class="lesson">{link(f.get("lesson_page"), f["label"]) or plain(f["label"])}</td>'
+        f'<td class="problem">{plain(f.get("error") or "")}</td>'
+        f'<td class="files">{link(f.get("log_file"))}</td></tr>' for f in catalogue["failures"])
+    failure_table = (
+        "<table><thead><tr><th>Course</th><th>Order</th><th>Lesson</th><th>Error</th>"
+        f"<th>Files</th></tr></thead><tbody>{failures}</tbody></table>" if failures
+        else "<p>None.</p>")
+    failed, complete = totals["failed"], catalogue["complete"]
+    missing = totals["not_started"] + totals["not_run"] + totals["not_covered"]
+    if failed:
+        css, sentence = "bad", (f"{failed} lesson{'s' * (failed != 1)} failed: not ready to"
+                                " publish" + ("" if complete else " (and incomplete)"))
+    elif not complete:
+        css, sentence = "warn", f"Incomplete: {missing} lessons without a result"
+    else:
+        css, sentence = "good", "Complete: every lesson of every course has a result"
+    tiles = _tiles([("courses", totals["courses"], False), ("lessons", totals["lessons"], False),
+                    ("generated", totals["generated"], False),
+                    *([("passed", totals["passed"], False)] if totals.get("passed") else []),
+                    ("failed", failed, bool(failed)), ("skipped", totals["skipped"], False),
+                    ("not run", totals["not_started"] + totals["not_run"],
+                     bool(totals["not_started"] + totals["not_run"])),
+                    ("not covered", totals["not_covered"], bool(totals["not_covered"])),
+                    ("cost", _money(totals["total_cost_usd"]), False)])
+    body = (f"<h1>Catalogue: {totals['courses']} courses, {totals['lessons']} lessons</h1>"
+            f'<p class="banner {css}">{plain(sentence)}</p>{tiles}'
+            f"<p class=\"muted\">{'complete' if complete else 'incomplete'} ·"
+            f" generated {totals['generated']}, skipped {totals['skipped']}, failed {failed},"
+            f" not run {totals['not_started'] + totals['not_run']}, not covered"
+            f" {totals['not_covered']} · {_money(totals['total_cost_usd'])} (all runs"
+            f" {_money(totals['total_cost_usd_all_runs'])}) · {totals['total_tokens']} tokens"
+            f" · {format_duration(totals['lesson_seconds'])} of lessons</p>"
+            "<h2>Failures</h2>" + failure_table + "<h2>Courses</h2>"
+            + _filter([_course_status(c) for c in catalogue["courses"]])
+            + '<table class="records"><thead><tr><th>Course</th><th>Kind</th><th>Batches</th>'
+            "<th>Done</th><th>Skipped</th><th>Failed</th><th>Not run</th><th>Not covered</th>"
+            "<th>Cost</th><th>Tokens</th><th>Lesson time</th><th>Critic</th><th>State</th>"
+            f"</tr></thead><tbody>{courses}</tbody></table><p>{link(CATALOGUE_FILE)}</p>")
+    return page(f"Catalogue: {sentence}", body, style=STYLE, script=SCRIPT)
 
 
 def write_report(summary: dict[str, Any], layout: BatchLayout) -> None:

@@ -164,6 +164,7 @@ class BatchSummary:
         self._lock = threading.RLock()
         self._late_write: threading.Timer | None = None
         self._finished = False
+        self._labels = {str(entry.order): entry.label for entry in batch.sow.entries}
 
     @property
     def results(self) -> dict[int, LessonResult]:
@@ -262,6 +263,9 @@ class BatchSummary:
             "service_errors": sorted(r.order for r in self.results.values()
                                      if r.reason == Why.SERVICE_ERROR),
             "results": [self._record.documents[order] for order in sorted(self.results)],
+            # Every lesson's label, so a report (a merge's too) can show the lessons no
+            # result names (not run, another shard's) as rows of their own.
+            "sow_labels": self._labels,
             **spend_document(self.totals),
             "log_directory": str(self.batch.directory),
         }
