@@ -8,9 +8,10 @@
     write-pending BATCH_DIR                     write what a batch authored but could
                                                 not write (its pending/ rows)
     merge DIR... [--out DIR]                    the batches of a CI matrix (their
-                                                directories, or any directory holding
+          [--allow-incomplete]                  directories, or any directory holding
                                                 them) as one record per course and one
-                                                catalogue
+                                                catalogue; exit 1 when it has failures
+                                                or gaps
 """
 
 from __future__ import annotations
@@ -353,7 +354,9 @@ def command_write_pending(args: argparse.Namespace) -> tuple[str, int]:
     return "\n".join(lines), 1 if kept else 0
 
 
-def command_merge(args: argparse.Namespace) -> str:
+def command_merge(args: argparse.Namespace) -> tuple[str, int]:
+    """The merge's lines, and its exit code: 1 when the catalogue cannot be published as
+    it is (a lesson failed, or lacks a result) unless --allow-incomplete."""
     out = Path(args.out) if args.out else (
         Path(pytest_setting("batch_log_dir", DEFAULT_LOG_DIR))
         / f"merged_{datetime.now().strftime('%Y%m%d_%H%M%S')}")
@@ -379,7 +382,8 @@ def command_merge(args: argparse.Namespace) -> str:
               f" {len(document['failures'])} failed",
               f"catalogue: {out / CATALOGUE_FILE}",
               f"report:    {BatchLayout(out).report}"]
-    return "\n".join(lines)
+    unfinished = bool(document["failures"]) or not document["complete"]
+    return "\n".join(lines), int(unfinished and not args.allow_incomplete)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -432,6 +436,9 @@ def parser() -> argparse.ArgumentParser:
                         help="batch directories, summaries, or directories holding them")
     merged.add_argument("--out", help="where to write (default"
                         f" {DEFAULT_LOG_DIR}/merged_YYYYMMDD_HHMMSS)")
+    merged.add_argument("--allow-incomplete", action="store_true",
+                        help="exit 0 even when a lesson failed or has no result (default:"
+                        " exit 1, so a CI job does not publish a catalogue with gaps)")
     merged.set_defaults(run=command_merge)
     return main
 
@@ -439,13 +446,10 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        if args.run is command_write_pending:
-            text, code = command_write_pending(args)
+        if args.run in (command_write_pending, command_merge):
+            text, code = args.run(args)
             print(text)
             return int(code)
-        if args.run is command_merge:
-            print(command_merge(args))
-            return 0
         store = SqliteStore.from_url(args.store or pytest_setting("batch_store", DEFAULT_STORE),
                                      create=args.run is not command_show_lesson)
         try:

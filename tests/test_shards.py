@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from html import escape as html_escape
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,9 @@ def counts(summary: dict[str, Any]) -> tuple[Any, ...]:
                                       "not_run", "deselected", "complete"))
 
 
-def merge(*paths: Path, out: Path) -> int:
-    return main(["merge", *map(str, paths), "--out", str(out)])
+def merge(*paths: Path, out: Path, allow_incomplete: bool = False) -> int:
+    return main(["merge", *map(str, paths), "--out", str(out),
+                 *["--allow-incomplete"] * allow_incomplete])
 
 
 def test_three_shards_on_one_store_merge_into_the_unsharded_run(
@@ -161,13 +163,24 @@ def test_merge_counts_a_rerun_lesson_once_with_its_latest_result(
 def test_merge_of_a_missing_shard_is_not_covered(sharded: BatchProject, tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     sharded.run(f"--batch-course={COURSE}", "--batch-shard=1/2")
-    assert merge(sharded.log_dir, out=tmp_path / "merged") == 0
+    # Issue 19: an incomplete catalogue exited 0, as if it could be published.
+    assert merge(sharded.log_dir, out=tmp_path / "merged") == 1
     summary = merged(tmp_path / "merged")
     assert (summary["generated"], summary["not_covered"], summary["complete"]) == (
         3, [2, 4, 6], False)
     assert "not covered 3" in capsys.readouterr().out
     catalogue = json.loads((tmp_path / "merged" / CATALOGUE_FILE).read_text())
     assert catalogue["complete"] is False
+    # Issue 19: the report said "in progress" and left the uncovered lessons out.
+    report = BatchLayout(tmp_path / "merged" / summary["batch_id"]).report.read_text()
+    assert "in progress" not in report and "Incomplete: 3 not covered" in report
+    for order in (2, 4, 6):  # a row each, with its label and the shard it belongs to
+        label = next(e["label"] for e in legacy_sow(6, COURSE)["entries"] if e["order"] == order)
+        row = report.split(f'data-key="{order}"', 1)[1].split("</tr>", 1)[0]
+        assert "not covered" in row and html_escape(label) in row and "<td>2/2</td>" in row
+    first = report.split('data-key="1"', 1)[1].split("</tr>", 1)[0]
+    assert "<td>1/2</td>" in first  # the shard that ran it
+    assert merge(sharded.log_dir, out=tmp_path / "merged", allow_incomplete=True) == 0
 
 
 def test_merge_of_two_courses_lists_every_failure_with_its_log(
@@ -179,7 +192,7 @@ def test_merge_of_two_courses_lists_every_failure_with_its_log(
     project.run(f"--batch-course={COURSE}", f"--batch-course={COURSE_LEGACY}")
     out = tmp_path / "merged"
 
-    assert merge(project.log_dir, out=out) == 0
+    assert merge(project.log_dir, out=out) == 1  # failures: not a catalogue to publish
     catalogue = json.loads((out / CATALOGUE_FILE).read_text())
     assert [c["courseId"] for c in catalogue["courses"]] == sorted([COURSE, COURSE_LEGACY])
     assert {k: catalogue["totals"][k] for k in ("courses", "lessons", "generated", "failed")} == {
@@ -190,8 +203,9 @@ def test_merge_of_two_courses_lists_every_failure_with_its_log(
         assert "scripted failure for order 3" in (out / failure["log_file"]).read_text()
     report = BatchLayout(out).report.read_text()
     assert COURSE in report and COURSE_LEGACY in report and "scripted failure" in report
+    assert "not ready to publish" in report and "Complete" not in report
     # A second merge into the same place replaces the first.
-    assert merge(project.log_dir, out=out) == 0
+    assert merge(project.log_dir, out=out, allow_incomplete=True) == 0
 
 
 def test_merge_refuses_summaries_of_different_plans(
@@ -210,6 +224,24 @@ def test_merge_refuses_summaries_of_different_plans(
     assert "'Another lesson altogether'" in error
     assert not (tmp_path / "merged").exists()
     assert not list(tmp_path.glob(".merged*"))
+
+
+def test_merge_keeps_generation_and_audit_apart(sharded: BatchProject, tmp_path: Path) -> None:
+    # Issue 19: one audit in logs/batch_runs made `merge logs/batch_runs` refuse it all
+    # ("a generate run and … a audit run").
+    sharded.run(f"--batch-course={COURSE}")
+    sharded.run(f"--batch-course={COURSE}", "--batch-audit", author=None)
+    out = tmp_path / "merged"
+    assert merge(sharded.log_dir, out=out) == 0
+    generated, audited = merged(out), json.loads(
+        BatchLayout(out / f"batch_{COURSE}_audit_merged").summary.read_text())
+    assert (generated["mode"], generated["generated"], generated["complete"]) == (
+        "generate", 6, True)
+    assert (audited["mode"], audited["passed"], audited["complete"]) == ("audit", 6, True)
+    catalogue = json.loads((out / CATALOGUE_FILE).read_text())
+    assert [(c["courseId"], c["mode"]) for c in catalogue["courses"]] == [
+        (COURSE, "audit"), (COURSE, "generate")]
+    assert merge(sharded.log_dir, out=out) == 0  # and again, over its own output
 
 
 @pytest.mark.parametrize(("make", "message"), [
@@ -307,7 +339,7 @@ def test_merge_links_only_to_files_inside_the_batch(tmp_path: Path, log_file: st
     source.mkdir(parents=True)
     (source / "batch_summary.json").write_text(summary_with({"log_file": log_file}))
     out = tmp_path / "merged"
-    assert merge(tmp_path / "artifacts", out=out) == 0
+    assert merge(tmp_path / "artifacts", out=out) == 1  # the lesson failed
     [result] = merged(out)["results"]
     assert "log_file" not in result
     catalogue = json.loads((out / CATALOGUE_FILE).read_text())

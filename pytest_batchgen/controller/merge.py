@@ -6,8 +6,13 @@ and writes, under the output directory:
 
     batch_<course>_merged/batch_summary.json   one per course, the batch summary's
     batch_<course>_merged/batch_report.html    shape (history and tools read it)
+    batch_<course>_audit_merged/…              the same for the course's audits
     catalogue_summary.json                     every course, totals, failures
     batch_report.html                          the same as one page
+
+Generation and audit batches of a course (one log directory holds both as soon
+as anyone audits there) are merged apart, each into a directory of its own: an
+audit's "passed" is not a generation's "generated".
 
 A lesson run more than once (overlapping shards, a re-run) counts once, with its
 result from the latest batch (a re-run's skip of a lesson an earlier batch
@@ -49,7 +54,7 @@ from pytest_batchgen.layout import (
 from pytest_batchgen.results import Count, Figure, LessonResult, Status, format_duration
 
 # Result fields that name a file of the lesson's batch directory.
-FILE_FIELDS = ("log_file", "diff_file", "pending_file")
+FILE_FIELDS = ("log_file", "diff_file", "pending_file", "lesson_page")
 
 
 class MergeError(Exception):
@@ -134,15 +139,11 @@ def find_batches(paths: Iterable[Path]) -> list[Batch]:
 
 
 def check_one_plan(course_id: str, batches: list[Batch]) -> None:
-    """Refuse summaries that do not describe one course: an audit beside a generation,
-    or plans that give one lesson different labels (another SOW, or one edited)."""
+    """Refuse summaries that do not describe one course: plans that give one lesson
+    different labels (another SOW, or one edited)."""
     first = batches[0]
     labels = {r.order: (r.label, first) for r in first.shape.results}
     for batch in batches[1:]:
-        if batch.shape.mode != first.shape.mode:
-            raise MergeError(f"{course_id}: {first.name} is a {first.shape.mode} run"
-                             f" and {batch.name} a {batch.shape.mode} run;"
-                             " merge the summaries of one kind")
         for result in batch.shape.results:
             label, seen_in = labels.setdefault(result.order, (result.label, batch))
             if label != result.label:
@@ -169,6 +170,8 @@ def _moved(result: dict[str, Any], batch: Batch, directory: Path) -> dict[str, A
             moved[field] = Path(os.path.relpath(target, directory)).as_posix()
         else:
             del moved[field]
+    if isinstance(batch.document.get("shard"), dict):  # which job of the matrix ran it
+        moved["shard"] = batch.document["shard"]
     return moved
 
 
@@ -240,6 +243,10 @@ def merge_course(course_id: str, batches: list[Batch], directory: Path) -> dict[
         "diagrams_removed": sum(len(r.removed_diagrams) for r in lessons),
         "pending_files": sorted(r["pending_file"] for r in results if r.get("pending_file")),
         "results": results,
+        # Labels of the lessons no result names (not covered, not run), newest SOW last.
+        "sow_labels": {order: label for b in batches
+                       for order, label in (b.document.get("sow_labels") or {}).items()
+                       if isinstance(label, str)},
         **spend_document(totals),
         # What every merged batch spent, lessons run twice included.
         "total_cost_usd_all_runs": round(sum(b.shape.total_cost_usd for b in batches), 4),
@@ -261,15 +268,17 @@ def catalogue(courses: list[dict[str, Any]], out: Path, sources: list[Path]) -> 
     """The catalogue: a line per course, the totals, and every failure with its log."""
     keys = ("generated", "skipped", "failed", "passed")
     lists = ("not_started", "not_run", "not_covered")
-    rows = [{"courseId": c["courseId"], "summary": f"{c['batch_id']}/{SUMMARY_FILE}",
-             "complete": c["complete"], **{k: c[k] for k in keys if k in c},
+    rows = [{"courseId": c["courseId"], "mode": c["mode"],
+             "summary": f"{c['batch_id']}/{SUMMARY_FILE}", "complete": c["complete"],
+             **{k: c[k] for k in keys if k in c},
              **{k: len(c[k]) for k in lists}, "total_cost_usd": c["total_cost_usd"],
              "total_tokens": c["total_tokens"], "lesson_seconds": c["lesson_seconds"],
              "critic_overall_avg": c["critic_overall_avg"],
              "batches": len(c["merged_from"])} for c in courses]
-    failures = [{"courseId": c["courseId"], "order": r["order"], "label": r["label"],
-                 "error": r.get("error"),
-                 "log_file": f"{c['batch_id']}/{r['log_file']}" if r.get("log_file") else None}
+    failures = [{"courseId": c["courseId"], "mode": c["mode"], "order": r["order"],
+                 "label": r["label"], "error": r.get("error"),
+                 **{key: f"{c['batch_id']}/{r[key]}" if r.get(key) else None
+                    for key in ("log_file", "lesson_page")}}
                 for c in courses for r in c["results"] if r["status"] == Status.FAILED]
     return {
         "merged_at": utc_iso(datetime.now(UTC)),
@@ -325,6 +334,12 @@ def replace_earlier_merge(out: Path, staging: Path, written: list[Path]) -> None
             file.parent.rmdir()
 
 
+def merged_directory(course_id: str, mode: str) -> str:
+    """A merged course's directory: its generation's, or its audits' beside it."""
+    return f"batch_{course_id}_merged" if mode == "generate" else \
+        f"batch_{course_id}_{mode}_merged"
+
+
 def merge(paths: list[Path], out: Path) -> dict[str, Any]:
     """Merge the batches under `paths` into `out` (replacing an earlier merge's files
     there, and nothing else); the catalogue document. OSError when `out` cannot be
@@ -333,12 +348,12 @@ def merge(paths: list[Path], out: Path) -> dict[str, Any]:
     if out.exists() and any(out.iterdir()) and not (out / CATALOGUE_FILE).is_file():
         raise MergeError(f"{out} exists and is not the output of a merge; choose --out")
     batches = find_batches(paths)
-    by_course: dict[str, list[Batch]] = {}
+    by_course: dict[tuple[str, str], list[Batch]] = {}
     for batch in batches:
-        by_course.setdefault(batch.document["courseId"], []).append(batch)
+        by_course.setdefault((batch.document["courseId"], batch.shape.mode), []).append(batch)
     # Everything is built and checked before anything is written.
-    courses = [merge_course(course_id, found, out / f"batch_{course_id}_merged")
-               for course_id, found in sorted(by_course.items())]
+    courses = [merge_course(course_id, found, out / merged_directory(course_id, mode))
+               for (course_id, mode), found in sorted(by_course.items())]
     document = catalogue(courses, out, paths)
     # Written beside `out` first: a new `out` is renamed into place, there whole or not
     # at all (paths inside are relative, so they hold after the rename); into an
