@@ -67,6 +67,8 @@ class LessonItem(pytest.Item):
                      f" {result.error}", *(f"- {v}" for v in result.violations)]
             if result.log_file:
                 lines.append(f"lesson log: {self.batch.layout.lesson_log(self.lesson.order)}")
+            if result.lesson_page:  # the lesson as the learner meets it, the faults beside
+                lines.append(f"lesson page: {self.batch.layout.lesson_page(self.lesson.order)}")
             return "\n".join(lines)
         return str(super().repr_failure(excinfo))
 

@@ -100,6 +100,9 @@ def test_the_audit_names_duplicates_and_undecodable_rows(project: BatchProject) 
         "cards: cards cannot be decoded (Error): the frontend shows no cards"]
     out = run.output()
     assert "- rows: 2 rows for one lesson (row000, row001)" in out
+    # The failure line points at the lesson's page, where each fault sits by its card.
+    assert f"lesson page: {run.layout.lesson_page(1)}" in out
+    assert run.layout.lesson_page(1).is_file()
     assert f"{COURSE}: audited 2, passed 0, failed 2, skipped 0 (no lesson)" in out
 
 
