@@ -10,17 +10,19 @@ import base64
 import gzip
 import json
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from pytest_batchgen.contract import (
     COLUMN_LENGTHS,
     JSON_COLUMNS,
+    LESSON_STATUSES,
     SOW_ORDER,
     Lesson,
     decode_cards,
 )
+from pytest_batchgen.nodeids import is_course_id
 
 # The skip marker the platform uses for agent-authored lessons (spelling is real).
 CLAUDE_MODEL_VERSION = "claud_Agent_sdk"
@@ -28,6 +30,18 @@ CREATED_BY = "lesson_author_agent"
 
 __all__ = ["CLAUDE_MODEL_VERSION", "JSON_COLUMNS", "LESSON_COLUMNS", "LessonRow", "decode_cards",
            "encode_cards", "row_as_stored"]
+
+
+def _course_id(value: str) -> str:
+    if not is_course_id(value):
+        raise ValueError(f"{value!r} is not a course id (course_ + ASCII letters and digits)")
+    return value
+
+
+def _status(value: str) -> str:
+    if value not in LESSON_STATUSES:
+        raise ValueError(f"must be one of {', '.join(LESSON_STATUSES)}")
+    return value
 
 
 def encode_cards(cards: list[dict[str, Any]]) -> str:
@@ -41,12 +55,12 @@ class LessonRow(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    courseId: str = Field(pattern=r"^course_[a-zA-Z0-9]+$")
+    courseId: Annotated[str, AfterValidator(_course_id)]
     sow_order: int = Field(ge=SOW_ORDER.low, le=SOW_ORDER.high)
     title: str
     createdBy: str = CREATED_BY
     version: int = 1
-    status: Literal["draft", "review", "published"] = "draft"
+    status: Annotated[str, AfterValidator(_status)] = "draft"
     model_version: str = Field(max_length=COLUMN_LENGTHS["model_version"])
     lesson_type: str
     estMinutes: int

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from pytest_batchgen.defaults import DEFAULT_DATABASE, DEFAULT_MCP_CONFIG
+from pytest_batchgen.defaults import DEFAULT_DATABASE, DEFAULT_MAX_RETRIES, DEFAULT_MCP_CONFIG
 from pytest_batchgen.digits import whole_number
 from pytest_batchgen.nodeids import is_course_id, lesson_node_name, parse_node_id
 
@@ -70,7 +70,7 @@ OPTIONS = (
     Option("--batch-log-dir", "Directory for batch run logs",
            kind="path", default=DEFAULT_LOG_DIR, metavar="DIR"),
     Option("--batch-max-retries", "Maximum critic/validation rounds per lesson",
-           kind="int", default=10, metavar="N", minimum=1),
+           kind="int", default=DEFAULT_MAX_RETRIES, metavar="N", minimum=1),
     Option("--batch-mcp-config", "MCP config holding the Appwrite settings", kind="path",
            default=DEFAULT_MCP_CONFIG, metavar="PATH"),
     Option("--batch-no-persist-workspace", "Delete each lesson's workspace when it finishes",

@@ -17,6 +17,10 @@ from pytest_batchgen.contract import Lesson
 from pytest_batchgen.requirements import EntryRequirements
 from pytest_batchgen.sow import SowEntry, SowRecord
 
+# Seconds an author that stops itself at --batch-timeout gives its agent to report
+# what it spent; the runner cancels it only past a few times that.
+STOP_GRACE = 10.0
+
 
 @dataclass
 class AuthorMetrics:
@@ -102,8 +106,12 @@ class LessonAuthor(Protocol):
     any_row_counts: bool
     #: False for authors that need no working directory (none is created).
     uses_workspace: bool
-    # Optional: `default_estimate = (minutes, USD)` per lesson, for dry-run
-    # estimates before this author has any history (else the spec's 7 min, $0.17).
+    #: (minutes, USD) per lesson, for dry-run estimates before this author has any
+    #: history here (planning.DEFAULT_ESTIMATE for an agent, nothing for a draft).
+    default_estimate: tuple[float, float]
+    #: True when the author honours `request.timeout` itself, stopping its agent and
+    #: reporting what it spent; the runner then waits a grace period before it cancels.
+    stops_at_timeout: bool
 
     def check_ready(self) -> None:
         """Raise AuthorUnavailable before the batch if authoring cannot work."""

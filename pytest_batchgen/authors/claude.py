@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from pytest_batchgen.authors import (
+    STOP_GRACE,
     AuthoredLesson,
     AuthoringError,
     AuthorRequest,
@@ -47,7 +48,9 @@ from pytest_batchgen.authors.review import (
 from pytest_batchgen.authors.sessions import Change, SessionLimiter, Slot
 from pytest_batchgen.authors.trace import Trace, one_line
 from pytest_batchgen.contract import Lesson, outcome_ids_of
+from pytest_batchgen.defaults import DEFAULT_MAX_RETRIES
 from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION
+from pytest_batchgen.planning import DEFAULT_ESTIMATE
 from pytest_batchgen.sow import SowEntry
 
 log = logging.getLogger(__name__)
@@ -59,8 +62,6 @@ CLI_VARIABLE = "BATCHGEN_CLAUDE_CLI"
 # The inputs, also written to the workspace: what the agents were given, for debugging.
 WORKSPACE_FILES = ("sow_entry_input.json", "lesson_requirements.json", "sow_context.json",
                    "course_outcomes.json")
-# Seconds a timed-out session gets to report its spend once interrupted.
-STOP_GRACE = 10.0
 # The largest message of the CLI's the SDK reads (its default is 1 MB). A model's
 # answer past it killed the SDK's reader, and the paid request was never recorded;
 # an oversized lesson is the contract's to refuse, with its cost counted.
@@ -76,7 +77,7 @@ class ClaudeOptions:
     #: "" reviews with the author's model.
     critic_model: str = ""
     #: Author–critic rounds a lesson may take.
-    max_retries: int = 10
+    max_retries: int = DEFAULT_MAX_RETRIES
     max_cost_per_lesson: float | None = None
     research: bool = False
     #: None runs the SDK's bundled CLI (else `claude` on PATH).
@@ -105,7 +106,7 @@ class ClaudeAuthor:
     any_row_counts = False
     uses_workspace = True
     #: (minutes, USD) per lesson for estimates before there is any history (the spec's).
-    default_estimate = (7.0, 0.17)
+    default_estimate = DEFAULT_ESTIMATE
     #: Honours `request.timeout` itself, reporting the spend of a stopped agent.
     stops_at_timeout = True
 

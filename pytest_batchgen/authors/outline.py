@@ -46,6 +46,8 @@ class OutlineAuthor:
     uses_workspace = False
     #: (minutes, USD) per lesson for estimates before there is any history.
     default_estimate = (0.0, 0.0)
+    #: Drafting takes no time to stop: the runner's cancellation is enough.
+    stops_at_timeout = False
 
     def check_ready(self) -> None:
         """Needs nothing: this is what makes it the zero-setup author."""

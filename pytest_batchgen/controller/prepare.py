@@ -100,8 +100,7 @@ class BatchPlanner:
         if author is not None and not settings.dry_run:
             author.check_ready()
             # Before any lesson is paid for: a store that cannot take one is exit 2.
-            # (A store a conftest made before this check existed may lack it.)
-            getattr(store, "check_writable", lambda: None)()
+            store.check_writable()
             if author.any_row_counts and store.shared and not settings.allow_drafts:
                 raise BatchError(
                     f"the {author.name} author writes drafts, and the platform reads"
@@ -171,7 +170,7 @@ class BatchPlanner:
     def estimate(self, lessons: int) -> Estimate:
         """From this author's earlier lessons here; without any, from the author's own
         figures (the outline author takes no time and costs nothing)."""
-        defaults = getattr(self.author, "default_estimate", None) or DEFAULT_ESTIMATE
+        defaults = DEFAULT_ESTIMATE if self.author is None else self.author.default_estimate
         return dataclasses.replace(estimate(lessons, self.history.lessons, defaults),
                                    passed_over=self.history.passed_over)
 

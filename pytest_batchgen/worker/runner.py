@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_batchgen.authors import (
+    STOP_GRACE,
     AuthoredLesson,
     AuthoringError,
     AuthorMetrics,
@@ -44,8 +45,9 @@ log = logging.getLogger(__name__)
 
 # Lessons the store, or the model service, may fail in a row before none starts.
 FAILURE_LIMIT = 3
-# Seconds past --batch-timeout an author that stops itself gets before it is cancelled.
-STOP_GRACE = 30.0
+# Seconds past --batch-timeout an author that stops itself gets before it is cancelled:
+# its own grace to read the stopped agent's spend, and room to end its process.
+CANCEL_AFTER = 3 * STOP_GRACE
 
 
 @dataclass
@@ -267,8 +269,7 @@ class LessonRunner:
         # An author that stops itself at the timeout gets a grace period to do so
         # and report its spend; the cancellation stays as the backstop. Authors
         # stop their agent process on cancellation, so nothing outlives the lesson.
-        backstop = timeout + STOP_GRACE if timeout and getattr(
-            self.author, "stops_at_timeout", False) else timeout
+        backstop = timeout + CANCEL_AFTER if timeout and self.author.stops_at_timeout else timeout
         try:
             return self._loop.run(asyncio.wait_for(self.author.author(request), backstop))
         except TimeoutError:

@@ -41,6 +41,7 @@ import pytest
 from pytest_batchgen.authors import AuthoredLesson, AuthoringError, AuthorMetrics, AuthorRequest
 from pytest_batchgen.authors.outline import OUTLINE_MODEL_VERSION, OutlineAuthor
 from pytest_batchgen.lesson import CLAUDE_MODEL_VERSION, LessonRow
+from pytest_batchgen.planning import DEFAULT_ESTIMATE
 from pytest_batchgen.settings import Settings
 from pytest_batchgen.store import (
     ExistingLesson,
@@ -65,7 +66,7 @@ class ScriptedAuthor(OutlineAuthor):
     name = "scripted"
     model_version = CLAUDE_MODEL_VERSION
     any_row_counts = False
-    default_estimate = (7.0, 0.17)  # it stands in for the claude author
+    default_estimate = DEFAULT_ESTIMATE  # it stands in for the claude author
 
     def __init__(self) -> None:
         if os.environ.get("BATCHGEN_FAKE_DRAFTING"):
