@@ -26,7 +26,7 @@ from pytest_batchgen.controller.prepare import (
     claim_directories,
     release_directories,
 )
-from pytest_batchgen.controller.reporter import BatchReporter, XdistSkipReasons
+from pytest_batchgen.controller.reporter import BatchReporter, XdistLines
 from pytest_batchgen.items import CourseCollector, LessonItem
 from pytest_batchgen.logfiles import capture_lesson_log
 from pytest_batchgen.settings import Settings
@@ -140,8 +140,8 @@ class BatchSession:
             terminal = self.config.pluginmanager.get_plugin("terminalreporter")
             if terminal is not None and self.config.getoption("numprocesses", None) \
                     and self.config.option.verbose > 0:
-                self.config.pluginmanager.register(XdistSkipReasons(terminal),
-                                                   "batchgen-skip-reasons")
+                self.config.pluginmanager.register(XdistLines(self.config, terminal),
+                                                   "batchgen-xdist-lines")
         if self.batches:
             # The one directory every process of the run knows alike: the first batch's.
             self.runner.sessions_dir = self.batches[0].layout.sessions

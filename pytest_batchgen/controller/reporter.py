@@ -9,6 +9,7 @@ summary. Because it works from reports alone, xdist workers need none of it.
 from __future__ import annotations
 
 import sys
+from collections.abc import Generator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -243,12 +244,28 @@ def unsaved_message(summary: BatchSummary, error: OSError) -> str:
             " the store has the lessons written")
 
 
-class XdistSkipReasons:
-    """Under xdist pytest's line for a skipped test names no reason (it does without
-    xdist): a skipped lesson's line ends with why, after pytest has written it."""
+class XdistLines:
+    """A lesson's line under xdist as without it: one line a lesson, with a skip's
+    reason. pytest's verbose xdist output writes each test's location when it starts
+    and its result on a line of its own (two lines a lesson), and names no reason for a
+    skip."""
 
-    def __init__(self, terminal: Any) -> None:
+    def __init__(self, config: pytest.Config, terminal: Any) -> None:
+        self.config = config
         self.terminal = terminal
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_logstart(self, nodeid: str, location: object) -> Generator[None]:
+        if parse_node_id(nodeid) is None:
+            return (yield)
+        # The terminal reads the verbosity as it writes: quiet for this call only, it
+        # writes no location line, and the result line that follows says it all.
+        verbose = self.config.option.verbose
+        self.config.option.verbose = -1
+        try:
+            return (yield)
+        finally:
+            self.config.option.verbose = verbose
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
