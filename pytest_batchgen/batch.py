@@ -22,7 +22,7 @@ from pytest_batchgen.sow import SowRecord
 
 def batch_id_for(course_id: str, started: datetime,
                  shard: tuple[int, int] | None = None) -> str:
-    """`batch_{courseId}_{YYYYMMDD_HHMMSS}`, local time (spec §3.2); a shard's ends in
+    """`batch_{courseId}_{YYYYMMDD_HHMMSS}`, local time; a shard's ends in
     `_shard2of4`, so the jobs of one matrix never share a name."""
     batch_id = f"batch_{course_id}_{started.astimezone().strftime('%Y%m%d_%H%M%S')}"
     return batch_id + (f"_shard{shard[0]}of{shard[1]}" if shard else "")

@@ -1,9 +1,10 @@
 """A batch directory: every file in it named in one place, and how they are written.
 
-The names are the spec's (§3): `batch_summary.json`, `lesson_order_006.log`, …
-Whoever writes or reads a batch's files (the controller, a worker, the
-`write-pending` command, the tests) asks `BatchLayout` for the path. JSON files
-are replaced atomically, so an interrupted run never leaves half a file.
+The names are the ones the platform's batch tools have always used
+(`batch_summary.json`, `lesson_order_006.log`, …). Whoever writes or reads a
+batch's files (the controller, a worker, the `write-pending` command, the tests)
+asks `BatchLayout` for the path. JSON files are replaced atomically, so an
+interrupted run never leaves half a file.
 """
 
 from __future__ import annotations

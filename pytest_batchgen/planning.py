@@ -94,7 +94,7 @@ def plan_lessons(
     any_row_counts: bool = False,
     force: bool = False,
 ) -> list[PlannedLesson]:
-    """Classify every entry (spec §2.1 to 2.3).
+    """Classify every entry: generate, skip, replace or overwrite.
 
     A lesson exists when a row for its order carries `model_version`; for a
     drafting author (`any_row_counts`) any row does, so drafts never replace

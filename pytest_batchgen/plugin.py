@@ -45,7 +45,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
 
     Deciding here lets a batch-level error end the run with one line on
     stderr and exit 2, before any session output or batch directory exists
-    (spec §6.2); `pytest.exit` later on would print it twice with a banner.
+   ; `pytest.exit` later on would print it twice with a banner.
     """
     if config.option.help or config.option.version:
         return None
@@ -54,7 +54,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     except pytest.UsageError as exc:
         if not config.getoption("batch_course"):
             raise  # e.g. a --batch-* flag without a course: pytest's usage error
-        print(f"batchgen: {exc}", file=sys.stderr)  # a bad batch: exit 2 (spec §6.3)
+        print(f"batchgen: {exc}", file=sys.stderr)  # a bad batch: exit 2
         return 2
     config.stash[SETTINGS_KEY] = settings
     if not settings.courses:
@@ -67,7 +67,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
         # distribute (it does not for --collect-only).
         config.option.collectonly = True
     if not settings.dry_run and config.option.verbose == 0:
-        # Lessons take minutes: one status line each (NF4) unless -q.
+        # Lessons take minutes: one status line each unless -q.
         config.option.verbose = 1
     session = BatchSession(config, settings)
     config.pluginmanager.register(session, SESSION_PLUGIN_NAME)

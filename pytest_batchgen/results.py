@@ -50,7 +50,7 @@ def plural(count: int, noun: str) -> str:
 
 
 def format_duration(seconds: float) -> str:
-    """8066 → '2h 14m 26s', 682 → '11m 22s', 45 → '45s' (spec §5.1)."""
+    """8066 → '2h 14m 26s', 682 → '11m 22s', 45 → '45s'."""
     total = round(seconds)
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)

@@ -1,4 +1,4 @@
-"""The spec's testing checklist (§8.3) and F1–F10, each as a real pytest run."""
+"""A batch end to end, feature by feature, each as a real pytest run."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ def test_debug_lines_of_other_modules_reach_only_their_own_lesson_log(
     assert "order 2" not in first and "Lesson 2 of" not in first
     assert "fake_plugin.helper - DEBUG - DEBUG-MARK helper working on order 2" in second
     assert "order 1" not in second
-    # Spec §2.4 format: time - logger - level - message.
+    # The lesson log's format: time - logger - level - message.
     assert first.splitlines()[0].split(" - ")[1:3] == ["pytest_batchgen.worker.runner", "INFO"]
 
 

@@ -147,7 +147,7 @@ FINISHED_HOOK = """
 def test_batch_finished_hook_runs_once_per_course_on_the_controller(
     project: BatchProject, monkeypatch: pytest.MonkeyPatch, workers: list[str]
 ) -> None:
-    # The place for notifications (spec §9: e-mail when a batch completes).
+    # The place for notifications (e-mail when a batch completes).
     project.pytester.makeconftest(FINISHED_HOOK)
     project.load("sow_current.json")
     project.load("sow_legacy_row.json", course=None)

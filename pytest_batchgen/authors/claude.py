@@ -457,7 +457,7 @@ def course_context(request: AuthorRequest) -> dict[str, Any]:
 
 
 def write_workspace(request: AuthorRequest) -> None:
-    """The sessions' inputs as files (spec §2.4): what the agents were given, kept
+    """The sessions' inputs as files: what the agents were given, kept
     with the workspace for debugging."""
     assert request.workspace is not None
     outcomes = {"courseId": request.course_id, "outcomes": request.outcomes}

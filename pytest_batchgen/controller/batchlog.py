@@ -1,4 +1,4 @@
-"""`batch_execution.log`: one course's batch told in the spec's words (§3.3)."""
+"""`batch_execution.log`: one course's batch told as progress a person reads."""
 
 from __future__ import annotations
 

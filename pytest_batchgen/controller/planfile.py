@@ -20,7 +20,7 @@ from pytest_batchgen.results import plural
 
 
 def plan_document(batch: CourseBatch, force: bool, estimate: Estimate) -> dict[str, Any]:
-    """`dry_run_plan.json` (spec §2.1)."""
+    """`dry_run_plan.json`: what a dry run plans, saved beside its batch."""
     actions = batch_actions(batch)
     problems = entry_problems(batch)
     lists: dict[str, list[dict[str, Any]]] = {action.value: [] for action in actions}

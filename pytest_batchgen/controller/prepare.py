@@ -2,7 +2,7 @@
 confirm a force run, then claim the batch directories.
 
 Everything here happens before pytest's session starts, so a problem is one
-line and exit 2 with nothing written (spec §6.2).
+line and exit 2 with nothing written.
 """
 
 from __future__ import annotations
@@ -175,7 +175,7 @@ class BatchPlanner:
                                    passed_over=self.history.passed_over)
 
     def confirm_force(self, batches: list[CourseBatch]) -> None:
-        """Spec §2.3: list what will be overwritten and ask, unless --batch-yes."""
+        """List what will be overwritten and ask, unless --batch-yes."""
         settings = self.settings
         if not settings.force or settings.dry_run or settings.yes:
             return

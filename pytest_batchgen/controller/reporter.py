@@ -102,7 +102,7 @@ class BatchReporter:
     def pytest_report_teststatus(
         self, report: pytest.TestReport, config: pytest.Config
     ) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
-        """NF4: the verbose status of an authored lesson carries its figures and the
+        """The verbose status of an authored lesson carries its figures and the
         running totals; built from reports, so it reads the same under xdist."""
         found = self._lesson_of(report.nodeid)
         if report.when != "call" or found is None:

@@ -213,7 +213,7 @@ class LessonRunner:
     @contextmanager
     def _workspace(self, batch: CourseBatch, lesson: PlannedLesson) -> Iterator[Path | None]:
         """The lesson's working directory: kept under the batch directory, or a
-        temporary one that leaves nothing behind (NF6)."""
+        temporary one that leaves nothing behind."""
         if not self.author.uses_workspace:
             yield None
         elif self.settings.persist_workspace:
