@@ -13,6 +13,7 @@ import inspect
 import logging
 import math
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,17 @@ STORE_FORMS = f"{SQLITE_PREFIX}PATH or appwrite"
 DEFAULT_LOG_DIR = "logs/batch_runs"
 
 
+class Scope(Enum):
+    """Which runs an option applies to: given to a run it does not, it is refused, so a
+    flag never silently does nothing."""
+
+    ANY = "any"
+    #: A run that writes lessons (an audit reads, and runs no author).
+    WRITING = "writing"
+    #: A run of the claude author (which writes lessons).
+    CLAUDE = "claude"
+
+
 @dataclass(frozen=True)
 class Option:
     """One row of the option table: a CLI flag and, where useful, its ini key."""
@@ -41,6 +53,7 @@ class Option:
     ini: bool = True
     #: The smallest value allowed (int: inclusive; float: the value must exceed it).
     minimum: float | None = None
+    scope: Scope = Scope.ANY
 
     @property
     def dest(self) -> str:
@@ -54,50 +67,51 @@ OPTIONS = (
     Option("--batch-dry-run", "Show and save the generation plan without running any lesson",
            kind="bool", default=False, ini=False),
     Option("--batch-force", "Overwrite existing lessons (asks first unless --batch-yes)",
-           kind="bool", default=False, ini=False),
+           kind="bool", default=False, ini=False, scope=Scope.WRITING),
     Option("--batch-yes", "Answer yes to confirmation prompts (for automation)",
-           kind="bool", default=False, ini=False),
+           kind="bool", default=False, ini=False, scope=Scope.WRITING),
     Option("--batch-audit", "Check the stored lessons against the lesson contract; write"
            " nothing", kind="bool", default=False, ini=False),
     Option("--batch-allow-drafts", "Let the outline author write drafts to a store the"
-           " platform reads (Appwrite)", kind="bool", default=False),
+           " platform reads (Appwrite)", kind="bool", default=False, scope=Scope.WRITING),
     Option("--batch-keep-diagrams", "Keep an overwritten lesson's diagrams (default: remove"
-           " them so the platform draws them afresh)", kind="bool", default=False),
+           " them so the platform draws them afresh)", kind="bool", default=False,
+           scope=Scope.WRITING),
     Option("--batch-store", "Lesson store: sqlite:///PATH or appwrite",
            kind="store", default=DEFAULT_STORE, metavar="URL"),
     Option("--batch-author", "Lesson author: claude (the agent) or outline (offline drafts)",
-           default="claude", metavar="NAME"),
+           default="claude", metavar="NAME", scope=Scope.WRITING),
     Option("--batch-log-dir", "Directory for batch run logs",
            kind="path", default=DEFAULT_LOG_DIR, metavar="DIR"),
     Option("--batch-max-retries", "Maximum critic/validation rounds per lesson",
-           kind="int", default=DEFAULT_MAX_RETRIES, metavar="N", minimum=1),
+           kind="int", default=DEFAULT_MAX_RETRIES, metavar="N", minimum=1, scope=Scope.WRITING),
     Option("--batch-mcp-config", "MCP config holding the Appwrite settings", kind="path",
            default=DEFAULT_MCP_CONFIG, metavar="PATH"),
     Option("--batch-no-persist-workspace", "Delete each lesson's workspace when it finishes",
-           kind="bool", default=False),
+           kind="bool", default=False, scope=Scope.WRITING),
     Option("--batch-sow-status", "Which SOW to use",
            default="published", choices=("published", "draft"), metavar="STATUS"),
     Option("--batch-model", "Model for the Claude author (default: the CLI's default)",
-           default="", metavar="MODEL"),
+           default="", metavar="MODEL", scope=Scope.CLAUDE),
     Option("--batch-critic-model", "Model for the Claude author's critic (default: the"
-           " author's model)", default="", metavar="MODEL"),
+           " author's model)", default="", metavar="MODEL", scope=Scope.CLAUDE),
     Option("--batch-max-cost-per-lesson", "Stop one lesson's agent once it has spent this much",
-           kind="float", metavar="USD", minimum=0),
+           kind="float", metavar="USD", minimum=0, scope=Scope.CLAUDE),
     Option("--batch-research", "Let the Claude author research with WebSearch/WebFetch",
-           kind="bool", default=False),
+           kind="bool", default=False, scope=Scope.CLAUDE),
     Option("--batch-max-sessions", "Most Claude sessions talking to the model at once over"
            " the whole run, all workers together, lowered while the service answers 429;"
-           " no limit by default", kind="int", metavar="N", minimum=1),
+           " no limit by default", kind="int", metavar="N", minimum=1, scope=Scope.CLAUDE),
     Option("--batch-max-cost", "Start no further lesson once the batch has spent this much",
-           kind="float", metavar="USD", minimum=0),
+           kind="float", metavar="USD", minimum=0, scope=Scope.WRITING),
     Option("--batch-timeout", "Stop and fail a lesson that runs longer than this",
-           kind="float", metavar="SECONDS", minimum=0),
+           kind="float", metavar="SECONDS", minimum=0, scope=Scope.WRITING),
     Option("--batch-retry-errors", "Run a lesson that failed on the model service (not on"
            " review) again at the end of the run, up to N times",
-           kind="int", default=0, metavar="N", minimum=0),
+           kind="int", default=0, metavar="N", minimum=0, scope=Scope.WRITING),
     Option("--batch-retry-pause", "Seconds to wait before the first such rerun, doubling"
            " before each next one", kind="float", default=30.0,
-           metavar="SECONDS", minimum=0),
+           metavar="SECONDS", minimum=0, scope=Scope.WRITING),
     Option("--batch-shard", "Run only shard K of N of each course (K from 1; for a CI matrix)",
            metavar="K/N", ini=False),
     Option("--batch-appwrite-database", "Appwrite database id",
@@ -280,15 +294,6 @@ def from_dir(text: str, directory: Path) -> str:
     return str(directory / text)
 
 
-CLAUDE_ONLY = ("batch_model", "batch_critic_model", "batch_max_cost_per_lesson",
-               "batch_research", "batch_max_sessions")
-# What only a run that writes lessons uses: an audit reads, and runs no author.
-WRITING_ONLY = ("batch_force", "batch_yes", "batch_author", "batch_allow_drafts",
-                "batch_keep_diagrams", "batch_max_cost", "batch_timeout", "batch_max_retries",
-                "batch_no_persist_workspace", "batch_retry_errors", "batch_retry_pause",
-                *CLAUDE_ONLY)
-
-
 def check_combinations(
     config: pytest.Config, values: dict[str, Any], courses: tuple[str, ...]
 ) -> None:
@@ -300,13 +305,15 @@ def check_combinations(
         return
     if values["batch_audit"]:
         for option in OPTIONS:
-            if option.dest in WRITING_ONLY and config.getoption(option.dest) not in (None, False):
+            if option.scope is not Scope.ANY and config.getoption(option.dest) not in (None,
+                                                                                   False):
                 raise pytest.UsageError(f"{option.flag} does not apply to --batch-audit,"
                                         " which writes nothing and runs no author")
         return
     if values["batch_author"] != "claude":
         for option in OPTIONS:
-            if option.dest in CLAUDE_ONLY and config.getoption(option.dest) not in (None, False):
+            if option.scope is Scope.CLAUDE and config.getoption(option.dest) not in (None,
+                                                                                   False):
                 raise pytest.UsageError(
                     f"{option.flag} applies to the claude author only,"
                     f" not --batch-author={values['batch_author']}"
