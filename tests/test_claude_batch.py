@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -315,7 +314,6 @@ def test_the_agents_cli_dies_with_the_batch(
     output = batch.communicate(timeout=60)[0].decode()
     # kill -9 runs no cleanup in the batch: the CLI goes because its parent did.
     wait_for(lambda: not processes_in(claude.log_dir), "the CLI to end with its batch")
-    assert not list(Path(tempfile.gettempdir()).glob("batchgen_*"))
     if how == signal.SIGTERM:  # stopped as Ctrl-C stops a batch: everything recorded
         assert batch.returncode == 2, output
         [directory] = claude.log_dir.glob("batch_*")
