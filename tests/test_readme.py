@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).parent.parent
@@ -20,3 +21,16 @@ def test_readme_opens_with_the_demo_and_test_commands() -> None:
 def test_ci_runs_the_readme_blocks() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     assert 'bash -c "$test_command"' in ci and 'bash -c "$demo_command"' in ci
+
+
+def test_the_module_map_names_every_module_and_only_those() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Module map", 1)[1].split("## Extending", 1)[0]
+    block = section.split("```", 2)[1]
+    named = set(re.findall(r"[\w]+\.py\b", block))
+    package = ROOT / "pytest_batchgen"
+    modules = {path.name for path in package.rglob("*.py") if path.name != "__init__.py"}
+    assert named == modules
+    packages = {path.parent.name + "/" for path in package.rglob("__init__.py")
+                if path.parent != package}
+    assert all(name in block for name in packages | {"demo/", "prompts/"})
