@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from pytest_batchgen.layout import BatchLayout
-from pytest_batchgen.planning import PlannedLesson
+from pytest_batchgen.planning import Mode, PlannedLesson
 from pytest_batchgen.sow import SowRecord
 
 
@@ -39,8 +39,7 @@ class CourseBatch:
     # Absolute; created only once the whole batch has validated.
     directory: Path
     store_description: str
-    #: "generate" (author the missing lessons) or "audit" (check the stored ones).
-    mode: str = "generate"
+    mode: Mode = Mode.GENERATE
     #: --batch-shard (K, N): the plan holds shard K's lessons only.
     shard: tuple[int, int] | None = None
     #: The orders of the course's other shards (another job's lessons).

@@ -29,6 +29,7 @@ def pytest_batchgen_make_author(config: pytest.Config, settings: Settings) -> Le
     """Return the lesson author for this run (default: from --batch-author)."""
 
 
+@pytest.hookspec
 def pytest_batchgen_batch_finished(
     config: pytest.Config, summary: dict[str, Any], directory: Path
 ) -> None:

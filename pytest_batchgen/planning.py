@@ -19,6 +19,13 @@ from pytest_batchgen.store import ExistingLesson, choose_row_to_update
 DEFAULT_ESTIMATE = (7.0, 0.17)
 
 
+class Mode(StrEnum):
+    """What a run does with a course: author the missing lessons, or audit the stored."""
+
+    GENERATE = "generate"
+    AUDIT = "audit"
+
+
 class Action(StrEnum):
     GENERATE = "generate"
     SKIP = "skip"

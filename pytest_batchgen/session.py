@@ -29,6 +29,7 @@ from pytest_batchgen.controller.prepare import (
 from pytest_batchgen.controller.reporter import BatchReporter, XdistLines
 from pytest_batchgen.items import CourseCollector, LessonItem
 from pytest_batchgen.logfiles import capture_lesson_log
+from pytest_batchgen.planning import Mode
 from pytest_batchgen.settings import Settings
 from pytest_batchgen.store import LessonStore, StoreError
 from pytest_batchgen.worker.reruns import ServiceReruns
@@ -84,7 +85,7 @@ class BatchSession:
     @property
     def author_name(self) -> str:
         """Who writes this run's lessons: an audit runs no author (and makes none)."""
-        return "audit" if self.settings.audit else self.backends.author.name
+        return Mode.AUDIT.value if self.settings.audit else self.backends.author.name
 
     # --- start: plan on the controller, receive it on workers ---------------------
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from pytest_batchgen.batch import CourseBatch
 from pytest_batchgen.logfiles import BANNER, LOG_FORMAT, RULE, QuietFileHandler
-from pytest_batchgen.planning import Action, PlannedLesson, count_actions
+from pytest_batchgen.planning import Action, Mode, PlannedLesson, count_actions
 from pytest_batchgen.results import LessonResult, Status, format_duration, plural
 
 
@@ -53,7 +53,7 @@ class BatchLog:
             f"Found {plural(len(existing), 'existing lesson')}"
             + (f" (orders: {', '.join(map(str, existing))})" if existing else ""),
             f"Audit Plan: Audit {counts[Action.AUDIT]}, Skip {counts[Action.SKIP]} (no lesson)"
-            if batch.mode == "audit" else
+            if batch.mode is Mode.AUDIT else
             f"Generation Plan: Skip {counts[Action.SKIP]}, Generate {counts[Action.GENERATE]},"
             f" Replace {counts[Action.REPLACE]}, Overwrite {counts[Action.OVERWRITE]}",
             RULE,

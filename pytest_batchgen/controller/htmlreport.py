@@ -23,7 +23,7 @@ from pytest_batchgen.layout import (
     BatchLayout,
     write_text_atomic,
 )
-from pytest_batchgen.planning import shard_of
+from pytest_batchgen.planning import Mode, shard_of
 from pytest_batchgen.results import format_duration
 
 STYLE = """
@@ -153,7 +153,7 @@ class Columns:
 
     def __init__(self, summary: dict[str, Any]) -> None:
         results = summary["results"]
-        self.audit = summary.get("mode") == "audit"
+        self.audit = summary.get("mode") == Mode.AUDIT
         self.merged = "merged_from" in summary
         self.spend = not self.audit and any(r.get("cost_usd") or r.get("tokens")
                                             for r in results)
@@ -238,18 +238,18 @@ def state(summary: dict[str, Any]) -> tuple[str, str]:
         missing.append(f"stopped early: {summary['stopped_early']}")
     incomplete = not summary.get("complete") or bool(missing)
     if failed:
-        what = "failed the audit" if summary.get("mode") == "audit" else "failed"
+        what = "failed the audit" if summary.get("mode") == Mode.AUDIT else "failed"
         text = f"{failed} lesson{'s' * (failed != 1)} {what}: not ready to publish"
         return "bad", text + (f" (and incomplete: {'; '.join(missing)})" if incomplete else "")
     if incomplete:
         return "warn", "Incomplete: " + ("; ".join(missing) or "not every lesson has a result")
-    if summary.get("mode") == "audit":
+    if summary.get("mode") == Mode.AUDIT:
         return "good", "Complete: every stored lesson passed the audit"
     return "good", "Complete: every lesson was generated or already exists"
 
 
 def counts(summary: dict[str, Any]) -> str:
-    done = (f"passed {summary['passed']}" if summary.get("mode") == "audit"
+    done = (f"passed {summary['passed']}" if summary.get("mode") == Mode.AUDIT
             else f"generated {summary['generated']}")
     not_started = summary.get("not_started") or []
     not_covered = summary.get("not_covered") or []

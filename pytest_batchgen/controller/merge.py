@@ -51,6 +51,7 @@ from pytest_batchgen.layout import (
     write_json_atomic,
     write_text_atomic,
 )
+from pytest_batchgen.planning import Mode
 from pytest_batchgen.results import Count, Figure, LessonResult, Status, format_duration
 
 # Result fields that name a file of the lesson's batch directory.
@@ -70,7 +71,7 @@ class SummaryShape(BaseModel):
     courseId: str  # the file's key
     start_time: AwareDatetime
     end_time: AwareDatetime | None = None
-    mode: str = "generate"
+    mode: Mode = Mode.GENERATE
     total_sow_entries: Count = 0
     results: list[LessonResult]
     not_run: list[int] = []
@@ -336,7 +337,7 @@ def replace_earlier_merge(out: Path, staging: Path, written: list[Path]) -> None
 
 def merged_directory(course_id: str, mode: str) -> str:
     """A merged course's directory: its generation's, or its audits' beside it."""
-    return f"batch_{course_id}_merged" if mode == "generate" else \
+    return f"batch_{course_id}_merged" if mode == Mode.GENERATE else \
         f"batch_{course_id}_{mode}_merged"
 
 

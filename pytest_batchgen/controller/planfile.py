@@ -14,7 +14,7 @@ from pytest_batchgen.batch import CourseBatch
 from pytest_batchgen.controller.summary import shard_document, sow_document, utc_iso
 from pytest_batchgen.items import LessonItem
 from pytest_batchgen.layout import write_json_atomic
-from pytest_batchgen.planning import Action, Estimate, PlannedLesson, count_actions
+from pytest_batchgen.planning import Action, Estimate, Mode, PlannedLesson, count_actions
 from pytest_batchgen.requirements import requirements_for
 from pytest_batchgen.results import plural
 
@@ -64,7 +64,7 @@ def plan_document(batch: CourseBatch, force: bool, estimate: Estimate) -> dict[s
         # names outcomes or skills the course lacks (they would fail unpaid).
         "stale": stale_orders(batch),
         "cannot_write": sorted(problems),
-        **({} if batch.mode == "audit" else {"replacing": replacing_document(batch.plan)}),
+        **({} if batch.mode is Mode.AUDIT else {"replacing": replacing_document(batch.plan)}),
         "estimates": estimate_document(estimate),
     }
 
@@ -86,7 +86,7 @@ def entry_problems(batch: CourseBatch) -> dict[int, str]:
 
 
 def batch_actions(batch: CourseBatch) -> tuple[Action, ...]:
-    if batch.mode == "audit":
+    if batch.mode is Mode.AUDIT:
         return (Action.AUDIT, Action.SKIP)
     return (Action.GENERATE, Action.SKIP, Action.REPLACE, Action.OVERWRITE)
 
@@ -170,7 +170,7 @@ def plan_table(batch: CourseBatch, force: bool, estimate: Estimate,
         *(f"  ⚠ lesson {order} {'fails' if batch.mode == 'audit' else 'cannot be written'}:"
           f" {problem}" for order, problem in sorted(entry_problems(batch).items())),
     ]
-    if batch.mode == "audit":
+    if batch.mode is Mode.AUDIT:
         return [*lines,
                 f"  Will audit (stored):        {plural(counts[Action.AUDIT], 'lesson')}",
                 f"  Will skip (no lesson):      {plural(counts[Action.SKIP], 'lesson')}", *notes]
@@ -242,7 +242,7 @@ class DryRunReport:
                 "",
                 f"✓ Dry-run plan saved to: {batch.layout.plan}",
             ]
-        audit = all(batch.mode == "audit" for batch in self.batches)
+        audit = all(batch.mode is Mode.AUDIT for batch in self.batches)
         lines += ["", "Nothing was audited (dry-run mode)." if audit
                   else "No lessons were generated (dry-run mode)."]
         return lines

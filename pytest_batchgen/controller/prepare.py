@@ -28,6 +28,7 @@ from pytest_batchgen.planning import (
     DEFAULT_ESTIMATE,
     Action,
     Estimate,
+    Mode,
     PlannedLesson,
     estimate,
     plan_audit,
@@ -92,7 +93,8 @@ class BatchPlanner:
         self.settings = settings
         self.store = store
         self.author = author
-        self.author_name = "audit" if author is None else author.name
+        # An audit runs no author: the records name its mode where an author would be.
+        self.author_name = Mode.AUDIT.value if author is None else author.name
         self.history = History()
 
     def plan(self) -> list[CourseBatch]:
@@ -133,7 +135,7 @@ class BatchPlanner:
                 batch_id=batch_id,
                 directory=settings.log_dir / batch_id,  # claimed once confirmed
                 store_description=store.description,
-                mode="audit" if author is None else "generate",
+                mode=Mode.AUDIT if author is None else Mode.GENERATE,
                 shard=settings.shard,
                 other_shards=other_shards,
             ))

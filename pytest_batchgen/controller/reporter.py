@@ -21,7 +21,7 @@ from pytest_batchgen.controller.batchlog import BatchLog
 from pytest_batchgen.controller.htmlreport import write_report
 from pytest_batchgen.controller.summary import BatchSummary, Totals, total
 from pytest_batchgen.nodeids import parse_node_id
-from pytest_batchgen.planning import Action, PlannedLesson
+from pytest_batchgen.planning import Action, Mode, PlannedLesson
 from pytest_batchgen.results import LessonResult, Status, Why, format_duration, plural
 from pytest_batchgen.settings import Settings
 from pytest_batchgen.store import LessonStore, StoreError
@@ -283,7 +283,7 @@ WRITTEN_WORDS = {Action.GENERATE: "GENERATED", Action.REPLACE: "REPLACED",
 def tally(totals: Totals, mode: str) -> str:
     """A course's line in the terminal summary, or the courses' total."""
     statuses = totals.statuses
-    if mode == "audit":
+    if mode == Mode.AUDIT:
         return (f"audited {statuses[Status.PASSED] + statuses[Status.FAILED]},"
                 f" passed {statuses[Status.PASSED]}, failed {statuses[Status.FAILED]},"
                 f" skipped {statuses[Status.SKIPPED]} (no lesson)"

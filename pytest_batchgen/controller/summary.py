@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from pytest_batchgen.batch import CourseBatch
 from pytest_batchgen.layout import BatchLayout, batch_directories, write_json_atomic
-from pytest_batchgen.planning import PlannedLesson
+from pytest_batchgen.planning import Mode, PlannedLesson
 from pytest_batchgen.results import LessonResult, Status, Why, format_duration
 
 # While lessons run, the summary is rewritten at most this often (seconds), and a
@@ -101,7 +101,7 @@ def counts_document(totals: Totals, mode: str) -> dict[str, int]:
     return {
         "skipped": statuses[Status.SKIPPED],
         "generated": statuses[Status.SUCCESS],
-        **({"passed": statuses[Status.PASSED]} if mode == "audit" else {}),
+        **({"passed": statuses[Status.PASSED]} if mode == Mode.AUDIT else {}),
         "failed": statuses[Status.FAILED],
         # Not a status of its own: a stale lesson is also skipped, passed or failed.
         "stale": totals.stale,
