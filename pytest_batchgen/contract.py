@@ -192,6 +192,12 @@ class _Checker:
             return False
         return True
 
+    def fields(self, where: str, value: dict[str, Any], spans: dict[str, Span]) -> None:
+        """Each of these text fields the object has, held to its span."""
+        for name, span in spans.items():
+            if name in value:
+                self.text(f"{where}.{name}", value[name], span)
+
     def whole(self, where: str, value: Any, span: Span) -> bool:
         low, high = span
         if isinstance(value, bool) or not isinstance(value, int):
@@ -288,10 +294,7 @@ def _check_card(check: _Checker, index: int, card: Any) -> None:
     if "id" in card and card["id"] != wanted:
         check.add(f"{where}.id", f"must be {wanted!r}: card ids run card_001, card_002, … in"
                                  f" order (got {card['id']!r})")
-    if "title" in card:
-        check.text(f"{where}.title", card["title"], CARD_TITLE)
-    if "explainer" in card:
-        check.text(f"{where}.explainer", card["explainer"], EXPLAINER)
+    check.fields(where, card, {"title": CARD_TITLE, "explainer": EXPLAINER})
     plain = card.get("explainer_plain")
     if ("explainer_plain" in card and check.text(f"{where}.explainer_plain", plain, EXPLAINER_PLAIN)
             and (latex := LATEX.search(plain))):
@@ -308,7 +311,8 @@ def _check_card(check: _Checker, index: int, card: Any) -> None:
 
 def _check_misconceptions(check: _Checker, where: str, items: Any) -> None:
     if not isinstance(items, list):
-        check.add(where, f"must be a list of 1-3 misconceptions, got {_kind(items)}")
+        check.add(where, f"must be a list of {MISCONCEPTIONS.low}-{MISCONCEPTIONS.high}"
+                         f" misconceptions, got {_kind(items)}")
         return
     if not MISCONCEPTIONS.low <= len(items) <= MISCONCEPTIONS.high:
         check.add(where, f"must hold {MISCONCEPTIONS.low}-{MISCONCEPTIONS.high} misconceptions,"
@@ -321,10 +325,8 @@ def _check_misconceptions(check: _Checker, where: str, items: Any) -> None:
                                  and MISCONCEPTION_ID.match(item["id"])):
             check.add(f"{at}.id", f"must look like {MISCONCEPTION_ID_EXAMPLE} (MISC_, two"
                                   f" letter-only words, three digits), got {item['id']!r}")
-        if "misconception" in item:
-            check.text(f"{at}.misconception", item["misconception"], MISCONCEPTION_TEXT)
-        if "clarification" in item:
-            check.text(f"{at}.clarification", item["clarification"], CLARIFICATION)
+        check.fields(at, item, {"misconception": MISCONCEPTION_TEXT,
+                                "clarification": CLARIFICATION})
 
 
 def check_cfu(check: _Checker, where: str, cfu: Any) -> None:
@@ -369,7 +371,8 @@ def _check_rubric(check: _Checker, where: str, rubric: Any) -> None:
     if "criteria" not in rubric:
         return
     if not isinstance(criteria, list):
-        check.add(f"{where}.criteria", f"must be a list of 1-5 criteria, got {_kind(criteria)}")
+        check.add(f"{where}.criteria", f"must be a list of {CRITERIA.low}-{CRITERIA.high}"
+                                       f" criteria, got {_kind(criteria)}")
         return
     if not CRITERIA.low <= len(criteria) <= CRITERIA.high:
         check.add(f"{where}.criteria", f"must hold {CRITERIA.low}-{CRITERIA.high} criteria,"
