@@ -69,6 +69,29 @@ MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
+class Role:
+    """One kind of session, everything that sets it apart in one record."""
+
+    #: Tags its sessions in the trace (`author #2`) and numbers them.
+    name: str
+    #: Its system prompt, prompts/<prompt>.md.
+    prompt: str
+    #: The one MCP tool it alone is offered (an author cannot review, a critic cannot
+    #: submit); None for a session that only talks.
+    tool: str | None = None
+    #: The CLI's own tools it may use (no file tool, for anyone: see _options).
+    builtin: tuple[str, ...] = ()
+    #: Whether it runs on the critic's model (--batch-critic-model).
+    reviews: bool = False
+
+
+AUTHOR = Role("author", "lesson_author", tool=SUBMIT_LESSON)
+CRITIC = Role("critic", "lesson_critic", tool=SUBMIT_REVIEW, reviews=True)
+RESEARCHER = Role("researcher", "lesson_researcher", builtin=("WebSearch", "WebFetch"))
+ROLES = (AUTHOR, CRITIC, RESEARCHER)
+
+
+@dataclass(frozen=True)
 class ClaudeOptions:
     """What the Claude author takes from a run's options."""
 
@@ -174,7 +197,7 @@ class LessonRun:
         #: The run's shared limit on sessions at once; None outside a run.
         self.limiter = (None if request.sessions_dir is None else
                         SessionLimiter(request.sessions_dir, options.session_ceiling))
-        self.numbers = dict.fromkeys(("author", "critic", "researcher"), 0)
+        self.numbers = dict.fromkeys(ROLES, 0)
         # Where each role's running session started (see _done).
         self._starts = dict.fromkeys(self.numbers, 0)
         loop = asyncio.get_running_loop()
@@ -187,14 +210,13 @@ class LessonRun:
         brief = await self._research() if self.options.research else ""
         state = self.submissions
         while not state.exhausted:
-            if not await self._session("author",
-                                       author_message(self.request, brief, state)):
+            if not await self._session(AUTHOR, author_message(self.request, brief, state)):
                 if not state.exhausted:
                     log.warning(state.spend_round("The author's session ended without an"
                                                   " accepted lesson."))
                 continue
             while not state.exhausted:
-                if await self._session("critic", critic_message(self.request, state.latest)):
+                if await self._session(CRITIC, critic_message(self.request, state.latest)):
                     break
                 if not state.exhausted:
                     log.warning(state.spend_round("The critic's session ended without a"
@@ -204,23 +226,22 @@ class LessonRun:
         return None
 
     async def _research(self) -> str:
-        await self._session("researcher", research_message(self.request))
+        await self._session(RESEARCHER, research_message(self.request))
         brief = self.trace.last_text
         if len(brief) > RESEARCH_BRIEF_MAX:  # its prompt asks for less; hold it to that
             log.warning("Research brief of %d characters cut to %d", len(brief),
                         RESEARCH_BRIEF_MAX)
         return brief[:RESEARCH_BRIEF_MAX]
 
-    def _progress(self, role: str) -> int:
-        """What grows when a session of `role` has done its job."""
-        state = self.submissions
-        return {"author": state.accepted, "critic": len(state.reviews)}.get(role, 0)
+    def _progress(self, role: Role) -> int:
+        """What grows when a session of `role` has done its job (its tool's answer)."""
+        return self.submissions.answered(role.tool) if role.tool else 0
 
-    def _done(self, role: str) -> bool:
+    def _done(self, role: Role) -> bool:
         """The running session of `role` has done its job, or the rounds are spent."""
         return self._progress(role) > self._starts[role] or self.submissions.exhausted
 
-    async def _session(self, role: str, message: str) -> bool:
+    async def _session(self, role: Role, message: str) -> bool:
         """One CLI session of `role`, stopped by a hook as soon as its tool has done the
         job (an accepted lesson, a recorded verdict) or the rounds are spent; whether it
         did the job. An API error or a spent budget fails the lesson."""
@@ -229,7 +250,7 @@ class LessonRun:
         if self.deadline is not None and asyncio.get_running_loop().time() >= self.deadline:
             raise TimedOut  # no session starts past the timeout
         self.numbers[role] += 1
-        label = f"{role} #{self.numbers[role]}"
+        label = f"{role.name} #{self.numbers[role]}"
         self.trace.begin(label)
         self._starts[role] = self._progress(role)
         client = ClaudeSDKClient(self._options(role, label))
@@ -308,14 +329,14 @@ class LessonRun:
                 async for received in client.receive_response():
                     self.trace.record(received)
 
-    def _options(self, role: str, label: str) -> Any:
+    def _options(self, role: Role, label: str) -> Any:
         from claude_agent_sdk import ClaudeAgentOptions, HookMatcher
 
         options = self.options
-        tool = {"author": SUBMIT_LESSON, "critic": SUBMIT_REVIEW}.get(role)
+        tool = role.tool
         # No file tool for anyone: every input is inline, and a file tool would let a
         # model (or an instruction planted in SOW text) read .mcp.json's Appwrite key.
-        builtin = ["WebSearch", "WebFetch"] if role == "researcher" else []
+        builtin = list(role.builtin)
         hooks: dict[Any, list[HookMatcher]] = {}
         if tool is not None:
             async def stop_when_done(data: Any, tool_use_id: str | None,
@@ -329,16 +350,15 @@ class LessonRun:
         left = (None if options.max_cost_per_lesson is None
                 else max(options.max_cost_per_lesson - self.trace.cost_usd, 0.0))
         return ClaudeAgentOptions(
-            system_prompt=render({"author": "lesson_author", "critic": "lesson_critic",
-                                  "researcher": "lesson_researcher"}[role]),
+            system_prompt=render(role.prompt),
             # Only its own tool: an author cannot review, a critic cannot submit.
-            mcp_servers={SERVER_KEY: tool_server(self.submissions, role)} if tool else {},
+            mcp_servers={SERVER_KEY: tool_server(self.submissions, tool)} if tool else {},
             tools=builtin,
             allowed_tools=[*builtin, *([tool] if tool else [])],
             hooks=hooks,
             setting_sources=[],
             cwd=str(self.workspace),
-            model=(options.reviewing_model if role == "critic" else options.model) or None,
+            model=(options.reviewing_model if role.reviews else options.model) or None,
             # --batch-max-cost-per-lesson spans the lesson's sessions: each gets what is left.
             max_budget_usd=left,
             max_buffer_size=MAX_MESSAGE_BYTES,

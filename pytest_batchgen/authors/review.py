@@ -143,6 +143,10 @@ class Submissions:
     accepted: int = 0
     reviews: list[dict[str, Any]] = field(default_factory=list)
 
+    def answered(self, tool: str) -> int:
+        """How often `tool` has done its job: lessons accepted, verdicts recorded."""
+        return self.accepted if tool == SUBMIT_LESSON else len(self.reviews)
+
     @property
     def exhausted(self) -> bool:
         return self.rounds > self.max_rounds
@@ -218,9 +222,9 @@ class Submissions:
                                        " revise it using the feedback.")
 
 
-def tool_server(submissions: Submissions, role: str) -> Any:
-    """The in-process MCP server `batchgen` for one session: the author's server offers
-    only `submit_lesson`, the critic's only `submit_review`."""
+def tool_server(submissions: Submissions, offer: str) -> Any:
+    """The in-process MCP server `batchgen` for one session, offering only the tool
+    `offer` names: the author's server `submit_lesson`, the critic's `submit_review`."""
     from claude_agent_sdk import create_sdk_mcp_server, tool
 
     def answer(ok: bool, text: str) -> dict[str, Any]:
@@ -249,5 +253,5 @@ def tool_server(submissions: Submissions, role: str) -> Any:
     async def submit_review(arguments: dict[str, Any]) -> dict[str, Any]:
         return answer(*submissions.submit_review(arguments))
 
-    tools = {"author": [submit_lesson], "critic": [submit_review]}[role]
-    return create_sdk_mcp_server(SERVER_KEY, tools=tools)
+    offered = {SUBMIT_LESSON: submit_lesson, SUBMIT_REVIEW: submit_review}[offer]
+    return create_sdk_mcp_server(SERVER_KEY, tools=[offered])
