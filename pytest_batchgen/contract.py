@@ -17,7 +17,6 @@ the contract does not name is a violation, never silently written.
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 import re
@@ -25,6 +24,8 @@ import zlib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
+
+from pytest_batchgen.encoding import TooLarge, decode_json_text
 
 # A lesson as authors produce it and the row's JSON columns hold it.
 Lesson = dict[str, Any]
@@ -478,39 +479,14 @@ JSON_COLUMNS = (*JSON_LIST_COLUMNS, "policy")  # stored as JSON text
 MAX_CARDS_JSON = 2_000_000
 
 
-class CardsTooLarge(ValueError):
-    """Cards larger than any lesson the contract allows."""
-
-
-def _gunzip(blob: bytes) -> bytes:
-    """gzip's content, inflated no further than MAX_CARDS_JSON."""
-    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # a gzip header
-    content = inflater.decompress(blob, MAX_CARDS_JSON + 1)
-    if len(content) > MAX_CARDS_JSON:
-        raise CardsTooLarge(f"cards inflate past {MAX_CARDS_JSON} bytes, more than any"
-                            " lesson the contract allows")
-    if not inflater.eof:
-        raise EOFError("the gzip stream is cut short")
-    return content
-
-
 def decode_cards(value: Any) -> list[Any]:
     """Every encoding readers accept: plain JSON, `gzip:`-prefixed, bare base64 gzip."""
     if not isinstance(value, str):
         raise ValueError(f"cards is {_kind(value)}, not encoded text")
-    text = value.strip()
-    if text.startswith("gzip:"):
-        text = text[len("gzip:"):]
-    if len(text) > MAX_CARDS_JSON:
-        raise CardsTooLarge(f"cards take {len(text)} characters, more than any lesson the"
-                            " contract allows")
     try:
-        if text.startswith("["):
-            cards = json.loads(text)
-        else:
-            cards = json.loads(_gunzip(base64.b64decode(text, validate=True)))
-    except CardsTooLarge:
-        raise
+        cards = decode_json_text(value, limit=MAX_CARDS_JSON)
+    except TooLarge as exc:
+        raise ValueError(f"cards {exc}, more than any lesson the contract allows") from None
     except (ValueError, OSError, EOFError, zlib.error, RecursionError) as exc:
         raise ValueError(f"cards cannot be decoded ({type(exc).__name__})") from None
     if not isinstance(cards, list):

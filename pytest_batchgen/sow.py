@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import gzip
 import json
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -23,6 +21,7 @@ from pydantic import (
 
 from pytest_batchgen.contract import SOW_ORDER
 from pytest_batchgen.digits import whole_number
+from pytest_batchgen.encoding import decode_json_text, gunzip, is_gzipped
 from pytest_batchgen.entries import EntryView, read_entry
 
 STORAGE_BUCKET = "authored_sow_entries"
@@ -89,10 +88,6 @@ class SowRecord:
         return text
 
 
-def _gunzip_json(blob: bytes) -> Any:
-    return json.loads(gzip.decompress(blob).decode("utf-8"))
-
-
 def decode_entries_field(
     raw: Any, *, download: Callable[[str], bytes] | None = None
 ) -> list[dict[str, Any]]:
@@ -112,14 +107,10 @@ def decode_entries_field(
             if download is None:
                 raise SowError("entries are in Storage but this store has no file storage")
             blob = download(raw[len("storage:") :])
-            value = _gunzip_json(blob) if blob[:2] == b"\x1f\x8b" else json.loads(blob)
-        elif raw.startswith("gzip:"):
-            value = _gunzip_json(base64.b64decode(raw[len("gzip:") :]))
-        elif raw.startswith("H4sI"):
-            value = _gunzip_json(base64.b64decode(raw))
+            value = json.loads(gunzip(blob) if is_gzipped(blob) else blob)
         else:
-            value = json.loads(raw)
-    except (ValueError, OSError, EOFError, binascii.Error, RecursionError) as exc:
+            value = decode_json_text(raw)
+    except (ValueError, OSError, EOFError, zlib.error, RecursionError) as exc:
         # json, gzip and base64 each raise their own subclass of these; a JSON
         # nested deeper than the parser goes is a RecursionError.
         raise SowError(f"entries cannot be decoded: {type(exc).__name__}:"
