@@ -66,9 +66,9 @@ def measure(shards: list[dict[str, object]], courses: int, workdir: Path) -> flo
     started = time.perf_counter()
     document = merge([source], workdir / f"merged{courses}")
     elapsed = time.perf_counter() - started
-    totals = document["totals"]
-    assert totals["courses"] == courses and totals["not_covered"] == 0, totals
-    lessons = totals["lessons"]
+    totals = document.totals
+    assert totals.courses == courses and totals.not_covered == 0, totals
+    lessons = totals.lessons
     files = sum(1 for path in (workdir / f"merged{courses}").rglob("*")
                 if path.is_file()) - 2  # less the catalogue's own two
     print(f"{courses:>3} courses x {SHARDS} shards = {courses * SHARDS:>3} batches,"

@@ -29,8 +29,8 @@ from typing import Any
 import pytest
 
 from pytest_batchgen.contract import SOW_ORDER
+from pytest_batchgen.controller.documents import DocumentUnreadable, SummaryDocument, read_document
 from pytest_batchgen.controller.merge import MergeError, merge
-from pytest_batchgen.controller.summary import SummaryUnreadable, read_summary
 from pytest_batchgen.defaults import DEFAULT_DATABASE, DEFAULT_MCP_CONFIG
 from pytest_batchgen.digits import whole_number
 from pytest_batchgen.layout import CATALOGUE_FILE, BatchLayout
@@ -295,15 +295,14 @@ def batch_of(directory: Path) -> tuple[str, str]:
     """The course and SOW status a batch directory's summary names."""
     layout = BatchLayout(directory)
     try:
-        summary = read_summary(layout.summary)
-    except SummaryUnreadable as exc:
+        summary = read_document(layout.summary, SummaryDocument)
+    except DocumentUnreadable as exc:
         raise CommandError(f"{directory} is not a batch directory: {layout.summary} {exc}"
                            ) from None
-    course_id, sow = summary.get("courseId"), summary.get("sow")
-    status = sow.get("status") if isinstance(sow, dict) else None
-    if not is_course_id(course_id) or status not in SOW_STATUSES:
+    status = summary.sow.status if summary.sow else None
+    if not is_course_id(summary.courseId) or status not in SOW_STATUSES:
         raise CommandError(f"{layout.summary} names no course and SOW")
-    return str(course_id), str(status)
+    return summary.courseId, str(status)
 
 
 def command_write_pending(args: argparse.Namespace) -> tuple[str, int]:
@@ -368,21 +367,21 @@ def command_merge(args: argparse.Namespace) -> tuple[str, int]:
         raise CommandError(f"cannot write the merge under {out}: {exc.strerror or exc}"
                            ) from None
     lines = []
-    for course in document["courses"]:
-        done = (f"passed {course['passed']}" if "passed" in course
-                else f"generated {course['generated']}")
-        lines.append(f"{course['courseId']}: {done}, skipped {course['skipped']},"
-                     f" failed {course['failed']}, not run"
-                     f" {course['not_started'] + course['not_run']}, not covered"
-                     f" {course['not_covered']} | cost ${course['total_cost_usd']:.4f},"
-                     f" tokens {course['total_tokens']} ({course['batches']} batches)")
-    totals = document["totals"]
-    lines += [f"{plural(totals['courses'], 'course')}, {plural(totals['lessons'], 'lesson')}:"
-              f" {'complete' if document['complete'] else 'incomplete'};"
-              f" {len(document['failures'])} failed",
+    for course in document.courses:
+        done = (f"passed {course.passed}" if course.passed is not None
+                else f"generated {course.generated}")
+        lines.append(f"{course.courseId}: {done}, skipped {course.skipped},"
+                     f" failed {course.failed}, not run"
+                     f" {course.not_started + course.not_run}, not covered"
+                     f" {course.not_covered} | cost ${course.total_cost_usd:.4f},"
+                     f" tokens {course.total_tokens} ({course.batches} batches)")
+    totals = document.totals
+    lines += [f"{plural(totals.courses, 'course')}, {plural(totals.lessons, 'lesson')}:"
+              f" {'complete' if document.complete else 'incomplete'};"
+              f" {len(document.failures)} failed",
               f"catalogue: {out / CATALOGUE_FILE}",
               f"report:    {BatchLayout(out).report}"]
-    unfinished = bool(document["failures"]) or not document["complete"]
+    unfinished = bool(document.failures) or not document.complete
     return "\n".join(lines), int(unfinished and not args.allow_incomplete)
 
 

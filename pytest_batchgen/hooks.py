@@ -7,7 +7,7 @@ implementation returning non-None wins) and the plugin's own defaults run last.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from pytest_batchgen.authors import LessonAuthor
+    from pytest_batchgen.controller.documents import SummaryDocument
     from pytest_batchgen.settings import Settings
     from pytest_batchgen.store import LessonStore
 
@@ -31,11 +32,13 @@ def pytest_batchgen_make_author(config: pytest.Config, settings: Settings) -> Le
 
 @pytest.hookspec
 def pytest_batchgen_batch_finished(
-    config: pytest.Config, summary: dict[str, Any], directory: Path
+    config: pytest.Config, summary: SummaryDocument, directory: Path
 ) -> None:
     """A course's batch has ended (completed, failed or interrupted; not a dry run).
 
     Called once per course, on the controller only (also under xdist), after
     `batch_summary.json` and the report are written: `summary` is that file's
-    content, `directory` the batch directory.
+    content as its typed model (`summary.failed`, `summary.complete`,
+    `summary.results`; `summary.to_json()` is the file's JSON), `directory` the
+    batch directory.
     """

@@ -68,6 +68,13 @@ Figure = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 Count = Annotated[int, Field(strict=True)]
 
 
+class Shard(BaseModel):
+    """A job of a CI matrix: shard `index` of `count` (--batch-shard=K/N)."""
+
+    index: Count
+    count: Count
+
+
 class LessonResult(BaseModel):
     """One lesson's outcome: a result in `batch_summary.json`, a test report's
     user_properties, JUnit's <property>s."""
@@ -109,6 +116,8 @@ class LessonResult(BaseModel):
     violations: list[str] = []
     # The stored lesson was written from an older version of the course's SOW.
     stale: bool | None = None
+    # A merged summary's: which job of the matrix ran it.
+    shard: Shard | None = None
 
     @field_validator("duplicate_doc_ids", "removed_diagrams", "violations", "critic_scores",
                      mode="before")

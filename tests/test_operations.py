@@ -140,7 +140,7 @@ FINISHED_HOOK = """
     def pytest_batchgen_batch_finished(config, summary, directory):
         assert (directory / "batch_summary.json").is_file()
         with open("finished.jsonl", "a") as out:
-            out.write(json.dumps({k: summary[k] for k in
+            out.write(json.dumps({k: getattr(summary, k) for k in
                                   ("courseId", "generated", "failed", "complete")}) + "\\n")
 """
 

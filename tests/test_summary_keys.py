@@ -1,8 +1,9 @@
 """The keys of the JSON a run leaves, as dashboards and scripts read them: a golden list.
 
-`batch_summary.json`, a merged summary and the catalogue are built in code; this pins
-what lands on disk, in order, so a change to that code (a typed model, say) is seen
-to keep every key. A new key is a deliberate edit here."""
+`batch_summary.json`, a merged summary and the catalogue are built as typed documents
+(controller/documents.py); this pins what lands on disk, in order, so a change to those
+models is seen to keep every key. A new key is a deliberate edit here. Each file also
+reads back into its model and writes out as it was: what a reader gets is the file."""
 
 from __future__ import annotations
 
@@ -11,6 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from pytest_batchgen.__main__ import main
+from pytest_batchgen.controller.documents import (
+    CatalogueDocument,
+    Document,
+    SummaryDocument,
+    read_document,
+)
 from pytest_batchgen.layout import CATALOGUE_FILE, BatchLayout
 from tests.conftest import COURSE, BatchProject
 
@@ -54,29 +61,35 @@ def results_keys(document: dict[str, Any]) -> dict[str, list[str]]:
     return {result["status"]: list(result) for result in document["results"]}
 
 
+def read_back(path: Path, kind: type[Document] = SummaryDocument) -> dict[str, Any]:
+    """The file's JSON, after checking that its model reads it and writes it out whole."""
+    written = json.loads(path.read_text())
+    assert read_document(path, kind).to_json() == written
+    return written
+
+
 def test_summary_merge_and_catalogue_keep_their_keys(project: BatchProject,
                                                      tmp_path: Path) -> None:
     project.load("sow_current.json")
     project.add_lessons(COURSE, [2])  # a stub the audit fails
-    generate = project.run(f"--batch-course={COURSE}").summary()
+    generate = read_back(project.run(f"--batch-course={COURSE}").layout.summary)
     assert list(generate) == SUMMARY
     assert results_keys(generate) == {s: RESULT[s] for s in ("success", "skipped")}
     assert list(generate["sow"]) == ["doc_id", "version", "status"]
     assert list(generate["budget"]) == ["max_cost_usd", "reached", "not_started"]
 
-    audit = project.run(f"--batch-course={COURSE}", "--batch-audit").summary()
+    audit = read_back(project.run(f"--batch-course={COURSE}", "--batch-audit").layout.summary)
     assert list(audit) == audited(SUMMARY)
     assert results_keys(audit) == {s: RESULT[s] for s in ("passed", "failed")}
 
     out = tmp_path / "merged"
     assert main(["merge", str(project.log_dir), "--out", str(out)]) == 1  # the audit failed
     for suffix, keys in (("", MERGED), ("_audit", audited(MERGED))):
-        merged = json.loads(BatchLayout(out / f"batch_{COURSE}{suffix}_merged")
-                            .summary.read_text())
+        merged = read_back(BatchLayout(out / f"batch_{COURSE}{suffix}_merged").summary)
         assert list(merged) == keys
         assert [list(source) for source in merged["merged_from"]] == [
             ["batch_id", "summary", "shard", "start_time"]]
-    catalogue = json.loads((out / CATALOGUE_FILE).read_text())
+    catalogue = read_back(out / CATALOGUE_FILE, CatalogueDocument)
     assert list(catalogue) == CATALOGUE
     assert [list(course) for course in catalogue["courses"]] == [
         [*CATALOGUE_COURSE[:7], "passed", *CATALOGUE_COURSE[7:]], CATALOGUE_COURSE]

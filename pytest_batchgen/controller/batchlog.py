@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from pytest_batchgen.batch import CourseBatch
+from pytest_batchgen.controller.documents import SummaryDocument
 from pytest_batchgen.logfiles import BANNER, LOG_FORMAT, RULE, QuietFileHandler
 from pytest_batchgen.planning import Action, Mode, PlannedLesson, count_actions
 from pytest_batchgen.results import LessonResult, Status, format_duration, plural
@@ -101,30 +101,30 @@ class BatchLog:
             logger.warning("  Duplicate rows left untouched: %s",
                            ", ".join(result.duplicate_doc_ids))
 
-    def finished(self, document: dict[str, Any]) -> None:
+    def finished(self, document: SummaryDocument) -> None:
         """The closing summary, from the summary file's own figures."""
         layout = self.batch.layout
         for line in [
             BANNER,
-            "Batch Generation Interrupted" if document["interrupted"]
+            "Batch Generation Interrupted" if document.interrupted
             else "Batch Generation Complete",
             BANNER,
             "Summary:",
-            f"  Total SOW entries: {document['total_sow_entries']}",
-            f"  Skipped: {document['skipped']}",
-            f"  Passed: {document['passed']}" if "passed" in document else
-            f"  Generated (success): {document['generated']}",
-            f"  Failed: {document['failed']}",
-            *([f"  Stale (written from an older SOW version): {document['stale']}"]
-              if document.get("stale") else []),
-            *([f"  Not started: {len(document['not_started'])}"
-               f" ({document['stopped_early']})"] if document["not_started"] else []),
-            f"  Not run: {len(document['not_run'])}",
-            *([f"  Deselected: {len(document['deselected'])} (-k, --lf or node ids)"]
-              if document["deselected"] else []),
-            f"  Total Duration: {document['duration_human']}",
-            f"  Total Cost: ${document['total_cost_usd']:.4f} USD",
-            f"  Total Tokens: {document['total_tokens']}",
+            f"  Total SOW entries: {document.total_sow_entries}",
+            f"  Skipped: {document.skipped}",
+            f"  Passed: {document.done}" if document.audit else
+            f"  Generated (success): {document.done}",
+            f"  Failed: {document.failed}",
+            *([f"  Stale (written from an older SOW version): {document.stale}"]
+              if document.stale else []),
+            *([f"  Not started: {len(document.not_started)}"
+               f" ({document.stopped_early})"] if document.not_started else []),
+            f"  Not run: {len(document.not_run)}",
+            *([f"  Deselected: {len(document.deselected)} (-k, --lf or node ids)"]
+              if document.deselected else []),
+            f"  Total Duration: {document.duration_human}",
+            f"  Total Cost: ${document.total_cost_usd:.4f} USD",
+            f"  Total Tokens: {document.total_tokens}",
             f"Summary saved to: {layout.name(layout.summary)}",
             f"Log directory: {self.batch.directory}/",
         ]:

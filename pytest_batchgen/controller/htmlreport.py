@@ -12,9 +12,11 @@ for an audit, not when every value is 0. An audit shows audit columns only.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from html import escape
 from typing import Any
 
+from pytest_batchgen.controller.documents import CatalogueDocument, SummaryDocument
 from pytest_batchgen.htmlpage import link, page, plain
 from pytest_batchgen.layout import (
     BATCH_LOG_FILE,
@@ -24,7 +26,7 @@ from pytest_batchgen.layout import (
     write_text_atomic,
 )
 from pytest_batchgen.planning import Mode, shard_of
-from pytest_batchgen.results import format_duration
+from pytest_batchgen.results import LessonResult, Shard, format_duration
 
 STYLE = """
 .tiles { display: flex; flex-wrap: wrap; gap: .6em; margin: .8em 0; }
@@ -99,69 +101,86 @@ def _money(value: float) -> str:
     return f"${value:.4f}"
 
 
-def _chart(results: list[dict[str, Any]], key: str, css: str, unit: str) -> str:
+def _chart(results: list[LessonResult], figure: str, css: str, unit: str) -> str:
     """One horizontal bar per authored lesson, scaled to the largest value; nothing
     when there is nothing to compare (every value 0, or one lesson)."""
-    rows = [r for r in results if key in r]
-    if len(rows) < 2 or not any(float(r[key]) for r in rows):
+    values = [(r.order, float(getattr(r, figure))) for r in results if r.authored]
+    if len(values) < 2 or not any(value for _, value in values):
         return ""
-    peak = max(float(r[key]) for r in rows)
+    peak = max(value for _, value in values)
     height = 18
     bars = []
-    for index, result in enumerate(rows):
-        value = float(result[key])
+    for index, (order, value) in enumerate(values):
         width = 300 * value / peak
         y = index * height
         label = _money(value) if unit == "usd" else format_duration(value)
         bars.append(
-            f'<text x="0" y="{y + 12}">#{result["order"]}</text>'
+            f'<text x="0" y="{y + 12}">#{order}</text>'
             f'<rect class="{css}" x="40" y="{y + 3}" width="{width:.1f}" height="12"/>'
             f'<text x="{45 + width:.1f}" y="{y + 12}">{label}</text>'
         )
     title = "Cost per lesson" if unit == "usd" else "Duration per lesson"
-    return (f"<h2>{title}</h2><svg width=\"460\" height=\"{len(rows) * height}\" role=\"img\""
+    return (f"<h2>{title}</h2><svg width=\"460\" height=\"{len(values) * height}\" role=\"img\""
             f' aria-label="{title}">{"".join(bars)}</svg>')
 
 
-def _critic(result: dict[str, Any]) -> str:
-    if "critic_overall" not in result:
-        return '<td class="num" data-key=""></td>'
-    parts = result.get("critic_scores") or {}
+def _critic(result: LessonResult) -> str:
+    if result.critic_overall is None:
+        return BLANK
     detail = "<br>".join(
-        [f"fidelity {result['critic_fidelity']:.2f}, quality {result['critic_quality']:.2f}",
-         *(f"{escape(name.replace('_', ' '))} {float(score):.2f}"
-           for name, score in parts.items())])
-    return (f'<td class="num" data-key="{result["critic_overall"]}"><details>'
-            f"<summary>{result['critic_overall']:.3f}</summary><small>{detail}</small>"
+        [f"fidelity {result.critic_fidelity or 0:.2f}, quality {result.critic_quality or 0:.2f}",
+         *(f"{escape(name.replace('_', ' '))} {score:.2f}"
+           for name, score in (result.critic_scores or {}).items())])
+    return (f'<td class="num" data-key="{result.critic_overall}"><details>'
+            f"<summary>{result.critic_overall:.3f}</summary><small>{detail}</small>"
             "</details></td>")
 
 
-def _problem(result: dict[str, Any]) -> str:
+def _problem(result: LessonResult) -> str:
     """The error, and under an audit every violation the lesson has."""
-    violations = result.get("violations", [])
+    violations = result.violations
     items = "".join(f"<li>{plain(v)}</li>" for v in violations)
     listed = (f"<ul>{items}</ul>" if len(violations) <= 3 else
               f"<details><summary>{len(violations)} violations</summary><ul>{items}</ul>"
               "</details>") if items else ""
-    note = f"<br><small>{plain(result['note'])}</small>" if result.get("note") else ""
-    return f'<td class="problem">{plain(result.get("error") or "")}{listed}{note}</td>'
+    note = f"<br><small>{plain(result.note)}</small>" if result.note else ""
+    return f'<td class="problem">{plain(result.error or "")}{listed}{note}</td>'
+
+
+# An empty cell of a number column: a figure a lesson has not.
+BLANK = '<td class="num" data-key=""></td>'
+
+
+@dataclass(frozen=True)
+class Unresulted:
+    """A lesson the summary lists without a result: not covered, not run, deselected."""
+
+    order: int
+    label: str
+    status: str
+
+
+def _status_cell(status: str, words: str, reason: str | None = None) -> str:
+    return (f'<td class="{escape(status)}" data-key="{escape(status)}">{plain(words)}'
+            + (f"<br><small>{plain(reason.replace('_', ' '))}</small>" if reason else "")
+            + "</td>")
 
 
 class Columns:
     """Which columns a summary's table has: an audit's, a generation's; a merge's add
     the shard; spend columns only where some lesson spent."""
 
-    def __init__(self, summary: dict[str, Any]) -> None:
-        results = summary["results"]
-        self.audit = summary.get("mode") == Mode.AUDIT
-        self.merged = "merged_from" in summary
-        self.spend = not self.audit and any(r.get("cost_usd") or r.get("tokens")
+    def __init__(self, summary: SummaryDocument) -> None:
+        results = summary.results
+        self.audit = summary.audit
+        self.merged = summary.merged
+        self.spend = not self.audit and any(r.authored and (r.cost_usd or r.tokens)
                                             for r in results)
-        self.time = not self.audit and any(r.get("duration_seconds") for r in results)
-        self.critic = any("critic_overall" in r for r in results)
-        counts = [s["shard"]["count"] for s in summary.get("merged_from", [])
-                  if isinstance(s.get("shard"), dict)]
-        self.shards = max(counts, default=0)
+        self.time = not self.audit and any(r.authored and round(r.duration_seconds)
+                                           for r in results)
+        self.critic = any(r.critic_overall is not None for r in results)
+        self.shards = max((s.shard.count for s in summary.merged_from or [] if s.shard),
+                          default=0)
 
     def head(self) -> str:
         names = ["Order", "Lesson", "Status", *(["Shard"] * self.merged),
@@ -170,95 +189,95 @@ class Columns:
                  "Violations" if self.audit else "Problem"]
         return "<thead><tr>" + "".join(f"<th>{name}</th>" for name in names) + "</tr></thead>"
 
-    def shard(self, result: dict[str, Any]) -> str:
+    def shard(self, order: int, shard: Shard | None) -> str:
         if not self.merged:
             return ""
-        shard = result.get("shard")
-        if isinstance(shard, dict):
-            text = f"{shard.get('index')}/{shard.get('count')}"
+        if shard:
+            text = f"{shard.index}/{shard.count}"
         elif self.shards:  # a lesson no merged batch ran: the shard it belongs to
-            text = f"{shard_of(result['order'], self.shards)}/{self.shards}"
+            text = f"{shard_of(order, self.shards)}/{self.shards}"
         else:
             text = "—"
         return f"<td>{plain(text)}</td>"
 
-    def row(self, result: dict[str, Any]) -> str:
-        status = result["status"]
-        words = status.replace("_", " ") + (" (stale)" if result.get("stale") else "")
-        reason = result.get("reason")
-        row_id = result.get("doc_id") or result.get("existing_doc_id")
+    def row(self, result: LessonResult) -> str:
+        status = result.status
+        words = status.replace("_", " ") + (" (stale)" if result.stale else "")
+        row_id = result.doc_id or result.existing_doc_id
         files = " · ".join(filter(None, (
-            link(result.get("log_file")), link(result.get("diff_file")),
-            link(result.get("pending_file")))))
+            link(result.log_file), link(result.diff_file), link(result.pending_file))))
         # The lesson's title leads to its page: what a reviewer opens first.
-        label = (link(result["lesson_page"], result["label"]) if result.get("lesson_page")
-                 else plain(result["label"]))
-        cells = [_num(result["order"]),
+        label = (link(result.lesson_page, result.label) if result.lesson_page
+                 else plain(result.label))
+        cells = [_num(result.order),
                  f'<td class="lesson">{label}'
                  + (f"<br><small>row {plain(row_id)}</small>" if row_id else "") + "</td>",
-                 f'<td class="{escape(status)}" data-key="{escape(status)}">{plain(words)}'
-                 + (f"<br><small>{plain(str(reason).replace('_', ' '))}</small>"
-                    if reason else "") + "</td>",
-                 self.shard(result)]
+                 _status_cell(status, words, result.reason),
+                 self.shard(result.order, result.shard)]
+        # A lesson whose author did not run has no figures of its own.
         if self.time:
-            seconds = result.get("duration_seconds")
-            cells.append(_num("" if seconds is None else seconds,
-                              "" if seconds is None else format_duration(seconds)))
+            seconds = round(result.duration_seconds)
+            cells.append(_num(seconds, format_duration(seconds)) if result.authored else BLANK)
         if self.spend:
-            cost = result.get("cost_usd")
-            cells += [_num("" if cost is None else cost, "" if cost is None else _money(cost)),
-                      _num(result.get("tokens", ""))]
+            cells += [_num(result.cost_usd, _money(result.cost_usd)), _num(result.tokens)] \
+                if result.authored else [BLANK, BLANK]
         if self.critic:
             cells.append(_critic(result))
         cells += [f'<td class="files">{files}</td>', _problem(result)]
         return f'<tr data-status="{escape(status)}">{"".join(cells)}</tr>'
 
+    def unresulted(self, lesson: Unresulted) -> str:
+        """The row of a lesson with no result: its order, label and why, nothing else."""
+        blanks = self.time + 2 * self.spend + self.critic
+        cells = [_num(lesson.order), f'<td class="lesson">{plain(lesson.label)}</td>',
+                 _status_cell(lesson.status, lesson.status.replace("_", " ")),
+                 self.shard(lesson.order, None), BLANK * blanks,
+                 '<td class="files"></td><td class="problem"></td>']
+        return f'<tr data-status="{escape(lesson.status)}">{"".join(cells)}</tr>'
 
-def every_lesson(summary: dict[str, Any]) -> list[dict[str, Any]]:
+
+def every_lesson(summary: SummaryDocument) -> list[LessonResult | Unresulted]:
     """The summary's results and, as rows of their own, the lessons it lists without a
     result (not covered by any merged batch, not run, deselected): failures first."""
-    labels = summary.get("sow_labels") or {}
-    rows = list(summary["results"])
+    labels = summary.sow_labels
+    rows: list[LessonResult | Unresulted] = list(summary.results)
     for key, _ in UNRESULTED:
-        rows += [{"order": order, "status": key,
-                  "label": labels.get(str(order), "(its label is in no merged summary)")}
-                 for order in summary.get(key) or []]
-    return sorted(rows, key=lambda r: (RANK.get(r["status"], len(RANK)), r["order"]))
+        rows += [Unresulted(order, labels.get(str(order), "(its label is in no merged summary)"),
+                            key) for order in getattr(summary, key)]
+    return sorted(rows, key=lambda r: (RANK.get(r.status, len(RANK)), r.order))
 
 
-def state(summary: dict[str, Any]) -> tuple[str, str]:
+def state(summary: SummaryDocument) -> tuple[str, str]:
     """(css, sentence): what the batch came to, failures said first. "complete" is said
     only of a batch where every lesson ran and none failed."""
-    failed = summary["failed"]
-    missing = [f"{len(summary[key])} {words}" for key, words in
-               (("not_started", "not started"), *UNRESULTED[:2]) if summary.get(key)]
-    if summary.get("interrupted"):
+    failed = summary.failed
+    missing = [f"{len(getattr(summary, key))} {words}" for key, words in
+               (("not_started", "not started"), *UNRESULTED[:2]) if getattr(summary, key)]
+    if summary.interrupted:
         missing.insert(0, "interrupted")
-    if summary.get("not_started") and summary.get("stopped_early"):
-        missing.append(f"stopped early: {summary['stopped_early']}")
-    incomplete = not summary.get("complete") or bool(missing)
+    if summary.not_started and summary.stopped_early:
+        missing.append(f"stopped early: {summary.stopped_early}")
+    incomplete = not summary.complete or bool(missing)
     if failed:
-        what = "failed the audit" if summary.get("mode") == Mode.AUDIT else "failed"
+        what = "failed the audit" if summary.audit else "failed"
         text = f"{failed} lesson{'s' * (failed != 1)} {what}: not ready to publish"
         return "bad", text + (f" (and incomplete: {'; '.join(missing)})" if incomplete else "")
     if incomplete:
         return "warn", "Incomplete: " + ("; ".join(missing) or "not every lesson has a result")
-    if summary.get("mode") == Mode.AUDIT:
+    if summary.audit:
         return "good", "Complete: every stored lesson passed the audit"
     return "good", "Complete: every lesson was generated or already exists"
 
 
-def counts(summary: dict[str, Any]) -> str:
-    done = (f"passed {summary['passed']}" if summary.get("mode") == Mode.AUDIT
-            else f"generated {summary['generated']}")
-    not_started = summary.get("not_started") or []
-    not_covered = summary.get("not_covered") or []
-    return (f"{done}, skipped {summary['skipped']}, failed {summary['failed']}"
-            + (f", not started {len(not_started)} ({escape(str(summary.get('stopped_early')))})"
+def counts(summary: SummaryDocument) -> str:
+    done = f"passed {summary.done}" if summary.audit else f"generated {summary.done}"
+    not_started, not_covered = summary.not_started, summary.not_covered
+    return (f"{done}, skipped {summary.skipped}, failed {summary.failed}"
+            + (f", not started {len(not_started)} ({escape(str(summary.stopped_early))})"
                if not_started else "")
             + (f", not covered by any batch merged {len(not_covered)}" if not_covered else "")
-            + (f", stale {summary['stale']} (written from an older SOW version)"
-               if summary.get("stale") else ""))
+            + (f", stale {summary.stale} (written from an older SOW version)"
+               if summary.stale else ""))
 
 
 def _tiles(pairs: list[tuple[str, Any, bool]]) -> str:
@@ -276,100 +295,96 @@ def _filter(statuses: list[str]) -> str:
             f'<option value="">every status</option>{options}</select></label></p>')
 
 
-def render(summary: dict[str, Any]) -> str:
+def render(summary: SummaryDocument) -> str:
     columns = Columns(summary)
     audit = columns.audit
     rows = every_lesson(summary)
     css, sentence = state(summary)
-    tiles = [("passed" if audit else "generated",
-              summary["passed"] if audit else summary["generated"], False),
-             ("failed", summary["failed"], bool(summary["failed"])),
-             ("skipped", summary["skipped"], False)]
+    tiles: list[tuple[str, Any, bool]] = [("passed" if audit else "generated", summary.done, False),
+             ("failed", summary.failed, bool(summary.failed)),
+             ("skipped", summary.skipped, False)]
     for key, words in (("not_started", "not started"), *UNRESULTED):
-        if summary.get(key):
-            tiles.append((words, len(summary[key]), key != "deselected"))
-    if summary.get("stale"):
-        tiles.append(("stale", summary["stale"], False))
+        if getattr(summary, key):
+            tiles.append((words, len(getattr(summary, key)), key != "deselected"))
+    if summary.stale:
+        tiles.append(("stale", summary.stale, False))
     if columns.spend:
-        tiles += [("cost", _money(summary["total_cost_usd"]), False),
-                  ("tokens", summary["total_tokens"], False)]
-    shard = summary.get("shard")
-    about = (f"Course <b>{plain(summary['courseId'])}</b>"
-             + (f" · shard {shard['index']}/{shard['count']}" if isinstance(shard, dict) else "")
-             + (" · merged from " + ", ".join(plain(s["batch_id"])
-                                            for s in summary["merged_from"])
+        tiles += [("cost", _money(summary.total_cost_usd), False),
+                  ("tokens", summary.total_tokens, False)]
+    shard = summary.shard
+    about = (f"Course <b>{plain(summary.courseId)}</b>"
+             + (f" · shard {shard.index}/{shard.count}" if shard else "")
+             + (" · merged from " + ", ".join(plain(s.batch_id)
+                                            for s in summary.merged_from or [])
                 if columns.merged else "")
-             + f" · {'audit' if audit else 'author ' + plain(summary.get('author', ''))}"
-             + f" · {plain(summary['duration_human'])}"
-             + f" · {summary['total_sow_entries']} lessons in the SOW")
-    body = (f"<h1>{'Audit' if audit else 'Batch'} {plain(summary['batch_id'])}</h1>"
+             + f" · {'audit' if audit else 'author ' + plain(summary.author or '')}"
+             + f" · {plain(summary.duration_human)}"
+             + f" · {summary.total_sow_entries} lessons in the SOW")
+    body = (f"<h1>{'Audit' if audit else 'Batch'} {plain(summary.batch_id)}</h1>"
             f"<p>{about}</p>"
             f'<p class="banner {css}">{plain(sentence)}</p>'
             f"{_tiles(tiles)}<p class=\"muted\">{counts(summary)}</p>"
-            f"{_filter([r['status'] for r in rows])}"
+            f"{_filter([r.status for r in rows])}"
             f'<table class="records">{columns.head()}<tbody>'
-            + "".join(columns.row(r) for r in rows) + "</tbody></table>"
-            + ("" if audit else _chart(summary["results"], "cost_usd", "cost", "usd")
-               + _chart(summary["results"], "duration_seconds", "duration", "seconds"))
+            + "".join(columns.row(r) if isinstance(r, LessonResult) else columns.unresulted(r)
+                      for r in rows) + "</tbody></table>"
+            + ("" if audit else _chart(summary.results, "cost_usd", "cost", "usd")
+               + _chart(summary.results, "duration_seconds", "duration", "seconds"))
             + f"<p>{link(SUMMARY_FILE)}"
             + ("" if columns.merged else " · " + link(BATCH_LOG_FILE)) + "</p>")
-    return page(f"{summary['batch_id']}: {sentence}", body, style=STYLE, script=SCRIPT)
+    return page(f"{summary.batch_id}: {sentence}", body, style=STYLE, script=SCRIPT)
 
 
-def _course_status(course: dict[str, Any]) -> str:
-    return "failed" if course["failed"] else "complete" if course["complete"] else "incomplete"
-
-
-def render_catalogue(catalogue: dict[str, Any]) -> str:
+def render_catalogue(catalogue: CatalogueDocument) -> str:
     """A merge's page: a line per course (linking to its merged report) and the failures."""
-    totals = catalogue["totals"]
+    totals = catalogue.totals
     courses = "".join(
-        f'<tr data-status="{_course_status(c)}"><td>'
-        f'{link(c["summary"].rsplit("/", 1)[0] + "/batch_report.html", c["courseId"])}</td>'
-        f"<td>{plain(c.get('mode', 'generate'))}</td>{_num(c['batches'])}"
-        f"{_num(c.get('generated', c.get('passed', 0)))}{_num(c['skipped'])}"
-        f"{_num(c['failed'])}{_num(c['not_started'] + c['not_run'])}{_num(c['not_covered'])}"
-        f"{_num(c['total_cost_usd'], _money(c['total_cost_usd']))}{_num(c['total_tokens'])}"
-        f"{_num(c['lesson_seconds'], format_duration(c['lesson_seconds']))}"
-        f"{_num('' if c['critic_overall_avg'] is None else c['critic_overall_avg'])}"
-        f'<td class="{_course_status(c)}">{_course_status(c)}</td></tr>'
-        for c in catalogue["courses"])
+        f'<tr data-status="{c.state}"><td>'
+        f'{link(c.summary.rsplit("/", 1)[0] + "/batch_report.html", c.courseId)}</td>'
+        f"<td>{plain(c.mode)}</td>{_num(c.batches)}"
+        f"{_num(c.passed if c.mode == Mode.AUDIT else c.generated)}{_num(c.skipped)}"
+        f"{_num(c.failed)}{_num(c.not_started + c.not_run)}{_num(c.not_covered)}"
+        f"{_num(c.total_cost_usd, _money(c.total_cost_usd))}{_num(c.total_tokens)}"
+        f"{_num(c.lesson_seconds, format_duration(c.lesson_seconds))}"
+        f"{_num('' if c.critic_overall_avg is None else c.critic_overall_avg)}"
+        f'<td class="{c.state}">{c.state}</td></tr>'
+        for c in catalogue.courses)
     failures = "".join(
-        f'<tr data-status="failed"><td>{plain(f["courseId"])}</td>{_num(f["order"])}'
-        f'<td class="lesson">{link(f.get("lesson_page"), f["label"]) or plain(f["label"])}</td>'
-        f'<td class="problem">{plain(f.get("error") or "")}</td>'
-        f'<td class="files">{link(f.get("log_file"))}</td></tr>' for f in catalogue["failures"])
+        f'<tr data-status="failed"><td>{plain(f.courseId)}</td>{_num(f.order)}'
+        f'<td class="lesson">{link(f.lesson_page, f.label) or plain(f.label)}</td>'
+        f'<td class="problem">{plain(f.error or "")}</td>'
+        f'<td class="files">{link(f.log_file)}</td></tr>' for f in catalogue.failures)
     failure_table = (
         "<table><thead><tr><th>Course</th><th>Order</th><th>Lesson</th><th>Error</th>"
         f"<th>Files</th></tr></thead><tbody>{failures}</tbody></table>" if failures
         else "<p>None.</p>")
-    failed, complete = totals["failed"], catalogue["complete"]
-    missing = totals["not_started"] + totals["not_run"] + totals["not_covered"]
+    failed, complete = totals.failed, catalogue.complete
+    not_run = totals.not_started + totals.not_run
     if failed:
         css, sentence = "bad", (f"{failed} lesson{'s' * (failed != 1)} failed: not ready to"
                                 " publish" + ("" if complete else " (and incomplete)"))
     elif not complete:
-        css, sentence = "warn", f"Incomplete: {missing} lessons without a result"
+        css, sentence = "warn", (f"Incomplete: {not_run + totals.not_covered} lessons"
+                                 " without a result")
     else:
         css, sentence = "good", "Complete: every lesson of every course has a result"
-    tiles = _tiles([("courses", totals["courses"], False), ("lessons", totals["lessons"], False),
-                    ("generated", totals["generated"], False),
-                    *([("passed", totals["passed"], False)] if totals.get("passed") else []),
-                    ("failed", failed, bool(failed)), ("skipped", totals["skipped"], False),
-                    ("not run", totals["not_started"] + totals["not_run"],
-                     bool(totals["not_started"] + totals["not_run"])),
-                    ("not covered", totals["not_covered"], bool(totals["not_covered"])),
-                    ("cost", _money(totals["total_cost_usd"]), False)])
-    body = (f"<h1>Catalogue: {totals['courses']} courses, {totals['lessons']} lessons</h1>"
+    tiles = _tiles([("courses", totals.courses, False), ("lessons", totals.lessons, False),
+                    ("generated", totals.generated, False),
+                    *([("passed", totals.passed, False)] if totals.passed else []),
+                    ("failed", failed, bool(failed)), ("skipped", totals.skipped, False),
+                    ("not run", not_run, bool(not_run)),
+                    ("not covered", totals.not_covered, bool(totals.not_covered)),
+                    ("cost", _money(totals.total_cost_usd), False)])
+    body = (f"<h1>Catalogue: {totals.courses} courses, {totals.lessons} lessons</h1>"
             f'<p class="banner {css}">{plain(sentence)}</p>{tiles}'
             f"<p class=\"muted\">{'complete' if complete else 'incomplete'} ·"
-            f" generated {totals['generated']}, skipped {totals['skipped']}, failed {failed},"
-            f" not run {totals['not_started'] + totals['not_run']}, not covered"
-            f" {totals['not_covered']} · {_money(totals['total_cost_usd'])} (all runs"
-            f" {_money(totals['total_cost_usd_all_runs'])}) · {totals['total_tokens']} tokens"
-            f" · {format_duration(totals['lesson_seconds'])} of lessons</p>"
+            f" generated {totals.generated}, skipped {totals.skipped}, failed {failed},"
+            f" not run {not_run}, not covered"
+            f" {totals.not_covered} · {_money(totals.total_cost_usd)} (all runs"
+            f" {_money(totals.total_cost_usd_all_runs)}) · {totals.total_tokens} tokens"
+            f" · {format_duration(totals.lesson_seconds)} of lessons</p>"
             "<h2>Failures</h2>" + failure_table + "<h2>Courses</h2>"
-            + _filter([_course_status(c) for c in catalogue["courses"]])
+            + _filter([c.state for c in catalogue.courses])
             + '<table class="records"><thead><tr><th>Course</th><th>Kind</th><th>Batches</th>'
             "<th>Done</th><th>Skipped</th><th>Failed</th><th>Not run</th><th>Not covered</th>"
             "<th>Cost</th><th>Tokens</th><th>Lesson time</th><th>Critic</th><th>State</th>"
@@ -377,5 +392,5 @@ def render_catalogue(catalogue: dict[str, Any]) -> str:
     return page(f"Catalogue: {sentence}", body, style=STYLE, script=SCRIPT)
 
 
-def write_report(summary: dict[str, Any], layout: BatchLayout) -> None:
+def write_report(summary: SummaryDocument, layout: BatchLayout) -> None:
     write_text_atomic(layout.report, render(summary))

@@ -30,20 +30,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
-
-from pytest_batchgen.controller.htmlreport import render, render_catalogue
-from pytest_batchgen.controller.summary import (
-    SummaryUnreadable,
-    Totals,
-    counts_document,
-    read_summary,
-    spend_document,
-    summary_shape,
-    utc_iso,
+from pytest_batchgen.controller.documents import (
+    CatalogueCourse,
+    CatalogueDocument,
+    CatalogueFailure,
+    CatalogueTotals,
+    DocumentUnreadable,
+    MergedSource,
+    SummaryDocument,
+    read_document,
 )
+from pytest_batchgen.controller.htmlreport import render, render_catalogue
+from pytest_batchgen.controller.summary import Totals, count_fields, spend_fields
 from pytest_batchgen.layout import (
     CATALOGUE_FILE,
     SUMMARY_FILE,
@@ -52,7 +51,7 @@ from pytest_batchgen.layout import (
     write_text_atomic,
 )
 from pytest_batchgen.planning import Mode
-from pytest_batchgen.results import Count, Figure, LessonResult, Status, format_duration
+from pytest_batchgen.results import LessonResult, Status, format_duration
 
 # Result fields that name a file of the lesson's batch directory.
 FILE_FIELDS = ("log_file", "diff_file", "pending_file", "lesson_page")
@@ -62,64 +61,35 @@ class MergeError(Exception):
     """One line for the user, exit 2; nothing is written."""
 
 
-class SummaryShape(BaseModel):
-    """What a merge reads of a batch summary, checked before anything is merged (the
-    results themselves are carried over as the file has them)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    courseId: str  # the file's key
-    start_time: AwareDatetime
-    end_time: AwareDatetime | None = None
-    mode: Mode = Mode.GENERATE
-    total_sow_entries: Count = 0
-    results: list[LessonResult]
-    not_run: list[int] = []
-    deselected: list[int] = []
-    in_other_shards: list[int] = []
-    interrupted: bool = False
-    total_cost_usd: Figure = 0.0
-
-
 @dataclass(frozen=True)
 class Batch:
     """One batch's summary as found among the artifacts."""
 
     path: Path
-    document: dict[str, Any]
-    shape: SummaryShape
+    summary: SummaryDocument
 
     @property
     def name(self) -> str:
-        return str(self.document.get("batch_id") or self.path.parent.name)
+        return self.summary.batch_id or self.path.parent.name
 
     @property
     def sow(self) -> tuple[str, str]:
-        sow = self.document.get("sow") or {}
-        return str(sow.get("doc_id")), str(sow.get("version"))
+        sow = self.summary.sow
+        return (str(sow.doc_id), str(sow.version)) if sow else ("None", "None")
 
     @property
     def end(self) -> datetime:
-        return self.shape.end_time or self.shape.start_time
-
-    def orders(self, key: str) -> set[int]:
-        return set(getattr(self.shape, key))
-
-    def results(self) -> Iterable[tuple[LessonResult, dict[str, Any]]]:
-        """Each result, checked, beside the file's own record of it."""
-        return zip(self.shape.results, self.document["results"], strict=True)
+        return self.summary.end_time or self.summary.start_time
 
 
 def read_batch(file: Path) -> Batch | None:
     """The batch summary in `file`; None for an earlier merge's output (its batches
     are merged from themselves)."""
     try:
-        document = read_summary(file)
-        if "merged_from" in document:
-            return None
-        return Batch(file, document, summary_shape(document, SummaryShape))
-    except SummaryUnreadable as exc:
+        summary = read_document(file, SummaryDocument)
+    except DocumentUnreadable as exc:
         raise MergeError(f"{file} {exc}") from None
+    return None if summary.merged else Batch(file, summary)
 
 
 def find_batches(paths: Iterable[Path]) -> list[Batch]:
@@ -143,9 +113,9 @@ def check_one_plan(course_id: str, batches: list[Batch]) -> None:
     """Refuse summaries that do not describe one course: plans that give one lesson
     different labels (another SOW, or one edited)."""
     first = batches[0]
-    labels = {r.order: (r.label, first) for r in first.shape.results}
+    labels = {r.order: (r.label, first) for r in first.summary.results}
     for batch in batches[1:]:
-        for result in batch.shape.results:
+        for result in batch.summary.results:
             label, seen_in = labels.setdefault(result.order, (result.label, batch))
             if label != result.label:
                 raise MergeError(
@@ -155,163 +125,163 @@ def check_one_plan(course_id: str, batches: list[Batch]) -> None:
                     " merge the summaries of one plan")
 
 
-def _moved(result: dict[str, Any], batch: Batch, directory: Path) -> dict[str, Any]:
-    """A result whose file paths are relative to the merged course's directory.
+def _moved(result: LessonResult, batch: Batch, directory: Path) -> LessonResult:
+    """A result whose file paths are relative to the merged course's directory, and
+    which names the job of the matrix that ran it.
 
     A lesson's files are in its batch's directory: a path that leads out of it
     (`/etc/passwd`, `../../x`, a link elsewhere) would make the report link to
     whatever it names, so it is left out of the merge."""
-    moved = dict(result)
     home = batch.path.parent.resolve()
+    moved: dict[str, str | None] = {}
     for field in FILE_FIELDS:
-        if not (isinstance(moved.get(field), str) and moved[field]):
-            continue
-        target = (home / moved[field]).resolve()
-        if target.is_relative_to(home):
-            moved[field] = Path(os.path.relpath(target, directory)).as_posix()
-        else:
-            del moved[field]
-    if isinstance(batch.document.get("shard"), dict):  # which job of the matrix ran it
-        moved["shard"] = batch.document["shard"]
-    return moved
+        path = getattr(result, field)
+        if path:
+            target = (home / path).resolve()
+            moved[field] = Path(os.path.relpath(target, directory)).as_posix() \
+                if target.is_relative_to(home) else None
+    return result.model_copy(update={**moved, "shard": batch.summary.shard})
 
 
-def latest_results(batches: list[Batch]) -> dict[int, tuple[LessonResult, dict[str, Any], Batch]]:
+def latest_results(batches: list[Batch]) -> dict[int, tuple[LessonResult, Batch]]:
     """Each lesson's result from the latest batch that ran it, by order; `batches`
     oldest first."""
-    latest: dict[int, tuple[LessonResult, dict[str, Any], Batch]] = {}
+    latest: dict[int, tuple[LessonResult, Batch]] = {}
     for batch in batches:
-        for result, record in batch.results():
+        for result in batch.summary.results:
             earlier = latest.get(result.order)
             # A re-run that skipped a lesson an earlier batch authored only found it
             # there: the authoring is the result to report.
             if (earlier and result.status == Status.SKIPPED
                     and earlier[0].status == Status.SUCCESS):
                 continue
-            latest[result.order] = (result, record, batch)
+            latest[result.order] = (result, batch)
     return dict(sorted(latest.items()))
 
 
-def merge_course(course_id: str, batches: list[Batch], directory: Path) -> dict[str, Any]:
+def _orders(batches: list[Batch], *lists: str) -> set[int]:
+    """The lessons some batch's summary lists under any of `lists` (not_run, …)."""
+    return {order for batch in batches for name in lists
+            for order in getattr(batch.summary, name)}
+
+
+def merge_course(course_id: str, batches: list[Batch], directory: Path) -> SummaryDocument:
     """The course's batches as one summary, in the batch summary's shape."""
-    batches = sorted(batches, key=lambda b: b.shape.start_time)
+    batches = sorted(batches, key=lambda b: b.summary.start_time)
     check_one_plan(course_id, batches)
     latest = latest_results(batches)
-    lessons = [result for result, _, _ in latest.values()]
-    results = [_moved(record, batch, directory) for _, record, batch in latest.values()]
+    lessons = [_moved(result, batch, directory) for result, batch in latest.values()]
     totals = Totals()
     for lesson in lessons:
         totals.count(lesson)
     run = set(latest)
-    not_run = set().union(*(b.orders("not_run") for b in batches)) - run
-    deselected = set().union(*(b.orders("deselected") for b in batches)) - run - not_run
-    mentioned = run | set().union(*(b.orders(key) for b in batches for key in (
-        "not_run", "deselected", "in_other_shards")))
+    not_run = _orders(batches, "not_run") - run
+    deselected = _orders(batches, "deselected") - run - not_run
+    mentioned = run | _orders(batches, "not_run", "deselected", "in_other_shards")
     # Left to other shards by every batch given: a shard whose artifact is missing.
     not_covered = mentioned - run - not_run - deselected
     not_started = [r for r in lessons if r.status == Status.NOT_STARTED]
-    newest = batches[-1].document
-    start = batches[0].shape.start_time
+    newest = batches[-1].summary
+    start = batches[0].summary.start_time
     end = max(b.end for b in batches)
     seconds = (end - start).total_seconds()
-    interrupted = any(b.shape.interrupted for b in batches)
-    mode = batches[-1].shape.mode
-    return {
-        "batch_id": directory.name,
-        "courseId": course_id,
-        "start_time": utc_iso(start),
-        "end_time": utc_iso(end),
-        "duration_seconds": round(seconds),
-        "duration_human": format_duration(seconds),
-        "force_mode": any(b.document.get("force_mode") is True for b in batches),
-        "dry_run": False,
-        "mode": mode,
-        "author": ", ".join(sorted({str(b.document.get("author")) for b in batches})),
-        "complete": not (not_run or not_started or not_covered or interrupted),
-        "interrupted": interrupted,
-        "store": ", ".join(sorted({str(b.document.get("store")) for b in batches})),
-        "sow": newest.get("sow"),
-        "total_sow_entries": max(len(mentioned), batches[-1].shape.total_sow_entries),
+    interrupted = any(b.summary.interrupted for b in batches)
+    return SummaryDocument(
+        batch_id=directory.name,
+        courseId=course_id,
+        start_time=start,
+        end_time=end,
+        duration_seconds=round(seconds),
+        duration_human=format_duration(seconds),
+        force_mode=any(b.summary.force_mode for b in batches),
+        dry_run=False,
+        mode=newest.mode,
+        author=", ".join(sorted({str(b.summary.author) for b in batches})),
+        complete=not (not_run or not_started or not_covered or interrupted),
+        interrupted=interrupted,
+        store=", ".join(sorted({str(b.summary.store) for b in batches})),
+        sow=newest.sow,
+        total_sow_entries=max(len(mentioned), newest.total_sow_entries),
         # These add up: skipped + generated (or passed) + failed + not_started + not_run
         # + deselected + not_covered = total_sow_entries.
-        **counts_document(totals, mode),
-        "not_started": [r.order for r in not_started],
-        "not_run": sorted(not_run),
-        "deselected": sorted(deselected),
-        "not_covered": sorted(not_covered),
-        "stopped_early": not_started[0].error if not_started else None,
-        "changed_lessons": [r.order for r in lessons if r.changed],
-        "diagrams_removed": sum(len(r.removed_diagrams) for r in lessons),
-        "pending_files": sorted(r["pending_file"] for r in results if r.get("pending_file")),
-        "results": results,
+        **count_fields(totals, newest.mode),
+        not_started=[r.order for r in not_started],
+        not_run=sorted(not_run),
+        deselected=sorted(deselected),
+        not_covered=sorted(not_covered),
+        stopped_early=not_started[0].error if not_started else None,
+        changed_lessons=[r.order for r in lessons if r.changed],
+        diagrams_removed=sum(len(r.removed_diagrams) for r in lessons),
+        pending_files=sorted(r.pending_file for r in lessons if r.pending_file),
+        results=lessons,
         # Labels of the lessons no result names (not covered, not run), newest SOW last.
-        "sow_labels": {order: label for b in batches
-                       for order, label in (b.document.get("sow_labels") or {}).items()
-                       if isinstance(label, str)},
-        **spend_document(totals),
-        # What every merged batch spent, lessons run twice included.
-        "total_cost_usd_all_runs": round(sum(b.shape.total_cost_usd for b in batches), 4),
-        "lesson_seconds": round(totals.authored_seconds),
-        "critic_overall_avg": _average(r.critic_overall for r in lessons),
-        "log_directory": str(directory),
-        "merged_from": [{"batch_id": b.name, "summary": str(b.path),
-                         "shard": b.document.get("shard"), "start_time": utc_iso(
-                             b.shape.start_time)} for b in batches],
-    }
+        sow_labels={order: label for b in batches for order, label in b.summary.sow_labels.items()},
+        **spend_fields(totals),
+        total_cost_usd_all_runs=round(sum(b.summary.total_cost_usd for b in batches), 4),
+        lesson_seconds=round(totals.authored_seconds),
+        critic_overall_avg=_average([r.critic_overall for r in lessons
+                                     if r.critic_overall is not None]),
+        log_directory=str(directory),
+        merged_from=[MergedSource(batch_id=b.name, summary=str(b.path), shard=b.summary.shard,
+                                  start_time=b.summary.start_time) for b in batches],
+    )
 
 
-def _average(values: Iterable[Any]) -> float | None:
-    numbers = [float(v) for v in values if isinstance(v, int | float)]
-    return round(sum(numbers) / len(numbers), 3) if numbers else None
+def _average(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 3) if values else None
 
 
-def catalogue(courses: list[dict[str, Any]], out: Path, sources: list[Path]) -> dict[str, Any]:
+def catalogue(courses: list[SummaryDocument], out: Path, sources: list[Path]
+              ) -> CatalogueDocument:
     """The catalogue: a line per course, the totals, and every failure with its log."""
-    keys = ("generated", "skipped", "failed", "passed")
-    lists = ("not_started", "not_run", "not_covered")
-    rows = [{"courseId": c["courseId"], "mode": c["mode"],
-             "summary": f"{c['batch_id']}/{SUMMARY_FILE}", "complete": c["complete"],
-             **{k: c[k] for k in keys if k in c},
-             **{k: len(c[k]) for k in lists}, "total_cost_usd": c["total_cost_usd"],
-             "total_tokens": c["total_tokens"], "lesson_seconds": c["lesson_seconds"],
-             "critic_overall_avg": c["critic_overall_avg"],
-             "batches": len(c["merged_from"])} for c in courses]
-    failures = [{"courseId": c["courseId"], "mode": c["mode"], "order": r["order"],
-                 "label": r["label"], "error": r.get("error"),
-                 **{key: f"{c['batch_id']}/{r[key]}" if r.get(key) else None
-                    for key in ("log_file", "lesson_page")}}
-                for c in courses for r in c["results"] if r["status"] == Status.FAILED]
-    return {
-        "merged_at": utc_iso(datetime.now(UTC)),
-        "sources": [str(path) for path in sources],
-        "output": str(out),
-        "complete": all(c["complete"] for c in courses),
-        "courses": rows,
-        "totals": {
-            "courses": len(courses),
-            "lessons": sum(c["total_sow_entries"] for c in courses),
-            **{k: sum(r.get(k, 0) for r in rows) for k in (*keys, *lists)},
-            "total_cost_usd": round(sum(c["total_cost_usd"] for c in courses), 4),
-            "total_cost_usd_all_runs": round(sum(c["total_cost_usd_all_runs"]
-                                                 for c in courses), 4),
-            "total_tokens": sum(c["total_tokens"] for c in courses),
-            "lesson_seconds": sum(c["lesson_seconds"] for c in courses),
-        },
-        "failures": failures,
-    }
+    rows = [CatalogueCourse(
+        courseId=c.courseId, mode=c.mode, summary=f"{c.batch_id}/{SUMMARY_FILE}",
+        complete=c.complete, generated=c.generated, skipped=c.skipped, failed=c.failed,
+        **({"passed": c.passed} if c.passed is not None else {}),
+        not_started=len(c.not_started), not_run=len(c.not_run),
+        not_covered=len(c.not_covered), total_cost_usd=c.total_cost_usd,
+        total_tokens=c.total_tokens, lesson_seconds=c.lesson_seconds,
+        critic_overall_avg=c.critic_overall_avg, batches=len(c.merged_from or []))
+        for c in courses]
+    failures = [CatalogueFailure(
+        courseId=c.courseId, mode=c.mode, order=r.order, label=r.label, error=r.error,
+        log_file=f"{c.batch_id}/{r.log_file}" if r.log_file else None,
+        lesson_page=f"{c.batch_id}/{r.lesson_page}" if r.lesson_page else None)
+        for c in courses for r in c.results if r.status == Status.FAILED]
+    return CatalogueDocument(
+        merged_at=datetime.now(UTC),
+        sources=[str(path) for path in sources],
+        output=str(out),
+        complete=all(c.complete for c in courses),
+        courses=rows,
+        totals=CatalogueTotals(
+            courses=len(courses),
+            lessons=sum(c.total_sow_entries for c in courses),
+            generated=sum(r.generated for r in rows),
+            skipped=sum(r.skipped for r in rows),
+            failed=sum(r.failed for r in rows),
+            passed=sum(r.passed or 0 for r in rows),
+            not_started=sum(r.not_started for r in rows),
+            not_run=sum(r.not_run for r in rows),
+            not_covered=sum(r.not_covered for r in rows),
+            total_cost_usd=round(sum(c.total_cost_usd for c in courses), 4),
+            total_cost_usd_all_runs=round(sum(c.total_cost_usd_all_runs for c in courses), 4),
+            total_tokens=sum(c.total_tokens for c in courses),
+            lesson_seconds=sum(c.lesson_seconds for c in courses)),
+        failures=failures,
+    )
 
 
 def earlier_merge_files(out: Path) -> set[Path]:
     """The per-course files an earlier merge wrote into `out`, as its catalogue lists
     them: the only files there, beside the catalogue's own, a merge may replace."""
     try:
-        courses = read_summary(out / CATALOGUE_FILE).get("courses")
-    except SummaryUnreadable:
+        courses = read_document(out / CATALOGUE_FILE, CatalogueDocument).courses
+    except DocumentUnreadable:
         return set()
     files: set[Path] = set()
-    for course in courses if isinstance(courses, list) else []:
-        summary = course.get("summary") if isinstance(course, dict) else None
-        directory = (out / summary).parent if isinstance(summary, str) else out
+    for course in courses:
+        directory = (out / course.summary).parent
         if directory.parent == out and directory.name.startswith("batch_") \
                 and directory.name.endswith("_merged"):
             files |= {BatchLayout(directory).summary, BatchLayout(directory).report}
@@ -335,13 +305,13 @@ def replace_earlier_merge(out: Path, staging: Path, written: list[Path]) -> None
             file.parent.rmdir()
 
 
-def merged_directory(course_id: str, mode: str) -> str:
+def merged_directory(course_id: str, mode: Mode) -> str:
     """A merged course's directory: its generation's, or its audits' beside it."""
     return f"batch_{course_id}_merged" if mode == Mode.GENERATE else \
         f"batch_{course_id}_{mode}_merged"
 
 
-def merge(paths: list[Path], out: Path) -> dict[str, Any]:
+def merge(paths: list[Path], out: Path) -> CatalogueDocument:
     """Merge the batches under `paths` into `out` (replacing an earlier merge's files
     there, and nothing else); the catalogue document. OSError when `out` cannot be
     written."""
@@ -349,9 +319,9 @@ def merge(paths: list[Path], out: Path) -> dict[str, Any]:
     if out.exists() and any(out.iterdir()) and not (out / CATALOGUE_FILE).is_file():
         raise MergeError(f"{out} exists and is not the output of a merge; choose --out")
     batches = find_batches(paths)
-    by_course: dict[tuple[str, str], list[Batch]] = {}
+    by_course: dict[tuple[str, Mode], list[Batch]] = {}
     for batch in batches:
-        by_course.setdefault((batch.document["courseId"], batch.shape.mode), []).append(batch)
+        by_course.setdefault((batch.summary.courseId, batch.summary.mode), []).append(batch)
     # Everything is built and checked before anything is written.
     courses = [merge_course(course_id, found, out / merged_directory(course_id, mode))
                for (course_id, mode), found in sorted(by_course.items())]
@@ -366,12 +336,12 @@ def merge(paths: list[Path], out: Path) -> dict[str, Any]:
     try:
         written: list[Path] = []
         for course in courses:
-            layout = BatchLayout(staging / Path(course["log_directory"]).name)
+            layout = BatchLayout(staging / Path(course.log_directory).name)
             layout.directory.mkdir(parents=True)
-            write_json_atomic(layout.summary, course)
+            write_json_atomic(layout.summary, course.to_json())
             write_text_atomic(layout.report, render(course))
             written += [layout.summary, layout.report]
-        write_json_atomic(staging / CATALOGUE_FILE, document)
+        write_json_atomic(staging / CATALOGUE_FILE, document.to_json())
         write_text_atomic(BatchLayout(staging).report, render_catalogue(document))
         written += [staging / CATALOGUE_FILE, BatchLayout(staging).report]
         if out.exists():

@@ -9,9 +9,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
+from pydantic_core import to_jsonable_python
 
 from pytest_batchgen.batch import CourseBatch
-from pytest_batchgen.controller.summary import shard_document, sow_document, utc_iso
+from pytest_batchgen.controller.documents import utc_iso
+from pytest_batchgen.controller.summary import shard_fields, sow_record
 from pytest_batchgen.items import LessonItem
 from pytest_batchgen.layout import write_json_atomic
 from pytest_batchgen.planning import Action, Estimate, Mode, PlannedLesson, count_actions
@@ -54,9 +56,9 @@ def plan_document(batch: CourseBatch, force: bool, estimate: Estimate) -> dict[s
         "force_mode": force,
         "timestamp": utc_iso(batch.started),
         "store": batch.store_description,
-        "sow": sow_document(batch),
+        "sow": sow_record(batch).to_json(),
         "total_sow_entries": batch.total,
-        **shard_document(batch),
+        **to_jsonable_python(shard_fields(batch)),
         "mode": batch.mode,
         "plan": lists,
         "summary": {f"will_{action.value}": counts[action] for action in actions},

@@ -18,6 +18,7 @@ import pytest
 
 from pytest_batchgen.batch import CourseBatch
 from pytest_batchgen.controller.batchlog import BatchLog
+from pytest_batchgen.controller.documents import SummaryDocument
 from pytest_batchgen.controller.htmlreport import write_report
 from pytest_batchgen.controller.summary import BatchSummary, Totals, total
 from pytest_batchgen.nodeids import parse_node_id
@@ -143,7 +144,7 @@ class BatchReporter:
             # A shard with no lessons (a short course in a matrix sized for long ones)
             # did all it was asked; a CI job must not fail for it.
             session.exitstatus = pytest.ExitCode.OK
-        finished: list[tuple[dict[str, Any], Path]] = []
+        finished: list[tuple[SummaryDocument, Path]] = []
         for course_id, summary in self.summaries.items():
             self._interrupted_spend(summary)
             if interrupted:

@@ -7,21 +7,27 @@ them from here, and courses add up by the same rule.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
-
-from pydantic import BaseModel, ConfigDict, ValidationError
 
 from pytest_batchgen.batch import CourseBatch
+from pytest_batchgen.controller.documents import (
+    Budget,
+    Counts,
+    DocumentUnreadable,
+    ShardFields,
+    SowRecord,
+    Spend,
+    SummaryDocument,
+    read_document,
+)
 from pytest_batchgen.layout import BatchLayout, batch_directories, write_json_atomic
 from pytest_batchgen.planning import Mode, PlannedLesson
-from pytest_batchgen.results import LessonResult, Status, Why, format_duration
+from pytest_batchgen.results import LessonResult, Shard, Status, Why, format_duration
 
 # While lessons run, the summary is rewritten at most this often (seconds), and a
 # result is in the file at most this long after it arrived.
@@ -30,25 +36,20 @@ WRITE_INTERVAL = 1.0
 HISTORY_FILES = 20
 
 
-def utc_iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def sow_document(batch: CourseBatch) -> dict[str, Any]:
+def sow_record(batch: CourseBatch) -> SowRecord:
     """The SOW a batch used, as its summary and its plan record it."""
     sow = batch.sow
-    document: dict[str, Any] = {"doc_id": sow.doc_id, "version": sow.version,
-                                "status": sow.status}
-    if sow.same_version:
-        document["passed_over_same_version"] = list(sow.same_version)
-    return document
+    record = SowRecord(doc_id=sow.doc_id, version=sow.version, status=sow.status)
+    if sow.same_version:  # set only then: the file names it only then
+        record.passed_over_same_version = list(sow.same_version)
+    return record
 
 
-def shard_document(batch: CourseBatch) -> dict[str, Any]:
+def shard_fields(batch: CourseBatch) -> ShardFields:
     """Which shard a batch was, and the lessons it left to the others (summary and plan)."""
     if batch.shard is None:
         return {}
-    return {"shard": {"index": batch.shard[0], "count": batch.shard[1]},
+    return {"shard": Shard(index=batch.shard[0], count=batch.shard[1]),
             "in_other_shards": list(batch.other_shards)}
 
 
@@ -95,20 +96,18 @@ class Totals:
         return self.cost_usd / self.authored if self.authored else 0.0
 
 
-def counts_document(totals: Totals, mode: str) -> dict[str, int]:
+def count_fields(totals: Totals, mode: Mode) -> Counts:
     """A summary's counts of lessons by status (a batch's, or a merge's of several)."""
     statuses = totals.statuses
-    return {
-        "skipped": statuses[Status.SKIPPED],
-        "generated": statuses[Status.SUCCESS],
-        **({"passed": statuses[Status.PASSED]} if mode == Mode.AUDIT else {}),
-        "failed": statuses[Status.FAILED],
-        # Not a status of its own: a stale lesson is also skipped, passed or failed.
-        "stale": totals.stale,
-    }
+    counts: Counts = {"skipped": statuses[Status.SKIPPED],
+                      "generated": statuses[Status.SUCCESS],
+                      "failed": statuses[Status.FAILED], "stale": totals.stale}
+    if mode == Mode.AUDIT:
+        counts["passed"] = statuses[Status.PASSED]
+    return counts
 
 
-def spend_document(totals: Totals) -> dict[str, Any]:
+def spend_fields(totals: Totals) -> Spend:
     """A summary's spend: what its authored lessons cost, in all and on average."""
     return {
         "total_cost_usd": round(totals.cost_usd, 4),
@@ -124,10 +123,9 @@ def total(summaries: list[BatchSummary]) -> Totals:
 
 @dataclass(frozen=True)
 class _Record:
-    """A summary's results, their JSON, their totals and how many were authored."""
+    """A summary's results, their totals and how many were authored."""
 
     results: dict[int, LessonResult]
-    documents: dict[int, dict[str, Any]]
     totals: Totals
     authoring_done: int
 
@@ -151,7 +149,7 @@ class BatchSummary:
         self.author = author
         self.max_cost = max_cost
         # What the results add up to, replaced whole by each record (see record()).
-        self._record = _Record({}, {}, Totals(), 0)
+        self._record = _Record({}, Totals(), 0)
         # Left out of this run on purpose (-k, --lf): neither done nor missing.
         self.deselected: set[int] = set()
         self.path = batch.layout.summary
@@ -179,7 +177,6 @@ class BatchSummary:
         assignment: a Ctrl-C (an exception in this thread) lands before or after it,
         never between a result and its totals, so no lesson is lost from both the
         results and the lessons not run."""
-        document = result.to_json()  # made once: every write of the file uses it
         with self._lock:
             now = self._record
             old = now.results.get(result.order)
@@ -188,8 +185,7 @@ class BatchSummary:
                 totals.count(old, -1)
             totals.count(result)
             self._record = _Record(
-                {**now.results, result.order: result},
-                {**now.documents, result.order: document}, totals,
+                {**now.results, result.order: result}, totals,
                 now.authoring_done + (old is None and self.batch.lesson(result.order).runs_author))
 
     def deselect(self, orders: set[int]) -> None:
@@ -220,64 +216,55 @@ class BatchSummary:
                    if r.status == Status.NOT_STARTED]
         return reasons[0] if reasons else ""
 
-    def document(self, *, finished: bool, interrupted: bool = False) -> dict[str, Any]:
+    def document(self, *, finished: bool, interrupted: bool = False) -> SummaryDocument:
         now = datetime.now(UTC)
         not_run = [lesson.order for lesson in self.not_run()]
         not_started = self.not_started()
         elapsed = (now - self.batch.started).total_seconds()
-        return {
-            "batch_id": self.batch.batch_id,
-            "courseId": self.batch.course_id,
-            "start_time": utc_iso(self.batch.started),
-            "end_time": utc_iso(now),
-            "duration_seconds": round(elapsed),
-            "duration_human": format_duration(elapsed),
-            "force_mode": self.force,
-            "dry_run": False,
-            "mode": self.batch.mode,
-            "author": self.author,
-            # Everything planned and selected has a result, and every one was started.
-            "complete": finished and not interrupted and not not_run and not not_started,
-            "interrupted": interrupted,
-            "store": self.batch.store_description,
-            "sow": sow_document(self.batch),
-            "total_sow_entries": self.batch.total,
-            **shard_document(self.batch),
-            # These add up: skipped + generated (or passed) + failed + not_started
-            # + not_run + deselected (+ in_other_shards) = total_sow_entries.
-            **counts_document(self.totals, self.batch.mode),
-            "not_started": not_started,
-            "not_run": not_run,
-            "deselected": sorted(self.deselected),
-            "stopped_early": self.stopped or None,
-            "budget": {
-                "max_cost_usd": self.max_cost,
-                "reached": bool(self.not_started(Why.BUDGET_REACHED)),
-                "not_started": self.not_started(Why.BUDGET_REACHED),
-            },
-            "changed_lessons": sorted(r.order for r in self.results.values() if r.changed),
-            "diagrams_removed": sum(len(r.removed_diagrams) for r in self.results.values()),
-            "pending_files": sorted(r.pending_file for r in self.results.values()
-                                    if r.pending_file),
-            # Failed by the model service (an outage, an API error), not by review.
-            "service_errors": sorted(r.order for r in self.results.values()
-                                     if r.reason == Why.SERVICE_ERROR),
-            "results": [self._record.documents[order] for order in sorted(self.results)],
-            # Every lesson's label, so a report (a merge's too) can show the lessons no
-            # result names (not run, another shard's) as rows of their own.
-            "sow_labels": self._labels,
-            **spend_document(self.totals),
-            "log_directory": str(self.batch.directory),
-        }
+        results = self.results.values()
+        return SummaryDocument(
+            batch_id=self.batch.batch_id,
+            courseId=self.batch.course_id,
+            start_time=self.batch.started,
+            end_time=now,
+            duration_seconds=round(elapsed),
+            duration_human=format_duration(elapsed),
+            force_mode=self.force,
+            dry_run=False,
+            mode=self.batch.mode,
+            author=self.author,
+            complete=finished and not interrupted and not not_run and not not_started,
+            interrupted=interrupted,
+            store=self.batch.store_description,
+            sow=sow_record(self.batch),
+            total_sow_entries=self.batch.total,
+            **shard_fields(self.batch),
+            **count_fields(self.totals, self.batch.mode),
+            not_started=not_started,
+            not_run=not_run,
+            deselected=sorted(self.deselected),
+            stopped_early=self.stopped or None,
+            budget=Budget(max_cost_usd=self.max_cost,
+                          reached=bool(self.not_started(Why.BUDGET_REACHED)),
+                          not_started=self.not_started(Why.BUDGET_REACHED)),
+            changed_lessons=sorted(r.order for r in results if r.changed),
+            diagrams_removed=sum(len(r.removed_diagrams) for r in results),
+            pending_files=sorted(r.pending_file for r in results if r.pending_file),
+            service_errors=sorted(r.order for r in results if r.reason == Why.SERVICE_ERROR),
+            results=[self.results[order] for order in sorted(self.results)],
+            sow_labels=self._labels,
+            **spend_fields(self.totals),
+            log_directory=str(self.batch.directory),
+        )
 
-    def write(self, *, finished: bool = False, interrupted: bool = False) -> dict[str, Any]:
+    def write(self, *, finished: bool = False, interrupted: bool = False) -> SummaryDocument:
         with self._lock:
             if finished:  # the last word: no timer's write may follow it
                 self._finished = True
                 if self._late_write is not None:
                     self._late_write.cancel()
             document = self.document(finished=finished, interrupted=interrupted)
-            write_json_atomic(self.path, document)
+            write_json_atomic(self.path, document.to_json())
             self._written_at = time.monotonic()
             self.write_error = None
             return document
@@ -311,52 +298,6 @@ class BatchSummary:
                 self.write_error = exc
 
 
-class SummaryUnreadable(Exception):
-    """A summary file a later run cannot use; the message says why, after its path."""
-
-
-Shape = TypeVar("Shape", bound=BaseModel)
-
-
-def read_summary(path: Path) -> dict[str, Any]:
-    """A summary file as a JSON object. Any file may be found where summaries are
-    looked for: a half-written one, another tool's, one nested past the parser."""
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError) as exc:
-        raise SummaryUnreadable(f"cannot be read as JSON ({type(exc).__name__})") from None
-    if not isinstance(document, dict):
-        raise SummaryUnreadable("is not a batch summary")
-    return document
-
-
-def summary_shape(document: dict[str, Any], shape: type[Shape]) -> Shape:
-    """What a reader relies on of a summary, checked before it is used (the results'
-    figures strict and finite: see results.Figure)."""
-    try:
-        return shape.model_validate(document)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(map(str, error["loc"]))
-        raise SummaryUnreadable(f"is not a batch summary ({where}: {error['msg']})") from None
-
-
-class MergedSource(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    batch_id: str
-
-
-class HistoryShape(BaseModel):
-    """What estimates read of an earlier summary."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    batch_id: str | None = None
-    results: list[LessonResult]
-    merged_from: list[MergedSource] | None = None
-
-
 @dataclass(frozen=True)
 class History:
     """(seconds, cost) of earlier successful lessons, and the summaries passed over,
@@ -384,17 +325,16 @@ def load_history(log_dir: Path, author: str) -> History:
     batch that is also in a merge found here counts once.
     """
     paths = sorted(summary_files(log_dir), key=lambda p: p.stat().st_mtime)[-HISTORY_FILES:]
-    found: list[HistoryShape] = []
+    found: list[SummaryDocument] = []
     passed_over: list[str] = []
     for path in paths:
         try:
-            document = read_summary(path)
-            if document.get("author") == author:
-                found.append(summary_shape(document, HistoryShape))
-        except SummaryUnreadable as exc:
+            found.append(read_document(path, SummaryDocument))
+        except DocumentUnreadable as exc:
             passed_over.append(f"{path} ({exc})")
-    merged = {source.batch_id for shape in found for source in shape.merged_from or []}
+    found = [summary for summary in found if summary.author == author]
+    merged = {source.batch_id for summary in found for source in summary.merged_from or []}
     return History(
-        [(r.duration_seconds, r.cost_usd) for shape in found if shape.batch_id not in merged
-         for r in shape.results if r.status == Status.SUCCESS],
+        [(r.duration_seconds, r.cost_usd) for summary in found if summary.batch_id not in merged
+         for r in summary.results if r.status == Status.SUCCESS],
         tuple(passed_over))
