@@ -77,6 +77,12 @@ def test_the_audit_fails_exactly_the_lessons_that_break_the_contract(
     failures = [c for c in ElementTree.parse(xml).getroot().iter("testcase")
                 if c.find("failure") is not None]
     assert len(failures) == bad
+    # Each failure's violations as a JSON list a dashboard can read, not a Python repr.
+    for failure in failures:
+        [violations] = [p.get("value") for p in failure.iter("property")
+                        if p.get("name") == "violations"]
+        assert json.loads(violations) == by_order[
+            int(failure.get("name", "").rsplit("_", 1)[1])]["violations"]
     assert "cfu.expected: must be a number, got text" in ElementTree.tostring(
         ElementTree.parse(xml).getroot(), encoding="unicode")
 

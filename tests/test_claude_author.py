@@ -21,6 +21,7 @@ from pytest_batchgen.authors.claude import (
     has_login,
 )
 from pytest_batchgen.authors.outline import draft_lesson
+from pytest_batchgen.authors.prompting import RESEARCH_BRIEF_MAX
 from pytest_batchgen.authors.review import (
     FIDELITY_PARTS,
     QUALITY_PARTS,
@@ -445,6 +446,22 @@ async def test_research_runs_first_and_its_brief_reaches_the_author(
     assert "You are the lesson researcher" in researcher.system
     author = model_server.model_requests("author")[0]
     assert "<research_brief>" in author.text() and "ScotRail fares" in author.text()
+
+
+@asyncio_test
+async def test_a_research_brief_past_its_bound_is_cut_to_it(
+    model_server: ModelServer, tmp_path: Path
+) -> None:
+    # Its prompt asks for less; a researcher that writes on regardless must not grow
+    # every request of the lesson that follows.
+    happy = scripted()
+    brief = "Brief: ScotRail fares. " + "x" * RESEARCH_BRIEF_MAX
+    model_server.script = lambda request: Text(brief + "PAST THE BOUND") \
+        if request.role == "researcher" else happy(request)
+    await ClaudeAuthor(ClaudeOptions(research=True, model="claude-sonnet-4-5")).author(
+        request(tmp_path))
+    told = model_server.model_requests("author")[0].text()
+    assert brief[:RESEARCH_BRIEF_MAX] in told and "PAST THE BOUND" not in told
 
 
 @asyncio_test

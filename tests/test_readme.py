@@ -34,3 +34,17 @@ def test_the_module_map_names_every_module_and_only_those() -> None:
     packages = {path.parent.name + "/" for path in package.rglob("__init__.py")
                 if path.parent != package}
     assert all(name in block for name in packages | {"demo/", "prompts/"})
+
+
+def test_installing_into_another_project_names_extras_that_exist() -> None:
+    # The plugin is on no package index: the README installs it from the repository
+    # or a wheel, its extras (xdist) as extras, never as a package of their own.
+    readme = (ROOT / "README.md").read_text()
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    lines = [line for line in readme.splitlines() if line.startswith("pip install")]
+    assert any("pytest-batchgen[xdist] @ git+" in line for line in lines)
+    assert any(line.startswith("pip wheel") for line in readme.splitlines())
+    for extras in re.findall(r"pytest-batchgen\[([\w,]+)\]", "\n".join(lines)):
+        for extra in extras.split(","):
+            assert f"\n{extra} = [" in pyproject, f"no [{extra}] extra in pyproject.toml"
+    assert not re.search(r"pip install pytest-xdist\b", readme)

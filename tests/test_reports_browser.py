@@ -66,6 +66,8 @@ def test_a_failed_batch(project: BatchProject, tmp_path: Path,
     assert "1 lesson failed: not ready to publish" in html and "Complete" not in html
     first = html.split("<tbody>", 1)[1].split("</tr>", 1)[0]
     assert 'data-status="failed"' in first and 'data-key="4"' in first  # failures first
+    # A click on "Order" sorts every row by it, the failure no longer first.
+    assert report.first_column_sorted == [str(order) for order in range(1, 7)]
 
 
 def test_an_audit(project: BatchProject, tmp_path: Path) -> None:

@@ -334,12 +334,14 @@ def test_merge_refuses_figures_no_run_writes(tmp_path: Path, capsys: pytest.Capt
 
 
 @pytest.mark.parametrize("log_file", ["/etc/passwd", "../../../etc/passwd", "../batch_y/x.log"])
-def test_merge_links_only_to_files_inside_the_batch(tmp_path: Path, log_file: str) -> None:
+def test_merge_links_only_to_files_inside_the_batch(tmp_path: Path, log_file: str,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
     source = tmp_path / "artifacts" / "batch_x"
     source.mkdir(parents=True)
     (source / "batch_summary.json").write_text(summary_with({"log_file": log_file}))
     out = tmp_path / "merged"
     assert merge(tmp_path / "artifacts", out=out) == 1  # the lesson failed
+    assert "\n1 course, 1 lesson: complete; 1 failed\n" in capsys.readouterr().out
     [result] = merged(out)["results"]
     assert result["log_file"] is None  # a result's log_file key is always there
     catalogue = json.loads((out / CATALOGUE_FILE).read_text())

@@ -70,6 +70,9 @@ class PageLook:
     #: how many rows it hid then (None: the page has no filter, or no script ran).
     filtered_to: str | None = None
     hidden_by_filter: int | None = None
+    #: The first column's sort keys, row by row, after a click on its heading (the
+    #: script sorts ascending first); empty when the page has no table of records.
+    first_column_sorted: list[str] = field(default_factory=list)
     screenshot: Path | None = None
 
     @property
@@ -126,6 +129,10 @@ def look(page: Page, path: Path, screenshot: Path | None = None) -> PageLook:
         found.filtered_to = "failed" if "failed" in statuses else statuses[0]
         status_filter.select_option(found.filtered_to)
         found.hidden_by_filter = page.locator("table.records tbody tr:not(:visible)").count()
+    if found.rows:
+        page.locator("table.records thead th").first.click()
+        found.first_column_sorted = page.locator("table.records tbody tr").evaluate_all(
+            "rows => rows.map(r => r.cells[0].dataset.key ?? r.cells[0].textContent.trim())")
     return found
 
 
