@@ -1,9 +1,21 @@
-"""The README's first lines are the two commands a newcomer needs; CI runs them."""
+"""The README: its first lines are the two commands a newcomer needs (CI runs them), its
+module map is the package, and what it states of the code is what the code has."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+
+from pytest_batchgen.authors.review import (
+    ARITHMETIC_TOLERANCE,
+    FIDELITY_MIN,
+    FIDELITY_PARTS,
+    FIDELITY_WEIGHT,
+    OVERALL_MIN,
+    QUALITY_MIN,
+    QUALITY_PARTS,
+    QUALITY_WEIGHT,
+)
 
 ROOT = Path(__file__).parent.parent
 
@@ -48,3 +60,20 @@ def test_installing_into_another_project_names_extras_that_exist() -> None:
         for extra in extras.split(","):
             assert f"\n{extra} = [" in pyproject, f"no [{extra}] extra in pyproject.toml"
     assert not re.search(r"pip install pytest-xdist\b", readme)
+
+
+def test_the_readme_states_the_critics_rule_as_the_code_has_it() -> None:
+    # The README cannot import the constants: it is held to them here, so a changed
+    # weight or threshold that the README still states the old way fails.
+    text = " ".join((ROOT / "README.md").read_text().split())
+    words = {"scottish_context": "Scottish context", "cfu_strategy": "CFU strategy",
+             "scottish_authenticity": "Scottish authenticity"}
+    parts = " + ".join(f"{words.get(name, name.replace('_', ' '))} {weight:.2f}"
+                       for name, weight in FIDELITY_PARTS.items())
+    assert f"SOW fidelity (weight {FIDELITY_WEIGHT:.2f}) = {parts};" in text
+    parts = " + ".join(f"{words.get(name, name.replace('_', ' '))} {weight:.2f}"
+                       for name, weight in QUALITY_PARTS.items())
+    assert f"basic quality ({QUALITY_WEIGHT:.2f}) = {parts}." in text
+    assert (f"fidelity >= {FIDELITY_MIN:.2f}, quality >= {QUALITY_MIN:.2f},"
+            f" overall >= {OVERALL_MIN:.2f}") in text
+    assert f"differ by more than {ARITHMETIC_TOLERANCE}," in text
