@@ -41,13 +41,12 @@ from tests.support.model_server import (
     HttpError,
     ModelRequest,
     ModelServer,
-    RawInput,
     Reply,
     Text,
     ToolCalls,
-    inline,
     lesson_for,
     scripted,
+    unreadable_revision,
     verdict_for,
 )
 from tests.support.processes import cli_children
@@ -166,17 +165,7 @@ async def test_an_answer_past_a_megabyte_is_read_refused_and_paid_for(
 async def test_an_answer_nested_past_the_parser_fails_with_what_was_spent(
     model_server: ModelServer, tmp_path: Path
 ) -> None:
-    revise = scripted(verdicts=(False, True))
-
-    def nested(request: ModelRequest) -> Reply:
-        # The revision's answer is nested past what Python's JSON reader takes.
-        if request.role == "author" and inline(request, "previous_lesson") is not None \
-                and not request.tool_uses():
-            return ToolCalls([(SUBMIT_LESSON, RawInput(
-                '{"lesson": ' + "[" * 5000 + "]" * 5000 + "}"))])
-        return revise(request)
-
-    model_server.script = nested
+    model_server.script = unreadable_revision()
     with pytest.raises(AuthoringError) as failure:
         await AUTHOR.author(request(tmp_path))
     assert str(failure.value) == "Claude agent failed: its answer could not be read" \

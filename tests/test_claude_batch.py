@@ -24,6 +24,7 @@ from tests.support.model_server import (
     Script,
     ToolCalls,
     scripted,
+    unreadable_revision,
 )
 from tests.support.processes import processes_in
 from tests.test_claude_author import OUTCOMES
@@ -159,6 +160,21 @@ def test_api_error_fails_one_lesson_and_the_next_is_generated(
     error = batch.summary()["results"][1]["error"]
     assert error.startswith("Claude agent failed: HTTP 529: API Error: 529 Overloaded")
     assert "Traceback" not in batch.output()
+
+
+def test_an_unreadable_answer_fails_its_lesson_in_one_line_and_the_batch_ends_cleanly(
+    claude: BatchProject, model_server: ModelServer
+) -> None:
+    # It killed the SDK's reader: the lesson recorded nothing it had spent, and the
+    # batch ended with an "Event loop is closed" traceback.
+    model_server.script = unreadable_revision()
+    batch = run(claude, "-k", "lesson_001")
+    assert batch.ret == 1
+    [failed] = batch.summary()["results"]
+    assert failed["error"] == "Claude agent failed: its answer could not be read" \
+                              " (RecursionError)"
+    assert failed["tokens"] > 0  # the first round's requests were answered and paid for
+    assert "Traceback" not in batch.output() and "Event loop is closed" not in batch.output()
 
 
 def test_no_persist_workspace_leaves_no_files_and_no_processes(

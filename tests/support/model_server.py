@@ -489,6 +489,21 @@ def scripted(*, first_broken: bool = False, verdict: bool = True,
     return script
 
 
+def unreadable_revision() -> Script:
+    """A first round answered and paid for (its review fails); then the revision's
+    submission is nested past what Python's JSON reader takes (a RecursionError)."""
+    revise = scripted(verdicts=(False, True))
+
+    def script(request: ModelRequest) -> Reply:
+        if request.role == "author" and inline(request, "previous_lesson") is not None \
+                and not request.tool_uses():
+            return ToolCalls([(SUBMIT_LESSON, RawInput(
+                '{"lesson": ' + "[" * 5000 + "]" * 5000 + "}"))])
+        return revise(request)
+
+    return script
+
+
 def happy_path() -> Script:
     return scripted()
 
